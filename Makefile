@@ -1,0 +1,35 @@
+# Cadenza: set up, test, run.  `make test` is the command CI runs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup setup-light test lint run simulate bundle clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[train,dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: setup lint
+	$(PY) -m pytest -q -ra
+
+# The daemon on the bundled model, virtual ports "Cadenza In" / "Cadenza Out".
+run: setup
+	$(VENV)/bin/cadenza live
+
+# The offline duet, for a machine with no MIDI system.
+simulate: setup
+	$(VENV)/bin/cadenza simulate --out duet.mid --plot duet.png
+
+# Rebuild the bundled model from scratch (see models/README.md).
+bundle: setup
+	bash scripts/build_bundled_model.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,210 @@
+"""The model bundle: one folder, ONNX graph(s) and a ``model.json`` manifest.
+
+The manifest says everything the daemon needs to run the model without
+TensorFlow: the token scheme version, the vocabulary in index order, the
+window length, the input encoding, each graph's file and tensor names, the
+LSTM state shapes, and how the model was made (training report and config,
+data digest, versions).  ``read_bundle`` refuses a bundle that is missing,
+corrupt or from an incompatible scheme with a message naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cadenza.errors import BundleError, TokenError
+from cadenza.tokens import SCHEME_VERSION, validate_token
+
+MANIFEST = "model.json"
+FORMAT = "cadenza-bundle"
+FORMAT_VERSION = 1
+
+#: Graph kinds a bundle may hold.  "window": tokens [batch, window] in,
+#: probabilities [batch, V] out.  "stream" (and its int8 twin): one token
+#: [batch, 1] plus the LSTM states in, probabilities and new states out.
+GRAPH_KINDS = ("window", "stream", "window_int8", "stream_int8")
+INPUT_ENCODINGS = ("scalar", "embedding")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One ONNX file and the roles of its tensors.
+
+    ``inputs`` and ``outputs`` map a role to a tensor: roles are ``tokens``
+    (window input), ``token`` (stream input), ``probs`` (output), and one per
+    state tensor named in ``Bundle.state_names`` (same role in and out).
+    """
+
+    kind: str
+    path: Path
+    inputs: dict[str, TensorSpec]
+    outputs: dict[str, TensorSpec]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    vocabulary: tuple[str, ...]
+    window: int
+    input_encoding: str
+    input_scale: float  # the scalar encoding feeds index / input_scale
+    state_names: tuple[str, ...]
+    state_size: int
+    graphs: dict[str, GraphSpec]
+    primers: tuple[tuple[str, ...], ...]
+    manifest: dict[str, Any]
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocabulary)
+
+    def graph(self, kind: str) -> GraphSpec:
+        try:
+            return self.graphs[kind]
+        except KeyError:
+            raise BundleError(
+                f"{self.path / MANIFEST}: no {kind!r} graph in this bundle "
+                f"(it has {', '.join(self.graphs) or 'none'})"
+            ) from None
+
+
+def _require(doc: dict[str, Any], key: str, kind: type | tuple[type, ...], where: Path) -> Any:
+    if key not in doc:
+        raise BundleError(f"{where}: missing {key!r}")
+    value = doc[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise BundleError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _tensor(doc: Any, where: Path, role: str) -> TensorSpec:
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
+        raise BundleError(f"{where}: tensor {role!r} needs a name")
+    shape = doc.get("shape", [])
+    if not isinstance(shape, list) or not all(d is None or isinstance(d, int) for d in shape):
+        raise BundleError(f"{where}: tensor {role!r} has a bad shape {shape!r}")
+    return TensorSpec(doc["name"], tuple(shape), str(doc.get("dtype", "float32")))
+
+
+def read_bundle(path: str | Path) -> Bundle:
+    """Read and check a bundle folder (or its ``model.json``)."""
+    path = Path(path)
+    if path.name == MANIFEST:
+        path = path.parent
+    manifest_path = path / MANIFEST
+    if not path.exists():
+        raise BundleError(f"{path}: no such model bundle (a folder with {MANIFEST})")
+    if not manifest_path.is_file():
+        raise BundleError(f"{manifest_path}: missing; {path} is not a model bundle")
+    try:
+        doc = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BundleError(f"{manifest_path}: corrupt JSON: {err}") from err
+    if not isinstance(doc, dict):
+        raise BundleError(f"{manifest_path}: expected a JSON object")
+    if doc.get("format") != FORMAT:
+        raise BundleError(f"{manifest_path}: not a {FORMAT} manifest")
+    version = _require(doc, "format_version", int, manifest_path)
+    if version > FORMAT_VERSION:
+        raise BundleError(
+            f"{manifest_path}: bundle format {version} is newer than this Cadenza "
+            f"understands ({FORMAT_VERSION}); upgrade Cadenza"
+        )
+    scheme = _require(doc, "token_scheme", int, manifest_path)
+    if scheme != SCHEME_VERSION:
+        raise BundleError(
+            f"{manifest_path}: token scheme version {scheme} is not supported "
+            f"(this Cadenza speaks version {SCHEME_VERSION})"
+        )
+    vocabulary = _require(doc, "vocabulary", list, manifest_path)
+    if not vocabulary or not all(isinstance(t, str) for t in vocabulary):
+        raise BundleError(f"{manifest_path}: 'vocabulary' must be a non-empty list of tokens")
+    if len(set(vocabulary)) != len(vocabulary):
+        raise BundleError(f"{manifest_path}: 'vocabulary' has duplicate tokens")
+    try:
+        for token in vocabulary:
+            validate_token(token)
+    except TokenError as err:
+        raise BundleError(f"{manifest_path}: bad vocabulary entry: {err}") from err
+    window = _require(doc, "window", int, manifest_path)
+    encoding = _require(doc, "input_encoding", dict, manifest_path)
+    kind = encoding.get("kind")
+    if kind not in INPUT_ENCODINGS:
+        raise BundleError(f"{manifest_path}: unknown input encoding {kind!r}")
+    state = _require(doc, "state", dict, manifest_path)
+    graphs_doc = _require(doc, "graphs", dict, manifest_path)
+    graphs = {}
+    for graph_kind, spec in graphs_doc.items():
+        if graph_kind not in GRAPH_KINDS:
+            raise BundleError(f"{manifest_path}: unknown graph kind {graph_kind!r}")
+        if not isinstance(spec, dict) or not isinstance(spec.get("file"), str):
+            raise BundleError(f"{manifest_path}: graph {graph_kind!r} needs a 'file'")
+        graph_path = path / spec["file"]
+        if not graph_path.is_file():
+            raise BundleError(f"{graph_path}: graph file missing (named in {manifest_path})")
+        inputs = {r: _tensor(t, manifest_path, r) for r, t in spec.get("inputs", {}).items()}
+        outputs = {r: _tensor(t, manifest_path, r) for r, t in spec.get("outputs", {}).items()}
+        if "probs" not in outputs:
+            raise BundleError(f"{manifest_path}: graph {graph_kind!r} has no 'probs' output")
+        graphs[graph_kind] = GraphSpec(graph_kind, graph_path, inputs, outputs)
+    if not graphs:
+        raise BundleError(f"{manifest_path}: the bundle lists no graphs")
+    primers = tuple(
+        tuple(p) for p in doc.get("primers", []) if isinstance(p, list) and p
+    )
+    vocab_set = set(vocabulary)
+    for primer in primers:
+        unknown = [t for t in primer if t not in vocab_set]
+        if unknown:
+            raise BundleError(f"{manifest_path}: primer tokens not in the vocabulary: {unknown[:3]}")
+    return Bundle(
+        path=path,
+        vocabulary=tuple(vocabulary),
+        window=window,
+        input_encoding=kind,
+        input_scale=float(encoding.get("scale", 1.0)),
+        state_names=tuple(state.get("names", ())),
+        state_size=int(state.get("size", 0)),
+        graphs=graphs,
+        primers=primers,
+        manifest=doc,
+    )
+
+
+def write_json_atomic(path: str | Path, document: Any) -> None:
+    """Write JSON to a temporary file in the same folder, then rename it into place.
+
+    A crash or a full disk never leaves a half-written manifest behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def bundled_model_path() -> Path:
+    """Where the model shipped inside the package lies (``cadenza.models``)."""
+    import cadenza.models as models  # imported lazily: a tiny package of data
+
+    return Path(models.__file__).parent / "default"

@@ -1,0 +1,200 @@
+"""The ``cadenza`` command: one entry point, a subcommand per job.
+
+Subcommands are declared here with their options; each one's work lives in
+the package that owns it and is imported only when that subcommand runs, so
+``cadenza live --help`` never loads TensorFlow.  Options given on the command
+line override ``config.toml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from cadenza import __version__
+from cadenza.config import GRIDS, MODES, Config, load_config
+from cadenza.errors import CadenzaError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = Path("config.toml")
+
+# subcommand -> "module:function"; the function takes (args, config) -> int.
+HANDLERS = {
+    "train": "cadenza.train.cli:run_train",
+    "generate": "cadenza.train.cli:run_generate",
+    "export": "cadenza.export.cli:run_export",
+    "bench": "cadenza.export.cli:run_bench",
+    "simulate": "cadenza.live.cli:run_simulate",
+    "live": "cadenza.live.cli:run_live",
+    "ports": "cadenza.live.cli:run_ports",
+    "panic": "cadenza.live.cli:run_panic",
+    "plot": "cadenza.live.cli:run_plot",
+}
+
+
+def _sampling_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, help="seed for sampling (reproducible output)")
+    parser.add_argument("--temperature", type=float, help="0 = argmax (the original)")
+    parser.add_argument("--top-k", type=int, dest="top_k", help="sample from the k likeliest")
+    parser.add_argument("--top-p", type=float, dest="top_p", help="nucleus sampling mass")
+
+
+def _engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model bundle folder (default: the bundled model)")
+    parser.add_argument("--mode", choices=MODES)
+    parser.add_argument("--rhythm", choices=("grid", "mirror"))
+    parser.add_argument("--bpm", type=float, help="tempo of the internal clock")
+    parser.add_argument("--grid", choices=GRIDS, help="note grid of the answers")
+    parser.add_argument("--runner", choices=("stream", "window"), help="how the model is run")
+    parser.add_argument("--channel", type=int, help="output MIDI channel 1..16")
+    _sampling_options(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cadenza",
+        description="Cadenza: a live MIDI improviser. Train a next-note LSTM, export it "
+        "to ONNX, and let it answer what you play.",
+    )
+    parser.add_argument("--version", action="version", version=f"cadenza {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--config", type=Path, help="config file (default: ./config.toml when it exists)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("train", help="train a model on MIDI files or a music21 corpus")
+    p.add_argument("--preset", choices=("seed", "default"))
+    p.add_argument("--data", nargs="+", metavar="SOURCE", help="folders or music21:NAME")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, dest="batch_size")
+    p.add_argument("--split", choices=("windows", "pieces"))
+    p.add_argument("--min-count", type=int, dest="min_count")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"))
+    p.add_argument("--max-files", type=int, dest="max_files", help="use at most N files")
+    p.add_argument("--seed", type=int, help="seed for the split and the weights")
+    p.add_argument("--out", type=Path, help="output folder")
+
+    p = sub.add_parser("generate", help="write a generated melody to a MIDI file")
+    p.add_argument("--model", required=True, help="a trained model folder or an ONNX bundle")
+    p.add_argument("--length", type=int, default=200, help="tokens to generate")
+    p.add_argument("--out", type=Path, required=True, help="MIDI file to write")
+    _sampling_options(p)
+
+    p = sub.add_parser("export", help="export a trained model to an ONNX bundle")
+    p.add_argument("--model", required=True, type=Path, help="trained model folder")
+    p.add_argument("--out", required=True, type=Path, help="bundle folder to write")
+    p.add_argument("--int8", action="store_true", default=None, help="add an int8 graph")
+    p.add_argument("--opset", type=int)
+
+    p = sub.add_parser("bench", help="measure prediction latency")
+    p.add_argument("--model", type=Path, help="bundle (default: the bundled model)")
+    p.add_argument("--keras", type=Path, help="trained Keras model folder to compare")
+    p.add_argument("--calls", type=int, default=2000, help="predictions per runner")
+    p.add_argument("--json", type=Path, help="also write the results as JSON")
+
+    p = sub.add_parser("simulate", help="offline duet: a MIDI file in, the duet out")
+    _engine_options(p)
+    p.add_argument("--input", type=Path, help="performer MIDI file (default: bundled example)")
+    p.add_argument("--out", type=Path, required=True, help="duet MIDI file to write")
+    p.add_argument("--plot", type=Path, help="also draw a piano roll PNG")
+    p.add_argument("--bars", type=float, help="with --mode continue: how long to play")
+
+    p = sub.add_parser("live", help="run the improviser on MIDI ports")
+    _engine_options(p)
+    p.add_argument("--in", dest="in_port", help="connect to this input port (substring)")
+    p.add_argument("--out", dest="out_port", help="connect to this output port (substring)")
+    p.add_argument("--api", choices=("auto", "alsa", "jack", "coremidi", "windows"))
+    p.add_argument("--clock", choices=("internal", "midi"))
+    p.add_argument("--clock-out", action="store_true", default=None, dest="clock_out")
+    p.add_argument("--record", help="record the session to this MIDI file")
+    p.add_argument("--stats", type=float, dest="stats_interval", metavar="SECONDS",
+                   help="log statistics every SECONDS")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+
+    p = sub.add_parser("ports", help="list MIDI ports of each API")
+    p.add_argument("--api", choices=("auto", "alsa", "jack", "coremidi", "windows"))
+
+    p = sub.add_parser("panic", help="silence a MIDI port (all notes off)")
+    p.add_argument("--out", dest="out_port", required=True, help="output port (substring)")
+    p.add_argument("--api", choices=("auto", "alsa", "jack", "coremidi", "windows"))
+
+    p = sub.add_parser("plot", help="draw a duet MIDI file as a piano roll")
+    p.add_argument("midi", type=Path, help="MIDI file")
+    p.add_argument("-o", "--out", type=Path, required=True, help="PNG to write")
+    return parser
+
+
+# Options that map onto config keys, by subcommand: (section, option names).
+CONFIG_OPTIONS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "train": [
+        ("data", ("min_count", "max_files")),
+        ("train", ("preset", "epochs", "batch_size", "split", "strategy", "seed")),
+    ],
+    "export": [("export", ("int8", "opset"))],
+    "simulate": [
+        ("live", ("model", "mode", "rhythm", "bpm", "grid", "runner", "channel", "seed",
+                  "temperature", "top_k", "top_p")),
+    ],
+    "live": [
+        ("live", ("model", "mode", "rhythm", "bpm", "grid", "runner", "channel", "seed",
+                  "temperature", "top_k", "top_p", "in_port", "out_port", "api", "clock",
+                  "clock_out", "record", "stats_interval")),
+    ],
+    "generate": [("live", ("seed", "temperature", "top_k", "top_p"))],
+    "ports": [("live", ("api",))],
+    "panic": [("live", ("api", "out_port"))],
+}
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    overrides: dict[str, dict[str, Any]] = {}
+    for section, names in CONFIG_OPTIONS.get(args.command, []):
+        for name in names:
+            value = getattr(args, name, None)
+            if value is not None:
+                overrides.setdefault(section, {})[name] = value
+    if args.command == "train":
+        if args.data:
+            overrides.setdefault("data", {})["sources"] = list(args.data)
+        if args.out:
+            overrides.setdefault("train", {})["out"] = str(args.out)
+    path = args.config
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    return load_config(path, overrides=overrides)
+
+
+def _handler(command: str) -> Callable[[argparse.Namespace, Config], int]:
+    module_name, function = HANDLERS[command].split(":")
+    return getattr(importlib.import_module(module_name), function)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = config_from_args(args)
+        return int(_handler(args.command)(args, config) or 0)
+    except CadenzaError as err:
+        log.error("%s", err)
+        return err.exit_code
+    except KeyboardInterrupt:
+        log.warning("interrupted")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""Configuration: one TOML file with sections [data] [train] [export] [live].
+
+Each section is a frozen dataclass.  Loading checks every key before any work
+starts: an unknown key, a value of the wrong type or an impossible value is a
+``ConfigError`` that names the file, the section and the key.  Command-line
+options override the file through ``load_config(..., overrides=...)`` and are
+checked the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 on older boards
+    import tomli as tomllib
+
+from cadenza.errors import ConfigError
+
+GRIDS = ("1/4", "1/8", "1/16", "1/4t", "1/8t", "1/16t")
+MODES = ("call-response", "accompany", "continue")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where training data comes from and how it becomes windows."""
+
+    sources: tuple[str, ...] = ("music21:bach",)
+    min_count: int = 50
+    window: int = 50
+    cache_dir: str = "~/.cache/cadenza"
+    workers: int = 0  # 0: one parser process per core
+    max_files: int = 0  # 0: no limit; handy for quick experiments on a big corpus
+
+    def check(self) -> dict[str, str]:
+        problems = {}
+        if not self.sources:
+            problems["sources"] = "needs at least one folder or music21:NAME corpus"
+        if self.min_count < 1:
+            problems["min_count"] = "must be at least 1"
+        if self.window < 1:
+            problems["window"] = "must be at least 1"
+        if self.workers < 0:
+            problems["workers"] = "must be 0 (auto) or more"
+        if self.max_files < 0:
+            problems["max_files"] = "must be 0 (no limit) or more"
+        return problems
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The model and how it is trained."""
+
+    preset: str = "default"
+    epochs: int = 120
+    batch_size: int = 512
+    split: str = "windows"
+    test_fraction: float = 0.2
+    seed: int = 42
+    learning_rate: float = 0.001
+    lstm_units: int = 256
+    dropout: float = 0.5
+    embedding_dim: int = 64
+    strategy: str = "default"
+    out: str = "runs/latest"
+
+    def check(self) -> dict[str, str]:
+        problems = {}
+        if self.preset not in ("seed", "default"):
+            problems["preset"] = "must be 'seed' or 'default'"
+        if self.epochs < 1:
+            problems["epochs"] = "must be at least 1"
+        if self.batch_size < 1:
+            problems["batch_size"] = "must be at least 1"
+        if self.split not in ("windows", "pieces"):
+            problems["split"] = "must be 'windows' or 'pieces'"
+        if not 0.0 < self.test_fraction < 1.0:
+            problems["test_fraction"] = "must be between 0 and 1 (exclusive)"
+        if self.learning_rate <= 0:
+            problems["learning_rate"] = "must be positive"
+        if self.lstm_units < 1:
+            problems["lstm_units"] = "must be at least 1"
+        if not 0.0 <= self.dropout < 1.0:
+            problems["dropout"] = "must be in [0, 1)"
+        if self.embedding_dim < 1:
+            problems["embedding_dim"] = "must be at least 1"
+        if self.strategy not in ("default", "mirrored", "multi-worker"):
+            problems["strategy"] = "must be 'default', 'mirrored' or 'multi-worker'"
+        return problems
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How a trained model becomes an ONNX bundle."""
+
+    opset: int = 17
+    int8: bool = False
+    tolerance: float = 1e-4
+    max_int8_accuracy_drop: float = 0.01
+
+    def check(self) -> dict[str, str]:
+        problems = {}
+        if self.opset < 17:
+            problems["opset"] = "must be 17 or later"
+        if self.tolerance <= 0:
+            problems["tolerance"] = "must be positive"
+        if not 0 <= self.max_int8_accuracy_drop < 1:
+            problems["max_int8_accuracy_drop"] = "must be in [0, 1)"
+        return problems
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The improviser: engine, clock and ports."""
+
+    model: str = ""  # empty: the bundled model
+    runner: str = "stream"  # stream (O(1) per note) or window (the original's semantics)
+    mode: str = "call-response"
+    rhythm: str = "grid"
+    bpm: float = 120.0
+    grid: str = "1/8"
+    clock: str = "internal"
+    clock_out: bool = False
+    chord_window_ms: float = 30.0
+    pause_beats: float = 2.0
+    answer_bars: int = 0  # 0: answer with as many notes as the call
+    max_answer_notes: int = 64
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    loop_guard: int = 4  # longest repeated cycle argmax may play before it is broken; 0: off
+    seed: int = 0
+    channel: int = 1
+    gate: float = 0.9
+    octave: int = -1  # -1: voice near the performer's register; else a fixed octave
+    velocity: int = 0  # 0: follow the performer's dynamics
+    api: str = "auto"
+    in_port: str = ""
+    out_port: str = ""
+    record: str = ""
+    stats_interval: float = 0.0
+    queue_size: int = 4096
+    cc: Mapping[str, int] = field(default_factory=dict)
+
+    def check(self) -> dict[str, str]:
+        problems = {}
+        if self.runner not in ("stream", "window"):
+            problems["runner"] = "must be 'stream' or 'window'"
+        if self.mode not in MODES:
+            problems["mode"] = f"must be one of {', '.join(MODES)}"
+        if self.rhythm not in ("grid", "mirror"):
+            problems["rhythm"] = "must be 'grid' or 'mirror'"
+        if not 20.0 <= self.bpm <= 400.0:
+            problems["bpm"] = "must be between 20 and 400"
+        if self.grid not in GRIDS:
+            problems["grid"] = f"must be one of {', '.join(GRIDS)}"
+        if self.clock not in ("internal", "midi"):
+            problems["clock"] = "must be 'internal' or 'midi'"
+        if not 0.0 <= self.chord_window_ms <= 500.0:
+            problems["chord_window_ms"] = "must be between 0 and 500"
+        if self.pause_beats <= 0:
+            problems["pause_beats"] = "must be positive"
+        if self.answer_bars < 0:
+            problems["answer_bars"] = "must be 0 (as long as the call) or more"
+        if self.max_answer_notes < 1:
+            problems["max_answer_notes"] = "must be at least 1"
+        if self.temperature < 0:
+            problems["temperature"] = "must be 0 (argmax) or more"
+        if self.top_k < 0:
+            problems["top_k"] = "must be 0 (off) or more"
+        if not 0.0 < self.top_p <= 1.0:
+            problems["top_p"] = "must be in (0, 1]"
+        if self.loop_guard < 0:
+            problems["loop_guard"] = "must be 0 (off) or more"
+        if not 1 <= self.channel <= 16:
+            problems["channel"] = "must be a MIDI channel 1..16"
+        if not 0.0 < self.gate <= 1.0:
+            problems["gate"] = "must be in (0, 1]"
+        if not -1 <= self.octave <= 8:
+            problems["octave"] = "must be -1 (follow the performer) or an octave 0..8"
+        if not 0 <= self.velocity <= 127:
+            problems["velocity"] = "must be 0 (follow the performer) or 1..127"
+        if self.api not in ("auto", "alsa", "jack", "coremidi", "windows"):
+            problems["api"] = "must be auto, alsa, jack, coremidi or windows"
+        if self.stats_interval < 0:
+            problems["stats_interval"] = "must be 0 (off) or more seconds"
+        if self.queue_size < 16:
+            problems["queue_size"] = "must be at least 16"
+        for name, number in self.cc.items():
+            if name not in CC_CONTROLS:
+                problems[f"cc.{name}"] = f"unknown control; known: {', '.join(CC_CONTROLS)}"
+            elif not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= 127:
+                problems[f"cc.{name}"] = "must be a controller number 0..127"
+        return problems
+
+
+#: What a MIDI CC can steer in the live engine ([live.cc] maps name -> CC number).
+CC_CONTROLS = ("temperature", "mode", "enabled", "panic", "tempo")
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
+    source: str = "<defaults>"
+
+    def replace(self, section: str, **values: Any) -> Config:
+        """A copy with ``values`` set in ``section``, checked like a file."""
+        return load_config(None, overrides={section: values}, base=self)
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "train": TrainConfig,
+    "export": ExportConfig,
+    "live": LiveConfig,
+}
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check ``value`` against a field's type; allow int for float, list for tuple."""
+    hint = annotation
+    origin = typing.get_origin(hint)
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+    if origin in (Mapping, dict) or hint is Mapping:
+        if isinstance(value, Mapping):
+            return types.MappingProxyType(dict(value))
+        raise ConfigError(f"{where}: expected a table, got {value!r}")
+    raise ConfigError(f"{where}: unsupported setting type {hint!r}")  # a bug, not user error
+
+
+def _build_section(
+    name: str, base: Any, values: Mapping[str, Any], source: str
+) -> Any:
+    cls = SECTIONS[name]
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    changes = {}
+    for key, value in values.items():
+        where = f"{source}: [{name}] {key}"
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key (known keys: {', '.join(sorted(known))})")
+        if value is None:
+            continue
+        changes[key] = _coerce(value, hints[key], where)
+    section = dataclasses.replace(base, **changes)
+    problems = section.check()
+    if problems:
+        key, why = next(iter(problems.items()))
+        shown = changes.get(key.split(".")[0], getattr(section, key.split(".")[0], None))
+        raise ConfigError(f"{source}: [{name}] {key} = {shown!r}: {why}")
+    return section
+
+
+def load_config(
+    path: str | Path | None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    base: Config | None = None,
+) -> Config:
+    """Read ``path`` (None: defaults only), then apply ``overrides`` per section.
+
+    ``overrides`` holds command-line values; ``None`` values mean "not given"
+    and leave the file's value in place.
+    """
+    config = base or Config()
+    source = config.source
+    sections: dict[str, Any] = {name: getattr(config, name) for name in SECTIONS}
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            with path.open("rb") as handle:
+                document = tomllib.load(handle)
+        except FileNotFoundError as err:
+            raise ConfigError(f"{path}: config file not found") from err
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path}: not valid TOML: {err}") from err
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read config file: {err}") from err
+        for name, values in document.items():
+            if name not in SECTIONS:
+                raise ConfigError(
+                    f"{path}: unknown section [{name}] (known: {', '.join(SECTIONS)})"
+                )
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"{path}: {name} must be a [section] table")
+            sections[name] = _build_section(name, sections[name], values, source)
+    for name, values in (overrides or {}).items():
+        if name not in SECTIONS:
+            raise ConfigError(f"unknown config section {name!r}")
+        sections[name] = _build_section(name, sections[name], values, "command line")
+    return Config(source=source, **sections)
+
+
+def as_dict(config: Config) -> dict[str, dict[str, Any]]:
+    """The configuration as plain data (for reports and bundles)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in SECTIONS:
+        section = dataclasses.asdict(getattr(config, name))
+        out[name] = {k: (list(v) if isinstance(v, tuple) else dict(v) if isinstance(v, Mapping) else v) for k, v in section.items()}
+    return out

@@ -1,0 +1,1 @@
+"""Keras -> ONNX bundle export (needs the [train] extra)."""

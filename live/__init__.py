@@ -1,0 +1,1 @@
+"""The live side: engine, model runtime, clock, scheduler, ports (no TensorFlow here)."""

@@ -1,0 +1,1 @@
+"""Model bundles shipped with Cadenza (data only); see README.md here."""

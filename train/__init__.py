@@ -1,0 +1,1 @@
+"""The offline trainer (needs the [train] extra: TensorFlow, music21)."""

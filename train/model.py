@@ -1,0 +1,73 @@
+"""The Keras models of both presets, with stable layer names the exporter relies on.
+
+``seed``: the original notebook's network.  The token index, divided by the
+vocabulary size as the original did, is one scalar feature per step:
+input (window, 1) -> LSTM(256, sequences) -> Dropout -> LSTM(256) -> Dropout
+-> Dense(256, relu) -> Dense(V, softmax).  One target per window.
+
+``default``: the same two LSTM(256) layers and dropout behind an Embedding,
+trained many-to-many: every position of a chunk predicts its next token, so
+one pass gives ``window`` targets instead of one.  The prediction after the
+last position is exactly "the next token after these tokens", the seed's
+window semantics; the exporter also rebuilds it as a one-step cell.
+
+Layer names (``lstm_1``, ``lstm_2``, ``dense``, ``probs``, ``embedding``)
+are part of the contract with ``cadenza.export``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+PRESETS = ("seed", "default")
+
+
+def build_model(
+    preset: str,
+    vocab_size: int,
+    window: int,
+    *,
+    lstm_units: int = 256,
+    dropout: float = 0.5,
+    embedding_dim: int = 64,
+    learning_rate: float = 0.001,
+) -> keras.Model:
+    """Build and compile the model of ``preset``."""
+    if preset == "seed":
+        inputs = keras.Input(shape=(window, 1), name="tokens")
+        x = layers.LSTM(lstm_units, return_sequences=True, name="lstm_1")(inputs)
+        x = layers.Dropout(dropout, name="dropout_1")(x)
+        x = layers.LSTM(lstm_units, name="lstm_2")(x)
+    elif preset == "default":
+        # No fixed length: the same weights run over a 50-token chunk in
+        # training and over any history at generation time.
+        inputs = keras.Input(shape=(None,), dtype="int32", name="tokens")
+        x = layers.Embedding(vocab_size, embedding_dim, name="embedding")(inputs)
+        x = layers.LSTM(lstm_units, return_sequences=True, name="lstm_1")(x)
+        x = layers.Dropout(dropout, name="dropout_1")(x)
+        x = layers.LSTM(lstm_units, return_sequences=True, name="lstm_2")(x)
+    else:
+        raise ValueError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+    x = layers.Dropout(dropout, name="dropout_2")(x)
+    x = layers.Dense(256, activation="relu", name="dense")(x)
+    outputs = layers.Dense(vocab_size, activation="softmax", name="probs")(x)
+    model = keras.Model(inputs, outputs, name=f"cadenza_{preset}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def model_hyperparameters(model: keras.Model) -> dict[str, Any]:
+    """The shape facts the exporter needs, read back from a built model."""
+    lstm = model.get_layer("lstm_1")
+    return {
+        "lstm_units": int(lstm.units),
+        "vocab_size": int(model.get_layer("probs").units),
+        "embedding": any(layer.name == "embedding" for layer in model.layers),
+    }
