@@ -30,11 +30,11 @@ HANDLERS = {
     "generate": "cadenza.train.cli:run_generate",
     "export": "cadenza.export.cli:run_export",
     "bench": "cadenza.export.cli:run_bench",
-    "simulate": "cadenza.live.cli:run_simulate",
-    "live": "cadenza.live.cli:run_live",
-    "ports": "cadenza.live.cli:run_ports",
-    "panic": "cadenza.live.cli:run_panic",
-    "plot": "cadenza.live.cli:run_plot",
+    "simulate": "cadenza.live.simulate:run_simulate",
+    "plot": "cadenza.live.pianoroll:run_plot",
+    "live": "cadenza.live.daemon:run_live",
+    "ports": "cadenza.live.ports:run_ports",
+    "panic": "cadenza.live.ports:run_panic",
 }
 
 
