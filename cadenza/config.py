@@ -39,6 +39,7 @@ class DataConfig:
     cache_dir: str = "~/.cache/cadenza"
     workers: int = 0  # 0: one parser process per core
     max_files: int = 0  # 0: no limit; handy for quick experiments on a big corpus
+    chordify: bool = True  # scores with no piano part also give their chordified reduction
 
     def check(self) -> dict[str, str]:
         problems = {}
@@ -129,6 +130,7 @@ class LiveConfig:
     grid: str = "1/8"
     clock: str = "internal"
     clock_out: bool = False
+    clock_window: int = 96  # MIDI clock ticks in the tempo fit (4 beats): more is steadier, fewer follows tempo changes faster
     chord_window_ms: float = 30.0
     pause_beats: float = 2.0
     answer_bars: int = 0  # 0: answer with as many notes as the call
@@ -164,6 +166,8 @@ class LiveConfig:
             problems["grid"] = f"must be one of {', '.join(GRIDS)}"
         if self.clock not in ("internal", "midi"):
             problems["clock"] = "must be 'internal' or 'midi'"
+        if not 2 <= self.clock_window <= 960:
+            problems["clock_window"] = "must be between 2 and 960 ticks"
         if not 0.0 <= self.chord_window_ms <= 500.0:
             problems["chord_window_ms"] = "must be between 0 and 500"
         if self.pause_beats <= 0:
@@ -327,6 +331,8 @@ def as_dict(config: Config) -> dict[str, dict[str, Any]]:
     """The configuration as plain data (for reports and bundles)."""
     out: dict[str, dict[str, Any]] = {}
     for name in SECTIONS:
-        section = dataclasses.asdict(getattr(config, name))
+        values = getattr(config, name)
+        # Not dataclasses.asdict: it deep-copies, and a mappingproxy ([live.cc]) cannot be.
+        section = {f.name: getattr(values, f.name) for f in dataclasses.fields(values)}
         out[name] = {k: (list(v) if isinstance(v, tuple) else dict(v) if isinstance(v, Mapping) else v) for k, v in section.items()}
     return out

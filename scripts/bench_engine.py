@@ -1,0 +1,63 @@
+"""How long one engine call takes: the cost the daemon's worker pays per note.
+
+Plays the engine alone in ``continue`` mode on the virtual clock (every
+step calls the model) and times each ``advance`` with perf_counter, plus the
+model's share (``stats()["latencies"]``).  With no --model a fake model
+isolates the engine's own cost.
+
+    python scripts/bench_engine.py                      # the engine alone
+    python scripts/bench_engine.py --model BUNDLE --runner stream
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+
+from cadenza.live.engine import Engine
+from cadenza.live.predictor import FakePredictor
+
+from cadenza.config import LiveConfig
+from cadenza.tokens import midi_to_name
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="bundle folder (default: a fake model)")
+    parser.add_argument("--runner", choices=("stream", "window"), default="stream")
+    parser.add_argument("--notes", type=int, default=5000)
+    parser.add_argument("--temperature", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    if args.model:
+        from cadenza.live.runtime import load_predictor
+
+        predictor = load_predictor(args.model, runner=args.runner)
+    else:
+        predictor = FakePredictor([midi_to_name(m) for m in range(36, 96)] + ["0.4.7", "2.7.11"])
+    settings = LiveConfig(mode="continue", grid="1/16", bpm=240.0, temperature=args.temperature)
+    engine = Engine(predictor, settings)
+    calls = []
+    while engine.stats()["predictions"] < args.notes:
+        deadline = engine.next_deadline()
+        began = time.perf_counter()
+        engine.advance(deadline)
+        calls.append(time.perf_counter() - began)
+    model = engine.stats()["latencies"]
+    name = args.model or "fake model"
+    print(f"{name}: {args.notes} notes, advance() p50 {statistics.median(calls) * 1e3:.3f} ms, "
+          f"p99 {percentile(calls, 0.99) * 1e3:.3f} ms, max {max(calls) * 1e3:.3f} ms; "
+          f"prediction+sampling p50 {statistics.median(model) * 1e3:.3f} ms, "
+          f"p99 {percentile(model, 0.99) * 1e3:.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
