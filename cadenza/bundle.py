@@ -98,6 +98,26 @@ def _tensor(doc: Any, where: Path, role: str) -> TensorSpec:
     return TensorSpec(doc["name"], tuple(shape), str(doc.get("dtype", "float32")))
 
 
+def _check_graph_roles(
+    kind: str,
+    inputs: dict[str, TensorSpec],
+    outputs: dict[str, TensorSpec],
+    state_names: list[str],
+    where: Path,
+) -> None:
+    """A window graph takes ``tokens``; a stream graph takes ``token`` and every state."""
+    if kind.startswith("window"):
+        needed_in, needed_out = ["tokens"], []
+    else:
+        if not state_names:
+            raise BundleError(f"{where}: graph {kind!r} needs LSTM states, but 'state' names none")
+        needed_in, needed_out = ["token", *state_names], list(state_names)
+    missing = [f"input {r!r}" for r in needed_in if r not in inputs]
+    missing += [f"output {r!r}" for r in needed_out if r not in outputs]
+    if missing:
+        raise BundleError(f"{where}: graph {kind!r} lacks {', '.join(missing)}")
+
+
 def read_bundle(path: str | Path) -> Bundle:
     """Read and check a bundle folder (or its ``model.json``)."""
     path = Path(path)
@@ -112,6 +132,8 @@ def read_bundle(path: str | Path) -> Bundle:
         doc = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise BundleError(f"{manifest_path}: corrupt JSON: {err}") from err
+    except OSError as err:
+        raise BundleError(f"{manifest_path}: cannot read: {err}") from err
     if not isinstance(doc, dict):
         raise BundleError(f"{manifest_path}: expected a JSON object")
     if doc.get("format") != FORMAT:
@@ -139,11 +161,22 @@ def read_bundle(path: str | Path) -> Bundle:
     except TokenError as err:
         raise BundleError(f"{manifest_path}: bad vocabulary entry: {err}") from err
     window = _require(doc, "window", int, manifest_path)
+    if window < 1:
+        raise BundleError(f"{manifest_path}: 'window' must be at least 1, got {window}")
     encoding = _require(doc, "input_encoding", dict, manifest_path)
     kind = encoding.get("kind")
     if kind not in INPUT_ENCODINGS:
         raise BundleError(f"{manifest_path}: unknown input encoding {kind!r}")
+    scale = encoding.get("scale", 1.0)
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
+        raise BundleError(f"{manifest_path}: input encoding scale must be positive, got {scale!r}")
     state = _require(doc, "state", dict, manifest_path)
+    state_names = state.get("names", [])
+    state_size = state.get("size", 0)
+    if not isinstance(state_names, list) or not all(isinstance(n, str) for n in state_names):
+        raise BundleError(f"{manifest_path}: 'state.names' must be a list of names")
+    if not isinstance(state_size, int) or isinstance(state_size, bool) or state_size < 0:
+        raise BundleError(f"{manifest_path}: 'state.size' must be a whole number")
     graphs_doc = _require(doc, "graphs", dict, manifest_path)
     graphs = {}
     for graph_kind, spec in graphs_doc.items():
@@ -158,6 +191,13 @@ def read_bundle(path: str | Path) -> Bundle:
         outputs = {r: _tensor(t, manifest_path, r) for r, t in spec.get("outputs", {}).items()}
         if "probs" not in outputs:
             raise BundleError(f"{manifest_path}: graph {graph_kind!r} has no 'probs' output")
+        _check_graph_roles(graph_kind, inputs, outputs, state_names, manifest_path)
+        probs_size = outputs["probs"].shape[-1] if outputs["probs"].shape else None
+        if probs_size is not None and probs_size != len(vocabulary):
+            raise BundleError(
+                f"{manifest_path}: graph {graph_kind!r} predicts {probs_size} tokens but the "
+                f"vocabulary has {len(vocabulary)}"
+            )
         graphs[graph_kind] = GraphSpec(graph_kind, graph_path, inputs, outputs)
     if not graphs:
         raise BundleError(f"{manifest_path}: the bundle lists no graphs")
@@ -174,9 +214,9 @@ def read_bundle(path: str | Path) -> Bundle:
         vocabulary=tuple(vocabulary),
         window=window,
         input_encoding=kind,
-        input_scale=float(encoding.get("scale", 1.0)),
-        state_names=tuple(state.get("names", ())),
-        state_size=int(state.get("size", 0)),
+        input_scale=float(scale),
+        state_names=tuple(state_names),
+        state_size=state_size,
         graphs=graphs,
         primers=primers,
         manifest=doc,
@@ -192,6 +232,7 @@ def write_json_atomic(path: str | Path, document: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; manifests and reports are not secrets
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(document, handle, indent=2, sort_keys=False)
             handle.write("\n")

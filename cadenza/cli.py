@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("windows", "pieces"))
     p.add_argument("--min-count", type=int, dest="min_count")
     p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"))
-    p.add_argument("--max-files", type=int, dest="max_files", help="use at most N files")
+    p.add_argument("--max-files", type=int, dest="max_files",
+                   help="use at most N files of each source")
     p.add_argument("--seed", type=int, help="seed for the split and the weights")
     p.add_argument("--out", type=Path, help="output folder")
 

@@ -152,7 +152,7 @@ def voice_chord(pcs: Sequence[int], centre: int = 60) -> list[int]:
     if not pcs:
         raise TokenError("empty chord")
     intervals = [0]
-    for previous, current in zip(pcs, pcs[1:]):
+    for previous, current in zip(pcs, pcs[1:], strict=False):
         intervals.append(intervals[-1] + (current - previous) % 12)
     middle = intervals[-1] / 2
     base_pc = pcs[0]

@@ -1,0 +1,162 @@
+"""One file -> token sequences, with music21 (runs inside parser processes).
+
+The rule for piano music is the original notebook's, exactly:
+``instrument.partitionByInstrument`` splits the score by instrument; every
+part whose name contains ``Piano`` is kept, and its notes and chords, in
+``recurse()`` order, part after part, make the file's one sequence.  A Note
+becomes ``str(pitch)``; a Chord its ``normalOrder`` pitch classes joined
+with ``.``.
+
+Scores with no piano part (chorales, quartets) have no such sequence, so
+each written part becomes its own sequence of notes, and, with ``chordify``
+on, the whole score chordified becomes one more sequence, whose vertical
+sonorities give the vocabulary chords as well as notes.
+
+Notes of MIDI files keep music21's own spelling (the same as
+``cadenza.tokens.midi_to_name``, which the tests prove).  Scores (MusicXML,
+kern, ...) get two more rules, because a performer's MIDI notes are what the
+model will hear: notes are respelled the way music21 spells MIDI input
+(``D-4`` in a score is ``C#4``), and a note (or a chordified slice) that
+only continues a tie is no new onset, so it gives no token.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cadenza.tokens import SCHEME_VERSION, midi_to_name, notes_token
+
+#: Bumped whenever this module turns the same file into different tokens.
+PARSER_VERSION = 1
+PIANO_MARK = "Piano"
+MIDI_SUFFIXES = (".mid", ".midi")
+
+
+@dataclass(frozen=True)
+class ParseSettings:
+    """Everything besides the file's bytes that decides its tokens."""
+
+    chordify: bool = True
+    piano_mark: str = PIANO_MARK
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"parser": PARSER_VERSION, "token_scheme": SCHEME_VERSION, **asdict(self)}
+
+
+class ParseFailure(Exception):
+    """A file that cannot give tokens; the message is the reason shown to the user."""
+
+
+def _check_midi_bytes(data: bytes) -> None:
+    # mido reads the chunk structure strictly and fast, so a truncated or
+    # mangled file is named as such instead of as a music21 stack trace.
+    import mido
+
+    if not data.startswith(b"MThd"):
+        raise ParseFailure("not a MIDI file (no MThd header)")
+    try:
+        mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except EOFError as err:
+        raise ParseFailure("truncated MIDI file (it ends inside a chunk)") from err
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise ParseFailure(f"corrupt MIDI file: {err}") from err
+
+
+def _is_piano(part: Any, mark: str) -> bool:
+    # str(part) is what the original tested; partName catches the parts
+    # whose id is a number (partitionByInstrument names them "Instrument 7").
+    return mark in str(part) or mark in (part.partName or "")
+
+
+def _continues_tie(note: Any) -> bool:
+    return note.tie is not None and note.tie.type in ("stop", "continue")
+
+
+def _element_tokens(stream: Any, score_rules: bool) -> list[str]:
+    from music21 import chord, note
+
+    tokens = []
+    for element in stream.recurse():
+        if isinstance(element, note.Note):
+            if score_rules and _continues_tie(element):
+                continue
+            pitch = element.pitch
+            tokens.append(midi_to_name(pitch.midi) if score_rules else str(pitch))
+        elif isinstance(element, chord.Chord):
+            if score_rules and all(_continues_tie(n) for n in element.notes):
+                continue
+            tokens.append(".".join(str(pc) for pc in element.normalOrder))
+    return tokens
+
+
+def _chordified_tokens(score: Any) -> list[str]:
+    from music21 import chord
+
+    tokens = []
+    for element in score.chordify().recurse():
+        if not isinstance(element, chord.Chord) or not element.pitches:
+            continue
+        if all(_continues_tie(n) for n in element.notes):
+            continue
+        # A slice where all voices sound one note is that note, as a
+        # performer's unison would be in the live engine.
+        tokens.append(notes_token([p.midi for p in element.pitches]))
+    return tokens
+
+
+def tokens_of_score(score: Any, settings: ParseSettings, score_rules: bool) -> list[list[str]]:
+    """The token sequences of a parsed music21 score (see the module's rules)."""
+    from music21 import instrument
+
+    partitioned = instrument.partitionByInstrument(score)
+    parts = list(partitioned.parts) if partitioned is not None else []
+    piano = [part for part in parts if _is_piano(part, settings.piano_mark)]
+    if piano:
+        return [[t for part in piano for t in _element_tokens(part, score_rules)]]
+    written = list(score.parts) if hasattr(score, "parts") and score.parts else [score]
+    sequences = [_element_tokens(part, score_rules) for part in written]
+    if settings.chordify and len(written) > 1:
+        sequences.append(_chordified_tokens(score))
+    return [s for s in sequences if s]
+
+
+def parse_file(path: str | Path, settings: ParseSettings) -> list[list[str]]:
+    """Token sequences of one file; ``ParseFailure`` says why there are none."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ParseFailure(f"cannot read it: {err.strerror or err}") from err
+    if not data:
+        raise ParseFailure("empty file")
+    is_midi = path.suffix.lower() in MIDI_SUFFIXES
+    if is_midi:
+        _check_midi_bytes(data)
+    from music21 import converter
+
+    with warnings.catch_warnings():
+        # music21 warns about every track name it cannot map to an
+        # instrument; those are harmless and would drown the real warnings.
+        warnings.simplefilter("ignore")
+        try:
+            score = converter.parse(path)
+            sequences = tokens_of_score(score, settings, score_rules=not is_midi)
+        except Exception as err:  # music21 raises many types on bad input
+            raise ParseFailure(f"music21 cannot read it: {type(err).__name__}: {err}") from err
+    if not sequences:
+        raise ParseFailure("no notes or chords in it")
+    return sequences
+
+
+def parse_job(path: str, settings: ParseSettings) -> tuple[list[list[str]] | None, str | None]:
+    """Process-pool entry point: (sequences, None) or (None, reason); never raises."""
+    try:
+        return parse_file(path, settings), None
+    except ParseFailure as err:
+        return None, str(err)
+    except Exception as err:  # a bug or an odd file must not stop the whole run
+        return None, f"unexpected {type(err).__name__}: {err}"

@@ -1,0 +1,291 @@
+"""A training run: data -> vocabulary -> windows -> model -> files in the output folder.
+
+The output folder receives ``model.keras`` (the best epoch by held-out
+loss), ``vocab.json``, ``heldout.json``, ``history.csv``, ``accuracy.png``,
+``loss.png`` and ``report.json``.  ``report.json`` is written last, so a
+folder without it is an unfinished run.  Ctrl-C stops training after the
+current step and still writes everything from the best model so far.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cadenza.train.data import Corpus, load_corpus
+from cadenza.train.dataset import (
+    Split,
+    WindowSet,
+    build_windows,
+    heldout_document,
+    make_split,
+    scalar_inputs,
+)
+from cadenza.train.vocab import VOCAB_FILE, Vocabulary, build_vocabulary
+
+from cadenza import __version__
+from cadenza.bundle import write_json_atomic
+from cadenza.config import Config, as_dict
+from cadenza.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+HELDOUT_FILE = "heldout.json"
+HISTORY_FILE = "history.csv"
+REPORT_FILE = "report.json"
+# Train-set metrics of the final model need one pass over the training
+# windows; beyond this many, a fixed sample says the same for less.
+TRAIN_EVAL_LIMIT = 20000
+FILES_LISTED = 500  # report.json names at most this many files with their token counts
+
+
+@dataclass
+class PreparedData:
+    corpus: Corpus
+    vocab: Vocabulary
+    windows: WindowSet
+    split: Split
+
+
+def prepare_data(config: Config, cache_dir: Path | None = None) -> PreparedData:
+    """Parse the sources, build the vocabulary, cut windows and split them."""
+    corpus = load_corpus(config.data, cache_dir=cache_dir)
+    vocab = build_vocabulary(
+        (s for piece in corpus.pieces for s in piece.sequences), config.data.min_count
+    )
+    distinct = len({t for piece in corpus.pieces for s in piece.sequences for t in s})
+    log.info("vocabulary: %d of %d distinct tokens occur at least %d times",
+             len(vocab), distinct, config.data.min_count)
+    encoded = [[vocab.encode(s) for s in piece.sequences] for piece in corpus.pieces]
+    windows = build_windows(encoded, config.data.window)
+    split = make_split(windows, config.train.split, config.train.test_fraction, config.train.seed)
+    log.info("%d windows of %d: %d to train, %d held out (split by %s)",
+             len(windows), windows.window, split.train.size, split.test.size, split.kind)
+    return PreparedData(corpus, vocab, windows, split)
+
+
+def model_inputs(preset: str, windows: WindowSet, which: np.ndarray, vocab_size: int) -> np.ndarray:
+    """What the preset's model reads for the chosen windows."""
+    tokens = windows.inputs(which)
+    return scalar_inputs(tokens, vocab_size) if preset == "seed" else tokens
+
+
+def _training_arrays(preset: str, data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
+    which = data.split.train
+    if preset == "seed":
+        return model_inputs(preset, data.windows, which, len(data.vocab)), data.windows.targets(which)
+    # Many-to-many: every position of the window predicts its next token;
+    # the chunk is exactly the window plus its target, so the training rows
+    # are the same windows as the seed's, with 50 targets each.
+    chunks = data.windows.chunks(which)
+    return chunks[:, :-1], chunks[:, 1:]
+
+
+def make_strategy(name: str) -> Any:
+    """TensorFlow's distribution strategy for the ``strategy`` setting."""
+    _check_strategy(name)
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _check_strategy(name: str) -> None:
+    if name not in ("default", "mirrored", "multi-worker"):
+        raise ConfigError(f"[train] strategy = {name!r}: must be default, mirrored or multi-worker")
+    if name == "multi-worker" and not os.environ.get("TF_CONFIG"):
+        raise ConfigError(
+            "[train] strategy = 'multi-worker' needs the TF_CONFIG environment variable "
+            "(the cluster and this worker's task)"
+        )
+
+
+def _is_chief() -> bool:
+    # In a multi-worker cluster only the chief (or worker 0 when there is no
+    # chief) writes the real output folder; the others write scratch copies.
+    spec = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = spec.get("task") or {}
+    if not task:
+        return True
+    if "chief" in (spec.get("cluster") or {}):
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+
+
+def train(config: Config, *, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Run a whole training as ``config`` says; returns the report (also in report.json)."""
+    settings = config.train
+    _check_strategy(settings.strategy)  # before minutes of parsing, not after
+    chief = settings.strategy != "multi-worker" or _is_chief()
+    out = Path(settings.out).expanduser() if chief else Path(tempfile.mkdtemp(prefix="cadenza-"))
+    data = prepare_data(config, cache_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # A report from an older run would describe a model this run replaces.
+    (out / REPORT_FILE).unlink(missing_ok=True)
+    data.vocab.save(out / VOCAB_FILE)
+    write_json_atomic(out / HELDOUT_FILE, heldout_document(data.windows, data.split))
+    try:
+        return _fit_and_report(config, data, out)
+    finally:
+        if not chief:
+            shutil.rmtree(out, ignore_errors=True)
+
+
+def _fit_and_report(config: Config, data: PreparedData, out: Path) -> dict[str, Any]:
+    import keras  # TensorFlow loads only now, after the parser processes are done
+    from cadenza.train.callbacks import BestCheckpoint, HeldOutEvaluation, save_atomic
+    from cadenza.train.model import build_model
+
+    settings, preset = config.train, config.train.preset
+    vocab_size, window = len(data.vocab), data.windows.window
+    # The strategy first: a multi-worker one must exist before any other TF op.
+    strategy = make_strategy(settings.strategy)
+    keras.utils.set_random_seed(settings.seed)
+    with strategy.scope():
+        model = build_model(
+            preset, vocab_size, window,
+            lstm_units=settings.lstm_units, dropout=settings.dropout,
+            embedding_dim=settings.embedding_dim, learning_rate=settings.learning_rate,
+        )
+    x_train, y_train = _training_arrays(preset, data)
+    test = data.split.test
+    x_test = model_inputs(preset, data.windows, test, vocab_size)
+    y_test = data.windows.targets(test)
+    seq_test = data.windows.chunks(test)[:, 1:] if preset == "default" else None
+
+    evaluation = HeldOutEvaluation(x_test, y_test, seq_test)
+    checkpoint = BestCheckpoint(out / MODEL_FILE)
+    csv_logger = keras.callbacks.CSVLogger(str(out / HISTORY_FILE))
+    history = keras.callbacks.History()
+    log.info("training the %s preset for %d epochs (batch %d, LSTM %d, %s strategy)",
+             preset, settings.epochs, settings.batch_size, settings.lstm_units, settings.strategy)
+    started = time.perf_counter()
+    interrupted = False
+    try:
+        model.fit(
+            x_train, y_train,
+            batch_size=settings.batch_size, epochs=settings.epochs, shuffle=True, verbose=0,
+            callbacks=[evaluation, checkpoint, csv_logger, history],
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+        log.warning("interrupted after %d complete epochs; keeping the best model so far",
+                    len(history.history.get("loss", [])))
+        csv_logger.on_train_end()  # closes the CSV file that fit left open
+    fit_seconds = time.perf_counter() - started
+
+    model_path = out / MODEL_FILE
+    if checkpoint.best_epoch:
+        model = keras.models.load_model(model_path)
+    else:
+        save_atomic(model, model_path)  # stopped before the first epoch ended
+    report = _evaluate(model, preset, data)
+    report.update(_describe_run(config, data, evaluation, checkpoint, history.history))
+    report.update(interrupted=interrupted, fit_seconds=round(fit_seconds, 2))
+
+    from cadenza.train.outputs import plot_history
+
+    plot_history(history.history, out, f"{preset} preset, split by {data.split.kind}")
+    write_json_atomic(out / REPORT_FILE, report)
+    log.info("held-out accuracy %.4f, loss %.4f (train %.4f, %.4f); wrote %s",
+             report["test_accuracy"], report["test_loss"], report["train_accuracy"],
+             report["train_loss"], out)
+    return report
+
+
+def _evaluate(model: Any, preset: str, data: PreparedData) -> dict[str, Any]:
+    from cadenza.train.callbacks import evaluate_windows
+
+    windows, split, size = data.windows, data.split, len(data.vocab)
+    train = split.train
+    if train.size > TRAIN_EVAL_LIMIT:
+        train = np.sort(np.random.default_rng(0).choice(train, TRAIN_EVAL_LIMIT, replace=False))
+    seq = preset == "default"
+    on_train = evaluate_windows(
+        model, model_inputs(preset, windows, train, size), windows.targets(train),
+        windows.chunks(train)[:, 1:] if seq else None,
+    )
+    on_test = evaluate_windows(
+        model, model_inputs(preset, windows, split.test, size), windows.targets(split.test),
+        windows.chunks(split.test)[:, 1:] if seq else None,
+    )
+    report = {
+        "train_accuracy": on_train["accuracy"],
+        "train_loss": on_train["loss"],
+        "test_accuracy": on_test["accuracy"],
+        "test_loss": on_test["loss"],
+        "train_metrics_windows": int(train.size),
+    }
+    if seq:
+        report.update(
+            train_accuracy_all_positions=on_train["seq_accuracy"],
+            train_loss_all_positions=on_train["seq_loss"],
+            test_accuracy_all_positions=on_test["seq_accuracy"],
+            test_loss_all_positions=on_test["seq_loss"],
+        )
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in report.items()}
+
+
+def _describe_run(
+    config: Config,
+    data: PreparedData,
+    evaluation: Any,
+    checkpoint: Any,
+    history: dict[str, list[float]],
+) -> dict[str, Any]:
+    from cadenza.train.outputs import versions
+
+    settings = config.train
+    epoch_seconds = evaluation.epoch_seconds
+    last = {key: round(float(values[-1]), 6) for key, values in history.items() if values}
+    corpus = data.corpus
+    return {
+        "preset": settings.preset,
+        "split": data.split.kind,
+        "vocab_size": len(data.vocab),
+        "window": data.windows.window,
+        "input_encoding": "scalar" if settings.preset == "seed" else "embedding",
+        "input_scale": float(len(data.vocab)) if settings.preset == "seed" else 1.0,
+        "lstm_units": settings.lstm_units,
+        "windows": len(data.windows),
+        "train_windows": int(data.split.train.size),
+        "test_windows": int(data.split.test.size),
+        "pieces": data.windows.piece_count,
+        "test_pieces": [corpus.pieces[i].path for i in data.split.test_pieces],
+        "epochs": len(history.get("loss", [])),  # completed, logged and checkpointed
+        "epochs_requested": settings.epochs,
+        "best_epoch": checkpoint.best_epoch,
+        "metrics_from": "the best epoch's model (lowest held-out loss), in inference mode; "
+        "accuracy and loss of the next token after each window",
+        "history_last_epoch": last,
+        "seconds_per_epoch": round(statistics.median(epoch_seconds), 3) if epoch_seconds else None,
+        "first_epoch_seconds": round(epoch_seconds[0], 3) if epoch_seconds else None,
+        "eval_seconds_per_epoch": round(statistics.median(evaluation.eval_seconds), 3)
+        if evaluation.eval_seconds else None,
+        "data_digest": corpus.digest,
+        "sources": list(corpus.sources),
+        "files_used": len(corpus.pieces),
+        "files_skipped": corpus.skipped,
+        "tokens": sum(p.token_count for p in corpus.pieces),
+        "files": [{"file": p.path, "tokens": p.token_count} for p in corpus.pieces[:FILES_LISTED]],
+        "parse_seconds": round(corpus.seconds, 3),
+        "files_parsed": corpus.parsed,
+        "files_from_cache": corpus.cached,
+        "versions": versions() | {"cadenza": __version__},
+        "config": as_dict(config),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
