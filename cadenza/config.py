@@ -10,6 +10,7 @@ checked the same way.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -25,6 +26,9 @@ else:  # pragma: no cover - Python 3.10 on older boards
 
 from cadenza.errors import ConfigError
 
+# ONNX opsets the exporter may ask for: 17 has every operator the graphs
+# need; tf2onnx 1.17 converts to at most 18.
+MIN_OPSET, MAX_OPSET = 17, 18
 GRIDS = ("1/4", "1/8", "1/16", "1/4t", "1/8t", "1/16t")
 MODES = ("call-response", "accompany", "continue")
 
@@ -45,6 +49,8 @@ class DataConfig:
         problems = {}
         if not self.sources:
             problems["sources"] = "needs at least one folder or music21:NAME corpus"
+        elif not all(source.strip() for source in self.sources):
+            problems["sources"] = "an empty string names no folder"
         if self.min_count < 1:
             problems["min_count"] = "must be at least 1"
         if self.window < 1:
@@ -53,6 +59,8 @@ class DataConfig:
             problems["workers"] = "must be 0 (auto) or more"
         if self.max_files < 0:
             problems["max_files"] = "must be 0 (no limit) or more"
+        if not self.cache_dir.strip():
+            problems["cache_dir"] = "must name a folder"
         return problems
 
 
@@ -95,6 +103,10 @@ class TrainConfig:
             problems["embedding_dim"] = "must be at least 1"
         if self.strategy not in ("default", "mirrored", "multi-worker"):
             problems["strategy"] = "must be 'default', 'mirrored' or 'multi-worker'"
+        if not 0 <= self.seed < 2**32:
+            problems["seed"] = "must be between 0 and 2**32 - 1 (NumPy's seed range)"
+        if not self.out.strip():
+            problems["out"] = "must name a folder"
         return problems
 
 
@@ -109,8 +121,8 @@ class ExportConfig:
 
     def check(self) -> dict[str, str]:
         problems = {}
-        if self.opset < 17:
-            problems["opset"] = "must be 17 or later"
+        if not MIN_OPSET <= self.opset <= MAX_OPSET:
+            problems["opset"] = f"must be {MIN_OPSET} to {MAX_OPSET} (what tf2onnx converts to)"
         if self.tolerance <= 0:
             problems["tolerance"] = "must be positive"
         if not 0 <= self.max_int8_accuracy_drop < 1:
@@ -184,6 +196,8 @@ class LiveConfig:
             problems["top_p"] = "must be in (0, 1]"
         if self.loop_guard < 0:
             problems["loop_guard"] = "must be 0 (off) or more"
+        if self.seed < 0:
+            problems["seed"] = "must be 0 or more"
         if not 1 <= self.channel <= 16:
             problems["channel"] = "must be a MIDI channel 1..16"
         if not 0.0 < self.gate <= 1.0:
@@ -203,6 +217,8 @@ class LiveConfig:
                 problems[f"cc.{name}"] = f"unknown control; known: {', '.join(CC_CONTROLS)}"
             elif not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= 127:
                 problems[f"cc.{name}"] = "must be a controller number 0..127"
+            elif list(self.cc.values()).count(number) > 1:
+                problems[f"cc.{name}"] = f"controller {number} is given to more than one control"
         return problems
 
 
@@ -237,6 +253,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # TOML has nan and inf; no setting means anything by them, and
+            # nan passes every "must be at least" comparison unnoticed.
+            if not math.isfinite(value):
+                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
             return float(value)
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if hint is bool:
@@ -313,6 +333,11 @@ def load_config(
         except OSError as err:
             raise ConfigError(f"{path}: cannot read config file: {err}") from err
         for name, values in document.items():
+            if name not in SECTIONS and not isinstance(values, Mapping):
+                raise ConfigError(
+                    f"{path}: {name} is outside any section; settings go under "
+                    f"{', '.join(f'[{s}]' for s in SECTIONS)}"
+                )
             if name not in SECTIONS:
                 raise ConfigError(
                     f"{path}: unknown section [{name}] (known: {', '.join(SECTIONS)})"

@@ -47,3 +47,7 @@ class MidiFileError(CadenzaError, ValueError):
 
 class PortError(CadenzaError, OSError):
     """A MIDI port is unknown, ambiguous, or the MIDI system is unavailable."""
+
+
+class OutputError(CadenzaError, OSError):
+    """An output folder or file cannot be written (unwritable, a full disk)."""
