@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import mido
+
+from cadenza.config import MODES, LiveConfig
 from cadenza.live.chords import ChordGrouper, NoteGroup
 from cadenza.live.clock import (
     BEATS_PER_BAR,
@@ -39,8 +41,6 @@ from cadenza.live.clock import (
 from cadenza.live.predictor import Predictor
 from cadenza.live.sampling import Sampler, SamplingSettings
 from cadenza.live.vocab_map import VocabMap
-
-from cadenza.config import MODES, LiveConfig
 from cadenza.tokens import chord_pitch_classes, is_chord, name_to_midi, voice_chord
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mido
-from cadenza.live.clock import BEATS_PER_BAR
 
 from cadenza.config import Config
 from cadenza.errors import CadenzaError, MidiFileError
+from cadenza.live.clock import BEATS_PER_BAR
 from cadenza.tokens import midi_to_name
 
 log = logging.getLogger(__name__)

@@ -20,13 +20,13 @@ from importlib import resources
 from pathlib import Path
 
 import mido
+
+from cadenza.config import Config, LiveConfig
+from cadenza.errors import BundleError, MidiFileError
 from cadenza.live.clock import BEATS_PER_BAR
 from cadenza.live.engine import Engine, Event
 from cadenza.live.predictor import Predictor
 from cadenza.live.recorder import Recorder
-
-from cadenza.config import Config, LiveConfig
-from cadenza.errors import BundleError, MidiFileError
 
 log = logging.getLogger(__name__)
 
@@ -198,9 +198,8 @@ def _with(settings: LiveConfig, **changes) -> LiveConfig:
 
 def load_model(settings: LiveConfig) -> Predictor:
     """The predictor named in the settings ("" -> the bundled model)."""
-    from cadenza.live.runtime import load_predictor
-
     from cadenza.bundle import MANIFEST, bundled_model_path
+    from cadenza.live.runtime import load_predictor
 
     if not settings.model and not (bundled_model_path() / MANIFEST).is_file():
         raise BundleError(

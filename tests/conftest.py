@@ -27,3 +27,49 @@ def cache_dir(tmp_path_factory) -> Path:
     if configured:
         return Path(configured)
     return tmp_path_factory.mktemp("parse-cache")
+
+
+# -- JACK (the daemon's end-to-end tests) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def jack_server():
+    """A private JACK server (dummy driver, 48 kHz, 64-frame period) for one test module.
+
+    ``JACK_DEFAULT_SERVER`` points every client started meanwhile, in this
+    process or a subprocess, at it.  Without jackd: skipped, or failed in CI.
+    """
+    from tests.jack_server import JackServer, jack_environment, require_jackd
+
+    require_jackd()
+    with JackServer() as server, jack_environment(server):
+        yield server
+
+
+# -- Tiny trained models and their bundles (export and runtime tests) --------
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """A tiny trained model folder per preset, as the trainer writes them, and
+    "sensitive": a default-preset model with a long memory (see make_model_folder)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tests.bundle_factory import make_model_folder
+
+    root = tmp_path_factory.mktemp("models")
+    models = {preset: make_model_folder(root / preset, preset) for preset in ("seed", "default")}
+    models["sensitive"] = make_model_folder(root / "sensitive", "default", weight_scale=3.0)
+    return models
+
+
+@pytest.fixture(scope="session")
+def tiny_bundles(tiny_models, tmp_path_factory) -> dict[str, Path]:
+    """Each tiny model exported with int8 requested (the int8 graphs may be dropped)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from cadenza.config import ExportConfig
+    from cadenza.export.writer import export_bundle
+
+    root = tmp_path_factory.mktemp("bundles")
+    for preset, model in tiny_models.items():
+        export_bundle(model, root / preset, ExportConfig(int8=True))
+    return {preset: root / preset for preset in tiny_models}

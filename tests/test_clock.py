@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+
+from cadenza.errors import ConfigError
 from cadenza.live.clock import (
     TICKS_PER_BEAT,
     InternalClock,
@@ -14,8 +16,6 @@ from cadenza.live.clock import (
     step_after,
     step_at_or_after,
 )
-
-from cadenza.errors import ConfigError
 
 
 def test_grid_lengths_in_beats():

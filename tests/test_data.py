@@ -10,6 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from cadenza.config import DataConfig
+from cadenza.errors import DataError
+from cadenza.tokens import is_chord, midi_to_name, name_to_midi
 from cadenza.train.dataset import (
     build_windows,
     heldout_document,
@@ -20,10 +24,6 @@ from cadenza.train.dataset import (
 )
 from cadenza.train.generate import write_midi
 from cadenza.train.vocab import build_vocabulary, load_vocabulary
-
-from cadenza.config import DataConfig
-from cadenza.errors import DataError
-from cadenza.tokens import is_chord, midi_to_name, name_to_midi
 
 pytest.importorskip("music21")
 

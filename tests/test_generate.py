@@ -10,13 +10,13 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
-from cadenza.live.predictor import FakePredictor
-from cadenza.live.sampling import SamplingSettings
-from cadenza.train import generate
-from cadenza.train.generate import generate_file, generate_indices, write_midi
 
 from cadenza import cli
+from cadenza.live.predictor import FakePredictor
+from cadenza.live.sampling import SamplingSettings
 from cadenza.tokens import token_to_midis
+from cadenza.train import generate
+from cadenza.train.generate import generate_file, generate_indices, write_midi
 
 VOCAB = ["C4", "D4", "E4", "0.4.7", "G4", "2.5.9", "A3"]
 WINDOW = 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mido
 import pytest
+
 from cadenza.live.recorder import Recorder
 
 

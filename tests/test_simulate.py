@@ -15,13 +15,13 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
-from cadenza.live.pianoroll import PlotUnavailable, plot_file, read_notes
-from cadenza.live.predictor import FakePredictor
-from cadenza.live.simulate import example_phrase, read_performance, simulate
 
 from cadenza.cli import main
 from cadenza.config import LiveConfig
 from cadenza.errors import BundleError, MidiFileError
+from cadenza.live.pianoroll import PlotUnavailable, plot_file, read_notes
+from cadenza.live.predictor import FakePredictor
+from cadenza.live.simulate import example_phrase, read_performance, simulate
 from cadenza.tokens import midi_to_name
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
-from cadenza.train.generate import write_midi
 
 from cadenza import cli
+from cadenza.train.generate import write_midi
 
 pytest.importorskip("tensorflow")
 pytest.importorskip("music21")
@@ -124,6 +124,7 @@ def test_both_presets_are_judged_on_the_same_heldout_windows(runs):
 
 def test_the_checkpoint_is_the_best_epoch_by_heldout_loss(runs):
     import keras
+
     from cadenza.train.callbacks import evaluate_windows
 
     for preset, out in runs.items():

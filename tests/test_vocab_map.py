@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from cadenza.live.vocab_map import VocabMap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cadenza.errors import TokenError
+from cadenza.live.vocab_map import VocabMap
 from cadenza.tokens import notes_token
 
 VOCAB = ["C4", "E4", "G4", "D-5", "C3", "A5", "0.4.7", "2.7", "0.3.7", "5.9.0.2"]

@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from cadenza.live.sampling import SamplingSettings
-
 from cadenza.config import Config
+from cadenza.live.sampling import SamplingSettings
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cadenza.train.cache import TokenCache, cache_key, file_digest, resolve_cache_dir
-from cadenza.train.parse import ParseSettings, parse_job
-from cadenza.train.sources import SourceFile, resolve_sources
-
 from cadenza.config import DataConfig
 from cadenza.errors import DataError
+from cadenza.train.cache import TokenCache, cache_key, file_digest, resolve_cache_dir
+from cadenza.train.midifile import size_problem
+from cadenza.train.parse import ParseSettings, parse_job
+from cadenza.train.sources import SourceFile, resolve_sources
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,11 @@ class _Job:
 
 
 def _read(file: SourceFile) -> bytes | str:
+    """The file's bytes, or why they cannot be had."""
     try:
-        return file.path.read_bytes()
+        # A huge file is refused before it is read: its digest alone would
+        # hold all of it in memory.
+        return size_problem(file.path.stat().st_size) or file.path.read_bytes()
     except OSError as err:
         return f"cannot read it: {err.strerror or err}"
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import mido
 import numpy as np
-from cadenza.live.predictor import Predictor
-from cadenza.live.sampling import Sampler, SamplingSettings
 
 from cadenza.errors import ModelError, TokenError
+from cadenza.live.predictor import Predictor
+from cadenza.live.sampling import Sampler, SamplingSettings
 from cadenza.tokens import token_to_midis
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class KerasPredictor:
         if not model_file.is_file():
             raise ModelError(f"{path}: no model.keras here; not a training output folder")
         import keras  # lazily: the bundle path must not load TensorFlow
+
         from cadenza.train.vocab import load_vocabulary
         try:
             model = keras.models.load_model(model_file)
@@ -131,9 +132,8 @@ def is_bundle(path: str | Path) -> bool:
 def load_model(path: str | Path) -> tuple[Predictor, list[list[int]]]:
     """The predictor of a training folder or a bundle, and its primers (as indices)."""
     if is_bundle(path):
-        from cadenza.live.runtime import load_predictor
-
         from cadenza.bundle import read_bundle
+        from cadenza.live.runtime import load_predictor
 
         bundle = read_bundle(path)
         if not bundle.primers:

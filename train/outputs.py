@@ -1,15 +1,86 @@
-"""What a training run leaves behind besides the model: plots and version facts."""
+"""What a training run leaves behind, and how it gets there without harming an older run.
+
+A run writes nothing into its output folder until it has finished: every
+file goes into a staging folder inside it (``.partial-*``), and only then
+moves into place, one rename per file, ``report.json`` last.  A run that
+fails half way (a full disk, an unwritable folder, an error, a kill) leaves
+the folder's files exactly as they were; a killed run leaves its staging
+folder behind, which is safe to delete.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from cadenza.errors import OutputError
+
 log = logging.getLogger(__name__)
+
+STAGING_PREFIX = ".partial-"
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or str(err)
+
+
+@dataclass(frozen=True)
+class Staging:
+    """The output folder of a run, and the staging folder inside it that the run writes."""
+
+    out: Path
+    path: Path
+    created_out: bool  # the run made ``out``: a failed run removes it again
+
+    @classmethod
+    def open(cls, out: Path) -> Staging:
+        """Make ``out`` (if needed) and a staging folder in it; ``OutputError`` if it cannot be written.
+
+        Called before any work, so an unusable folder fails in a second, not
+        after an hour of training.
+        """
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"{out}: the output folder exists and is not a folder")
+        created = not out.exists()
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            path = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
+        except OSError as err:
+            raise OutputError(f"{out}: cannot write the output folder: {_reason(err)}") from err
+        return cls(out, path, created)
+
+    def publish(self, last: str) -> list[str]:
+        """Move every staged file into the output folder, ``last`` after all the others."""
+        names = sorted(p.name for p in self.path.iterdir() if p.is_file() and p.name != last)
+        try:
+            # Without its report the folder reads as unfinished while the
+            # files are swapped, never as an old report over a new model.
+            (self.out / last).unlink(missing_ok=True)
+            for name in [*names, last]:
+                os.replace(self.path / name, self.out / name)
+        except OSError as err:
+            raise OutputError(
+                f"{self.out}: cannot move the finished run into place: {_reason(err)} "
+                f"(the run's files are in {self.path})"
+            ) from err
+        shutil.rmtree(self.path, ignore_errors=True)
+        return [*names, last]
+
+    def discard(self) -> None:
+        """Forget a failed run: remove the staging folder, and ``out`` if the run made it."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self.created_out:
+            with contextlib.suppress(OSError):
+                self.out.rmdir()  # only while empty: never anything someone else put there
+
 
 # (history key, label, line style) per plot; keys missing from a run are left out.
 _CURVES = {

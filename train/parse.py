@@ -22,16 +22,19 @@ only continues a tie is no new onset, so it gives no token.
 
 from __future__ import annotations
 
-import io
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from cadenza.tokens import SCHEME_VERSION, midi_to_name, notes_token
+from cadenza.train.midifile import MidiLayout, ParseFailure, check_midi, size_problem
+
+__all__ = ["ParseFailure", "ParseSettings", "parse_file", "parse_job", "tokens_of_score"]
 
 #: Bumped whenever this module turns the same file into different tokens.
-PARSER_VERSION = 1
+#: 2: format-2 MIDI files are read, one sequence per pattern.
+PARSER_VERSION = 2
 PIANO_MARK = "Piano"
 MIDI_SUFFIXES = (".mid", ".midi")
 
@@ -45,25 +48,6 @@ class ParseSettings:
 
     def fingerprint(self) -> dict[str, Any]:
         return {"parser": PARSER_VERSION, "token_scheme": SCHEME_VERSION, **asdict(self)}
-
-
-class ParseFailure(Exception):
-    """A file that cannot give tokens; the message is the reason shown to the user."""
-
-
-def _check_midi_bytes(data: bytes) -> None:
-    # mido reads the chunk structure strictly and fast, so a truncated or
-    # mangled file is named as such instead of as a music21 stack trace.
-    import mido
-
-    if not data.startswith(b"MThd"):
-        raise ParseFailure("not a MIDI file (no MThd header)")
-    try:
-        mido.MidiFile(file=io.BytesIO(data), clip=True)
-    except EOFError as err:
-        raise ParseFailure("truncated MIDI file (it ends inside a chunk)") from err
-    except (OSError, ValueError, KeyError, IndexError) as err:
-        raise ParseFailure(f"corrupt MIDI file: {err}") from err
 
 
 def _is_piano(part: Any, mark: str) -> bool:
@@ -124,27 +108,43 @@ def tokens_of_score(score: Any, settings: ParseSettings, score_rules: bool) -> l
     return [s for s in sequences if s]
 
 
+def _scores(path: Path, layout: MidiLayout | None) -> list[Any]:
+    if layout is None:
+        from music21 import converter
+
+        return [converter.parse(path)]
+    # music21 reads the checked chunks, not the file: it then never meets a
+    # chunk that lies about its length, and a format-2 file's patterns
+    # come apart.
+    from music21.midi import translate
+
+    return [translate.midiStringToStream(music) for music in layout.music()]
+
+
 def parse_file(path: str | Path, settings: ParseSettings) -> list[list[str]]:
     """Token sequences of one file; ``ParseFailure`` says why there are none."""
     path = Path(path)
     try:
+        too_large = size_problem(path.stat().st_size)
+        if too_large:
+            raise ParseFailure(too_large)
         data = path.read_bytes()
     except OSError as err:
         raise ParseFailure(f"cannot read it: {err.strerror or err}") from err
     if not data:
         raise ParseFailure("empty file")
     is_midi = path.suffix.lower() in MIDI_SUFFIXES
-    if is_midi:
-        _check_midi_bytes(data)
-    from music21 import converter
-
+    layout = check_midi(data) if is_midi else None
     with warnings.catch_warnings():
         # music21 warns about every track name it cannot map to an
         # instrument; those are harmless and would drown the real warnings.
         warnings.simplefilter("ignore")
         try:
-            score = converter.parse(path)
-            sequences = tokens_of_score(score, settings, score_rules=not is_midi)
+            sequences = [
+                sequence
+                for score in _scores(path, layout)
+                for sequence in tokens_of_score(score, settings, score_rules=not is_midi)
+            ]
         except Exception as err:  # music21 raises many types on bad input
             raise ParseFailure(f"music21 cannot read it: {type(err).__name__}: {err}") from err
     if not sequences:

@@ -2,9 +2,11 @@
 
 The output folder receives ``model.keras`` (the best epoch by held-out
 loss), ``vocab.json``, ``heldout.json``, ``history.csv``, ``accuracy.png``,
-``loss.png`` and ``report.json``.  ``report.json`` is written last, so a
-folder without it is an unfinished run.  Ctrl-C stops training after the
-current step and still writes everything from the best model so far.
+``loss.png`` and ``report.json``.  They are written into a staging folder
+and moved into place only when the run has finished, ``report.json`` last
+(see ``outputs.Staging``): a failed run leaves an older run's files as they
+were.  Ctrl-C stops training after the current step and still writes
+everything from the best model so far.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cadenza import __version__
+from cadenza.bundle import write_json_atomic
+from cadenza.config import Config, as_dict
+from cadenza.errors import CadenzaError, ConfigError, OutputError
 from cadenza.train.data import Corpus, load_corpus
 from cadenza.train.dataset import (
     Split,
@@ -31,12 +38,8 @@ from cadenza.train.dataset import (
     make_split,
     scalar_inputs,
 )
+from cadenza.train.outputs import Staging
 from cadenza.train.vocab import VOCAB_FILE, Vocabulary, build_vocabulary
-
-from cadenza import __version__
-from cadenza.bundle import write_json_atomic
-from cadenza.config import Config, as_dict
-from cadenza.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -132,21 +135,42 @@ def train(config: Config, *, cache_dir: Path | None = None) -> dict[str, Any]:
     _check_strategy(settings.strategy)  # before minutes of parsing, not after
     chief = settings.strategy != "multi-worker" or _is_chief()
     out = Path(settings.out).expanduser() if chief else Path(tempfile.mkdtemp(prefix="cadenza-"))
-    data = prepare_data(config, cache_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # A report from an older run would describe a model this run replaces.
-    (out / REPORT_FILE).unlink(missing_ok=True)
-    data.vocab.save(out / VOCAB_FILE)
-    write_json_atomic(out / HELDOUT_FILE, heldout_document(data.windows, data.split))
+    # Before any work: an unwritable folder fails now, not after the training.
+    staging = Staging.open(out)
     try:
-        return _fit_and_report(config, data, out)
+        try:
+            report = _run(config, staging.path, cache_dir)
+        except BaseException as err:
+            staging.discard()
+            if isinstance(err, OSError) and not isinstance(err, CadenzaError):
+                # Reading has its own errors; an OSError here is a write
+                # (a full disk, a folder gone read-only).
+                raise OutputError(
+                    f"{out}: cannot write the training run: {err.strerror or err} "
+                    f"(the files already in {out} are unchanged)"
+                ) from err
+            raise
+        # A failed move keeps the staged files, and its error says where they are.
+        staging.publish(last=REPORT_FILE)
     finally:
         if not chief:
             shutil.rmtree(out, ignore_errors=True)
+    log.info("held-out accuracy %.4f, loss %.4f (train %.4f, %.4f); wrote %s",
+             report["test_accuracy"], report["test_loss"], report["train_accuracy"],
+             report["train_loss"], out)
+    return report
+
+
+def _run(config: Config, folder: Path, cache_dir: Path | None) -> dict[str, Any]:
+    data = prepare_data(config, cache_dir)
+    data.vocab.save(folder / VOCAB_FILE)
+    write_json_atomic(folder / HELDOUT_FILE, heldout_document(data.windows, data.split))
+    return _fit_and_report(config, data, folder)
 
 
 def _fit_and_report(config: Config, data: PreparedData, out: Path) -> dict[str, Any]:
     import keras  # TensorFlow loads only now, after the parser processes are done
+
     from cadenza.train.callbacks import BestCheckpoint, HeldOutEvaluation, save_atomic
     from cadenza.train.model import build_model
 
@@ -201,9 +225,6 @@ def _fit_and_report(config: Config, data: PreparedData, out: Path) -> dict[str, 
 
     plot_history(history.history, out, f"{preset} preset, split by {data.split.kind}")
     write_json_atomic(out / REPORT_FILE, report)
-    log.info("held-out accuracy %.4f, loss %.4f (train %.4f, %.4f); wrote %s",
-             report["test_accuracy"], report["test_loss"], report["train_accuracy"],
-             report["train_loss"], out)
     return report
 
 
