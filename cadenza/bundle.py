@@ -125,8 +125,17 @@ def read_bundle(path: str | Path) -> Bundle:
         path = path.parent
     manifest_path = path / MANIFEST
     if not path.exists():
-        raise BundleError(f"{path}: no such model bundle (a folder with {MANIFEST})")
+        raise BundleError(
+            f"{path}: no such model bundle (a folder with {MANIFEST}, as `cadenza export` "
+            "writes it; without --model the bundled model plays)"
+        )
     if not manifest_path.is_file():
+        if (path / "model.keras").is_file():
+            # The likeliest mix-up: the trainer's output folder where a bundle is wanted.
+            raise BundleError(
+                f"{path}: a trained model folder, not a bundle; export it first: "
+                f"cadenza export --model {path} --out BUNDLE, then pass --model BUNDLE"
+            )
         raise BundleError(f"{manifest_path}: missing; {path} is not a model bundle")
     try:
         doc = json.loads(manifest_path.read_text(encoding="utf-8"))

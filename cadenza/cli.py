@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from cadenza import __version__
+from cadenza.bundle import MANIFEST, bundled_model_path
 from cadenza.config import GRIDS, MODES, Config, load_config
-from cadenza.errors import CadenzaError
+from cadenza.errors import BundleError, CadenzaError
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder")
 
     p = sub.add_parser("generate", help="write a generated melody to a MIDI file")
-    p.add_argument("--model", required=True, help="a trained model folder or an ONNX bundle")
+    p.add_argument("--model", help="a trained model folder or an ONNX bundle "
+                   "(default: the bundled model)")
     p.add_argument("--length", type=int, default=200, help="tokens to generate")
     p.add_argument("--out", type=Path, required=True, help="MIDI file to write")
     _sampling_options(p)
@@ -178,6 +180,19 @@ def _handler(command: str) -> Callable[[argparse.Namespace, Config], int]:
     return getattr(importlib.import_module(module_name), function)
 
 
+def _default_generate_model(args: argparse.Namespace) -> None:
+    """``generate`` with no --model plays the bundled model, as live and simulate do."""
+    if args.command != "generate" or args.model:
+        return
+    path = bundled_model_path()
+    if not (path / MANIFEST).is_file():
+        raise BundleError(
+            f"{path}: no bundled model in this installation; pass --model (a trained "
+            "model folder or a bundle), or rebuild the bundled one with `make bundle`"
+        )
+    args.model = str(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -188,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         config = config_from_args(args)
+        _default_generate_model(args)
         return int(_handler(args.command)(args, config) or 0)
     except CadenzaError as err:
         log.error("%s", err)

@@ -44,6 +44,7 @@ class DataConfig:
     workers: int = 0  # 0: one parser process per core
     max_files: int = 0  # 0: no limit; handy for quick experiments on a big corpus
     chordify: bool = True  # scores with no piano part also give their chordified reduction
+    parse_timeout: float = 300.0  # seconds music21 may spend on one file; 0: no limit
 
     def check(self) -> dict[str, str]:
         problems = {}
@@ -61,6 +62,8 @@ class DataConfig:
             problems["max_files"] = "must be 0 (no limit) or more"
         if not self.cache_dir.strip():
             problems["cache_dir"] = "must name a folder"
+        if self.parse_timeout < 0:
+            problems["parse_timeout"] = "must be 0 (no limit) or more seconds"
         return problems
 
 

@@ -83,14 +83,17 @@ def _bar(total: int) -> Any:
                 disable=not sys.stderr.isatty())
 
 
-def _parse_here(jobs: list[_Job], settings: ParseSettings) -> None:
+def _parse_here(jobs: list[_Job], settings: ParseSettings, time_limit: float) -> None:
     with _bar(len(jobs)) as bar:
         for job in jobs:
-            job.sequences, job.error = parse_job(str(job.file.path), settings)
+            job.sequences, job.error, job.cacheable = parse_job(
+                str(job.file.path), settings, time_limit)
             bar.update(1)
 
 
-def _parse_in_pool(jobs: list[_Job], settings: ParseSettings, workers: int) -> None:
+def _parse_in_pool(
+    jobs: list[_Job], settings: ParseSettings, workers: int, time_limit: float
+) -> None:
     """Parse ``jobs`` in ``workers`` processes; a crashed worker costs only its own file."""
     # fork starts fastest, but a forked copy of TensorFlow's threads can
     # deadlock: once TensorFlow is loaded, start clean processes instead.
@@ -101,11 +104,12 @@ def _parse_in_pool(jobs: list[_Job], settings: ParseSettings, workers: int) -> N
         _bar(len(jobs)) as bar,
         futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
     ):
-        pending = {pool.submit(parse_job, str(j.file.path), settings): j for j in jobs}
+        pending = {pool.submit(parse_job, str(j.file.path), settings, time_limit): j
+                   for j in jobs}
         for done in futures.as_completed(pending):
             job = pending[done]
             try:
-                job.sequences, job.error = done.result()
+                job.sequences, job.error, job.cacheable = done.result()
             except futures.process.BrokenProcessPool:
                 retry.append(job)
             bar.update(1)
@@ -114,8 +118,8 @@ def _parse_in_pool(jobs: list[_Job], settings: ParseSettings, workers: int) -> N
     for job in retry:
         with futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             try:
-                job.sequences, job.error = pool.submit(
-                    parse_job, str(job.file.path), settings
+                job.sequences, job.error, job.cacheable = pool.submit(
+                    parse_job, str(job.file.path), settings, time_limit
                 ).result()
             except futures.process.BrokenProcessPool:
                 job.error = "the parser process died on this file"
@@ -179,9 +183,9 @@ def load_corpus(
                  len(todo), workers, cached)
         if workers == 1:
             # Starting a process would cost more than it saves.
-            _parse_here(todo, settings)
+            _parse_here(todo, settings, config.parse_timeout)
         else:
-            _parse_in_pool(todo, settings, workers)
+            _parse_in_pool(todo, settings, workers, config.parse_timeout)
         for job in (j for j in todo if j.cacheable):
             entry = {"file": job.file.path.name, "sequences": job.sequences} if job.error is None \
                 else {"file": job.file.path.name, "error": job.error}

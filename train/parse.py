@@ -18,11 +18,19 @@ kern, ...) get two more rules, because a performer's MIDI notes are what the
 model will hear: notes are respelled the way music21 spells MIDI input
 (``D-4`` in a score is ``C#4``), and a note (or a chordified slice) that
 only continues a tie is no new onset, so it gives no token.
+
+A MIDI file reaches music21 only after ``midifile.check_midi`` has found its
+chunks and events well-formed and its length sane; a file that gives no
+tokens comes back as a reason, never as an exception (``parse_job``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -152,11 +160,59 @@ def parse_file(path: str | Path, settings: ParseSettings) -> list[list[str]]:
     return sequences
 
 
-def parse_job(path: str, settings: ParseSettings) -> tuple[list[list[str]] | None, str | None]:
-    """Process-pool entry point: (sequences, None) or (None, reason); never raises."""
+class ParseTimeout(BaseException):
+    """One file's time ran out.
+
+    A BaseException, so that no ``except Exception`` inside music21 can
+    swallow it and parse on.
+    """
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise ``ParseTimeout`` in this thread after ``seconds`` (0: no limit).
+
+    music21 is pure Python, so a timer signal interrupts it anywhere.  Only
+    the main thread receives signals: elsewhere there is no limit.
+    """
+    if (seconds <= 0 or threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "setitimer")):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise ParseTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return parse_file(path, settings), None
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def parse_job(
+    path: str, settings: ParseSettings, time_limit: float = 0.0
+) -> tuple[list[list[str]] | None, str | None, bool]:
+    """Process-pool entry point: (sequences, None, True) or (None, reason, cacheable).
+
+    Never raises.  A reason is cacheable when it is a fact about the file;
+    running out of time is not (a longer limit or a faster machine may
+    finish), so that file is tried again next time.
+    """
+    # Imported before the clock starts: the limit is for the file, and a
+    # fresh parser process spends a second importing music21.
+    from music21 import converter  # noqa: F401
+    from music21.midi import translate  # noqa: F401
+
+    try:
+        with _time_limit(time_limit):
+            return parse_file(path, settings), None, True
+    except ParseTimeout:
+        return None, f"parsing took longer than {time_limit:g} s ([data] parse_timeout)", False
     except ParseFailure as err:
-        return None, str(err)
+        return None, str(err), True
     except Exception as err:  # a bug or an odd file must not stop the whole run
-        return None, f"unexpected {type(err).__name__}: {err}"
+        # Out of memory says as little about the file as out of time.
+        return None, f"unexpected {type(err).__name__}: {err}", not isinstance(err, MemoryError)

@@ -137,6 +137,7 @@ def train(config: Config, *, cache_dir: Path | None = None) -> dict[str, Any]:
     out = Path(settings.out).expanduser() if chief else Path(tempfile.mkdtemp(prefix="cadenza-"))
     # Before any work: an unwritable folder fails now, not after the training.
     staging = Staging.open(out)
+    log.info("the run is written into %s and moves into %s when finished", staging.path, out)
     try:
         try:
             report = _run(config, staging.path, cache_dir)
