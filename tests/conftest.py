@@ -37,11 +37,18 @@ def jack_server():
     """A private JACK server (dummy driver, 48 kHz, 64-frame period) for one test module.
 
     ``JACK_DEFAULT_SERVER`` points every client started meanwhile, in this
-    process or a subprocess, at it.  Without jackd: skipped, or failed in CI.
+    process or a subprocess, at it.  Without jackd: skipped, or failed in CI
+    (and skipped outside CI on a machine far too busy to judge real time).
     """
-    from tests.jack_server import JackServer, jack_environment, require_jackd
+    from tests.jack_server import (
+        JackServer,
+        jack_environment,
+        require_jackd,
+        require_quiet_machine,
+    )
 
     require_jackd()
+    require_quiet_machine()
     with JackServer() as server, jack_environment(server):
         yield server
 

@@ -1,0 +1,537 @@
+"""``cadenza live``: the engine on real MIDI ports, in real time.
+
+Threads (see docs/daemon.md):
+
+- the MIDI system's thread runs ``MidiPorts``' callback: it reads the clock,
+  puts ``(time, bytes)`` into a bounded ``InputQueue`` and returns;
+- one worker thread owns the engine: it takes input off the queue, calls
+  ``engine.on_message`` and, at ``engine.next_deadline()``, ``engine.advance``,
+  and hands the events to the scheduler.  It never waits for anything but
+  the queue, with a timeout at the next deadline;
+- the scheduler thread sends each event at its time (``live/scheduler.py``),
+  through the note ledger, which knows what is sounding;
+- the main thread supervises: signals, the port check about once a second,
+  ``--duration``, and the shutdown that silences everything.
+
+Musical time is ``time.monotonic()`` throughout, passed into the engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import logging
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import mido
+
+from cadenza.config import Config, LiveConfig
+from cadenza.errors import ConfigError
+from cadenza.live.engine import Engine, Event
+from cadenza.live.ledger import NoteLedger
+from cadenza.live.ports import MidiPorts
+from cadenza.live.predictor import Predictor
+from cadenza.live.scheduler import Scheduler, raise_thread_priority
+
+log = logging.getLogger(__name__)
+
+LOOKAHEAD = 0.02  # seconds: the engine chooses a note this long before it is due
+PORT_POLL = 1.0  # seconds between checks that the ports are still there
+DROP_WARN_INTERVAL = 1.0  # at most one "input dropped" warning per second
+CLOCK_PLAN = 0.1  # seconds of outgoing MIDI clock handed to the scheduler at a time
+START_DELAY = 0.05  # the first beat lies this far after start-up, so clock-out starts on time
+WORKER_JOIN = 2.0
+SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits for it
+WARMUP_CALLS = 20
+HEARD = 1024  # input messages remembered in Daemon.heard
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """The ``fraction`` quantile by nearest rank (0.0 for no samples)."""
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+class InputQueue:
+    """MIDI input and control items for the worker, behind one condition.
+
+    Input is bounded: beyond ``size`` waiting messages the newest is dropped
+    and counted (the worker warns once a second).  Dropping the newest keeps
+    what is already queued in order, and a flood (a runaway controller)
+    cannot grow memory without bound.  Control items (stop, reload, a lost
+    port) are never dropped and go before input.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.dropped = 0
+        self._input: deque[tuple[float, list[int]]] = deque()
+        self._control: deque[tuple[str, Any]] = deque()
+        self._cond = threading.Condition()
+
+    def put(self, data: list[int], timestamp: float) -> None:
+        """From the MIDI thread: enqueue and return, never block on the worker."""
+        with self._cond:
+            if len(self._input) >= self.size:
+                self.dropped += 1
+            else:
+                self._input.append((timestamp, data))
+            self._cond.notify()
+
+    def put_control(self, kind: str, payload: Any = None) -> None:
+        with self._cond:
+            self._control.append((kind, payload))
+            self._cond.notify()
+
+    def get(self, timeout: float | None) -> tuple[str, Any] | None:
+        """The next control item or ``("input", (time, bytes))``; None on timeout."""
+        with self._cond:
+            if not self._control and not self._input:
+                self._cond.wait(timeout)
+            if self._control:
+                return self._control.popleft()
+            if self._input:
+                return "input", self._input.popleft()
+            return None
+
+
+class Waker:
+    """Wakes the supervisor from any thread or a signal handler: a self-pipe.
+
+    A signal handler may interrupt a thread inside a lock, so it must not
+    take one; writing a byte to a pipe is safe anywhere.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+
+    def wake(self) -> None:
+        # OSError: the pipe is full (the supervisor is awake anyway) or closed.
+        with contextlib.suppress(OSError):
+            if self._write >= 0:
+                os.write(self._write, b"\0")
+
+    def wait(self, timeout: float | None) -> None:
+        try:
+            ready, _, _ = select.select([self._read], [], [], timeout)
+        except InterruptedError:
+            return
+        if ready:
+            try:
+                while os.read(self._read, 512):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def close(self) -> None:
+        # A late wake (a JACK thread) must not write into a reused descriptor.
+        write, self._write = self._write, -1
+        if write >= 0:
+            os.close(self._read)
+            os.close(write)
+
+
+def warm_up(predictor: Predictor, calls: int = WARMUP_CALLS) -> None:
+    """Run the model a few times, so the first note pays no lazy set-up."""
+    predictor.reset()
+    for index in range(calls):
+        predictor.distribution()
+        predictor.feed(index % len(predictor.vocabulary))
+    predictor.reset()
+
+
+class Daemon:
+    """The live improviser on MIDI ports.
+
+    ``start()`` opens the ports and starts the threads; ``run()`` supervises
+    (on the caller's thread) until ``request_stop()``, ``duration`` or a
+    worker failure, then shuts down, and returns the exit status.  Tests
+    pass a predictor of their own and drive it from another thread.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        settings: LiveConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        lookahead: float = LOOKAHEAD,
+        ports: MidiPorts | None = None,
+        reload_settings: Callable[[LiveConfig], LiveConfig | None] | None = None,
+    ) -> None:
+        if settings.clock_out and settings.clock == "midi":
+            raise ConfigError(
+                "--clock-out makes Cadenza the clock master; it cannot also follow "
+                "--clock midi"
+            )
+        self.predictor = predictor
+        self.settings = settings
+        self.clock = clock
+        self.lookahead = lookahead
+        self.queue = InputQueue(settings.queue_size)
+        self.waker = Waker()
+        self.ports = ports or MidiPorts(
+            settings.api, settings.in_port, settings.out_port, self.queue.put,
+            clock=clock, on_change=self.waker.wake,
+        )
+        self.ledger = NoteLedger(settings.channel - 1)
+        self.scheduler = Scheduler(self._send, clock=clock, on_sent=self._sent)
+        self.engine: Engine | None = None
+        self.recorder = None
+        self.started = threading.Event()  # the ports are open and the threads run
+        self.start_time = 0.0
+        self._worker: threading.Thread | None = None
+        self._stop_reason: str | None = None
+        self._reload_requested = False
+        self._reload_settings = reload_settings  # current -> new settings (None: keep)
+        self.failure: BaseException | None = None
+        self._record_lock = threading.Lock()
+        self._held: set[tuple[int, int]] = set()  # performer notes down (worker thread)
+        #: (arrival time, message) of the latest input, for benchmarks and tests
+        self.heard: deque[tuple[float, mido.Message]] = deque(maxlen=HEARD)
+        self._next_tick = 0  # clock-out: the next tick number to schedule
+        self._ticks_until = 0.0
+
+    # -- output side (scheduler thread) ----------------------------------
+
+    def _send(self, message: mido.Message) -> None:
+        if self.ports.send(message):
+            self.ledger.sent(message)
+
+    def _sent(self, due: float, message: mido.Message) -> None:
+        self._record(due, message, "cadenza")
+
+    def _record(self, when: float, message: mido.Message, track: str) -> None:
+        if self.recorder is not None:
+            with self._record_lock:
+                self.recorder.add(when, message, track)
+
+    def _send_now(self, messages: list[mido.Message]) -> None:
+        """Send at once, from the supervisor (shutdown, a port back)."""
+        now = self.clock()
+        for message in messages:
+            if self.ports.send(message):
+                self.ledger.sent(message)
+                self._record(now, message, "cadenza")
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        """Warm the model, freeze the heap, open the ports, start the threads.
+
+        On failure everything already opened is closed again.
+        """
+        try:
+            self._start()
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def _start(self) -> None:
+        warm_up(self.predictor)
+        # Everything alive now lives for the whole run: keep the collector
+        # from scanning it again and again while notes are due.
+        gc.collect()
+        gc.freeze()
+        self.ports.open()
+        self.start_time = self.clock() + START_DELAY
+        self.engine = Engine(
+            self.predictor, self.settings, start_time=self.start_time, lookahead=self.lookahead
+        )
+        if self.settings.record:
+            from cadenza.live.recorder import Recorder
+
+            self.recorder = Recorder(self.engine.bpm, start_time=self.start_time)
+        self.scheduler.start()
+        if self.settings.clock_out:
+            self.scheduler.submit([Event(self.start_time, mido.Message("start"))])
+            self._plan_clock(self.clock())
+        self._worker = threading.Thread(target=self._work, name="cadenza-worker", daemon=True)
+        self._worker.start()
+        self.started.set()
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        self.waker.wake()
+
+    def request_reload(self) -> None:
+        """Reload the settings (SIGHUP).  Safe in a signal handler: a flag and a wake."""
+        self._reload_requested = True
+        self.waker.wake()
+
+    def _reload(self) -> None:
+        self._reload_requested = False
+        if self._reload_settings is None:
+            return
+        settings = self._reload_settings(self.settings)
+        if settings is not None:
+            self.settings = settings
+            self.queue.put_control("reload", settings)
+
+    def run(self, duration: float | None = None) -> int:
+        """Supervise until stopped; then shut down.  Returns the exit status."""
+        ends = None if duration is None else self.clock() + duration
+        next_poll = self.clock() + PORT_POLL
+        try:
+            while self._stop_reason is None:
+                now = self.clock()
+                wait = next_poll - now
+                if ends is not None:
+                    if now >= ends:
+                        self._stop_reason = f"--duration {duration:g} s is over"
+                        break
+                    wait = min(wait, ends - now)
+                self.waker.wait(max(0.0, wait))
+                if self._reload_requested:
+                    self._reload()
+                if self.clock() >= next_poll or self.ports.server_gone():
+                    self._check_ports()
+                    next_poll = self.clock() + PORT_POLL
+        finally:
+            self.shutdown()
+        return 1 if self.failure is not None else 0
+
+    def _check_ports(self) -> None:
+        lost, restored = self.ports.poll()
+        for direction in lost:
+            self.queue.put_control("lost", direction)
+        if "out" in restored:
+            # Note-offs that could not be sent while the output was gone:
+            # the notes may still sound on the other side.
+            self._send_now(self.ledger.release_all())
+
+    def shutdown(self) -> None:
+        """Stop the threads, release every sounding note, close the ports."""
+        if self.started.is_set():
+            log.info("stopping: %s", self._stop_reason or "shutdown")
+        if self._worker is not None:
+            self.queue.put_control("stop")
+            self._worker.join(WORKER_JOIN)
+            if self._worker.is_alive():
+                log.warning("worker did not stop within %.0f s", WORKER_JOIN)
+        self.scheduler.stop()
+        if self.ports.output_open:
+            self._send_now(self.ledger.release_all())
+            if self.settings.clock_out:
+                self._send_now([mido.Message("stop")])
+        self.ports.close()
+        gc.unfreeze()
+        if self.recorder is not None:
+            with self._record_lock:
+                path = self.recorder.save(self.settings.record)
+            log.info("recorded the session to %s", path)
+        self.waker.close()
+
+    # -- the worker ------------------------------------------------------
+
+    def _work(self) -> None:
+        if not raise_thread_priority():
+            log.info("running at normal priority (give Cadenza CAP_SYS_NICE for steadier timing)")
+        try:
+            self._loop()
+        except Exception as err:
+            self.failure = err
+            log.error("the engine failed, stopping: %s: %s", type(err).__name__, err)
+            log.debug("engine failure", exc_info=True)
+            self.request_stop("engine failure")
+
+    def _loop(self) -> None:
+        engine = self.engine
+        assert engine is not None
+        interval = self.settings.stats_interval
+        next_stats = self.clock() + interval if interval > 0 else None
+        stats_mark = (engine.stats()["predictions"], self.clock())
+        warned_drops, next_warn = 0, 0.0
+        while True:
+            now = self.clock()
+            wakes = [engine.next_deadline(), next_stats]
+            if self.settings.clock_out:
+                wakes.append(self._ticks_until - CLOCK_PLAN / 2)
+            if self.queue.dropped > warned_drops:
+                wakes.append(next_warn)
+            due = min((w for w in wakes if w is not None), default=None)
+            item = self.queue.get(None if due is None else max(0.0, due - now))
+            now = self.clock()
+            if item is not None:
+                kind, payload = item
+                if kind == "stop":
+                    return
+                if kind == "input":
+                    self._on_input(*payload)
+                elif kind == "reload":
+                    engine.reload(payload)
+                    log.info("settings reloaded")
+                    if payload.stats_interval != interval:
+                        interval = payload.stats_interval
+                        next_stats = now + interval if interval > 0 else None
+                elif kind == "lost":
+                    self._on_lost(payload, now)
+            deadline = engine.next_deadline()
+            if deadline is not None and now >= deadline:
+                self._submit(engine.advance(now))
+                if self.recorder is not None:
+                    with self._record_lock:
+                        self.recorder.add_tempo(now, engine.bpm)
+            if self.settings.clock_out and now >= self._ticks_until - CLOCK_PLAN / 2:
+                self._plan_clock(now)
+            if self.queue.dropped > warned_drops and now >= next_warn:
+                log.warning(
+                    "MIDI input queue full (%d messages): dropped %d newest messages",
+                    self.queue.size, self.queue.dropped - warned_drops,
+                )
+                warned_drops, next_warn = self.queue.dropped, now + DROP_WARN_INTERVAL
+            if next_stats is not None and now >= next_stats:
+                stats_mark = self._log_stats(stats_mark, now)
+                next_stats = now + interval
+
+    def _on_input(self, timestamp: float, data: list[int]) -> None:
+        try:
+            message = mido.Message.from_bytes(data)
+        except ValueError:
+            log.debug("ignored malformed MIDI input %s", data)
+            return
+        if message.type == "note_on" and message.velocity > 0:
+            self._held.add((message.channel, message.note))
+        elif message.type in ("note_off", "note_on"):
+            self._held.discard((message.channel, message.note))
+        self.heard.append((timestamp, message))
+        self._record(timestamp, message, "performer")
+        events = self.engine.on_message(message, timestamp)
+        if events:
+            # Only a stop (Stop, Start, a panic or mode CC) returns events here:
+            # notes chosen in the lookahead but not yet sent must not sound.
+            self.scheduler.cancel_note_ons()
+            self._submit(events)
+
+    def _on_lost(self, direction: str, now: float) -> None:
+        """A port went away: the answer stops; a lost keyboard lets go of its keys."""
+        engine = self.engine
+        if direction == "in":
+            for channel, note in sorted(self._held):
+                engine.on_message(mido.Message("note_off", channel=channel, note=note), now)
+            self._held.clear()
+        self.scheduler.cancel_note_ons()
+        self._submit(engine.stop(now))
+
+    def _submit(self, events: list[Event]) -> None:
+        if events:
+            self.scheduler.submit(events)
+
+    def _plan_clock(self, now: float) -> None:
+        """Hand the scheduler the next ``CLOCK_PLAN`` seconds of 24-per-beat clock."""
+        clock = self.engine.clock
+        until = now + CLOCK_PLAN
+        ticks = []
+        while True:
+            at = clock.time_at(self._next_tick / 24.0)
+            if at is None or at > until:
+                break
+            if at >= now - self.lookahead:
+                ticks.append(Event(at, mido.Message("clock")))
+            self._next_tick += 1
+        self._ticks_until = until
+        self._submit(ticks)
+
+    def _log_stats(self, mark: tuple[int, float], now: float) -> tuple[int, float]:
+        stats = self.engine.stats()
+        predictions, since = mark
+        made = stats["predictions"] - predictions
+        latencies = stats["latencies"][-made:] if made else []
+        lateness = self.scheduler.take_lateness()
+        log.info(
+            "stats: %.1f predictions/s, prediction p50 %.2f ms p99 %.2f ms, "
+            "send lateness p50 %.2f ms p99 %.2f ms, %d notes sounding, "
+            "%d late notes dropped, %d input messages dropped",
+            made / max(now - since, 1e-9),
+            percentile(latencies, 0.5) * 1e3, percentile(latencies, 0.99) * 1e3,
+            percentile(lateness, 0.5) * 1e3, percentile(lateness, 0.99) * 1e3,
+            len(self.ledger), self.scheduler.dropped, self.queue.dropped,
+        )
+        return stats["predictions"], now
+
+
+# -- the command ---------------------------------------------------------
+
+
+def _install_signals(daemon: Daemon) -> dict[int, Any]:
+    """SIGINT/SIGTERM stop, SIGHUP reloads; the handlers only set a flag and wake."""
+
+    def stop(signum: int, _frame: object) -> None:
+        daemon.request_stop(f"{signal.Signals(signum).name} received")
+
+    def hup(_signum: int, _frame: object) -> None:
+        daemon.request_reload()
+
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, stop),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, stop),
+    }
+    if hasattr(signal, "SIGHUP"):
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, hup)
+    return previous
+
+
+def reread_settings(args: argparse.Namespace, current: LiveConfig) -> LiveConfig | None:
+    """The config file read again, with the same command-line options on top.
+
+    Settings that need the ports or the model reopened keep their old values
+    until a restart; a file that no longer loads is reported and ignored.
+    """
+    from cadenza.cli import config_from_args
+
+    try:
+        settings = config_from_args(args).live
+    except ConfigError as err:
+        log.error("reload failed, keeping the current settings: %s", err)
+        return None
+    fixed = ("model", "runner", "api", "in_port", "out_port", "record", "clock_out", "queue_size")
+    changed = [name for name in fixed if getattr(settings, name) != getattr(current, name)]
+    if changed:
+        log.warning("reload: %s take effect only after a restart", ", ".join(changed))
+        settings = replace(settings, **{name: getattr(current, name) for name in changed})
+    return settings
+
+
+def run_live(args: argparse.Namespace, config: Config) -> int:
+    """``cadenza live``: the improviser on MIDI ports until stopped."""
+    from cadenza.live.simulate import load_model
+
+    settings = config.live
+    began = time.monotonic()
+    predictor = load_model(settings)
+    daemon = Daemon(
+        predictor, settings, reload_settings=lambda current: reread_settings(args, current)
+    )
+    previous_interval = sys.getswitchinterval()
+    # A thread woken for a due note (or JACK's thread delivering input) waits
+    # for the GIL at most this long, instead of the default 5 ms.
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = _install_signals(daemon) if in_main else {}
+    try:
+        daemon.start()
+        log.info(
+            "Cadenza is listening (%s mode, %g BPM, grid %s, clock %s%s); ready in %.2f s",
+            settings.mode, settings.bpm, settings.grid, settings.clock,
+            ", clock out" if settings.clock_out else "", time.monotonic() - began,
+        )
+        return daemon.run(duration=getattr(args, "duration", None))
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sys.setswitchinterval(previous_interval)

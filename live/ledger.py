@@ -1,0 +1,99 @@
+"""The output-side note ledger: what Cadenza has actually sent and not yet released.
+
+The engine keeps its own idea of the sounding notes, but only the output side
+knows what really left the port (the scheduler may drop a late note-on, a
+port may vanish mid-phrase).  Every message the scheduler sends passes
+through ``NoteLedger.sent``; on shutdown, on an error or after a lost port
+``release_all`` gives the note-offs that silence exactly what is sounding,
+then All Sound Off (CC 120) and All Notes Off (CC 123) for synths that missed
+something.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import mido
+
+ALL_SOUND_OFF = 120
+ALL_NOTES_OFF = 123
+
+
+def is_note_on(message: mido.Message) -> bool:
+    return message.type == "note_on" and message.velocity > 0
+
+
+def is_note_off(message: mido.Message) -> bool:
+    # A note-on with velocity 0 is a note-off by the MIDI standard (running status).
+    return message.type == "note_off" or (message.type == "note_on" and message.velocity == 0)
+
+
+def silence_messages(channels: list[int] | tuple[int, ...] | range) -> list[mido.Message]:
+    """CC 123 (all notes off) then CC 120 (all sound off) on each channel (0-15)."""
+    messages = []
+    for channel in channels:
+        messages.append(mido.Message("control_change", channel=channel, control=ALL_NOTES_OFF, value=0))
+        messages.append(mido.Message("control_change", channel=channel, control=ALL_SOUND_OFF, value=0))
+    return messages
+
+
+class NoteLedger:
+    """Counts note-ons sent per (channel, note) minus the note-offs sent.
+
+    Counts, not flags: a synth that stacks voices needs one note-off per
+    note-on.  Thread-safe: the scheduler thread records sends while the
+    supervisor may read ``sounding`` for statistics.
+    """
+
+    def __init__(self, channel: int) -> None:
+        if not 0 <= channel <= 15:
+            raise ValueError(f"output channel must be 0-15, got {channel}")
+        self.channel = channel
+        self._counts: Counter[tuple[int, int]] = Counter()
+        self._channels_used: set[int] = set()
+        self._lock = threading.Lock()
+
+    def sent(self, message: mido.Message) -> None:
+        """Record one message that has just been sent."""
+        if is_note_on(message):
+            key = (message.channel, message.note)
+            with self._lock:
+                self._counts[key] += 1
+                self._channels_used.add(message.channel)
+        elif is_note_off(message):
+            key = (message.channel, message.note)
+            with self._lock:
+                if self._counts[key] > 1:
+                    self._counts[key] -= 1
+                else:
+                    # A note-off for a note that is not sounding (its note-on was
+                    # dropped late) must not make the count negative.
+                    self._counts.pop(key, None)
+
+    @property
+    def sounding(self) -> frozenset[tuple[int, int]]:
+        with self._lock:
+            return frozenset(self._counts)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._counts)
+
+    def release_all(self) -> list[mido.Message]:
+        """Note-offs for every sounding note, then CC 123 and CC 120.
+
+        The controllers go to the output channel and to any other channel a
+        note was sent on.  The ledger forgets each note as its note-off goes
+        through ``sent``: a note-off that could not be sent (the port is
+        gone) leaves its note in the ledger, to be released when it is back.
+        """
+        with self._lock:
+            counts = sorted(self._counts.items())
+            channels = sorted(self._channels_used | {self.channel})
+        messages = [
+            mido.Message("note_off", channel=channel, note=note, velocity=0)
+            for (channel, note), count in counts
+            for _ in range(count)
+        ]
+        return messages + silence_messages(channels)
