@@ -39,6 +39,21 @@ HANDLERS = {
 }
 
 
+def _positive(kind: type) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` above zero."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0 or value != value:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be above zero, got {text}")
+        return value
+
+    return parse
+
+
 def _sampling_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed for sampling (reproducible output)")
     parser.add_argument("--temperature", type=float, help="0 = argmax (the original)")
@@ -53,6 +68,8 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bpm", type=float, help="tempo of the internal clock")
     parser.add_argument("--grid", choices=GRIDS, help="note grid of the answers")
     parser.add_argument("--runner", choices=("stream", "window"), help="how the model is run")
+    parser.add_argument("--int8", action="store_true", default=None,
+                        help="use the bundle's int8 graph where it has one")
     parser.add_argument("--channel", type=int, help="output MIDI channel 1..16")
     _sampling_options(parser)
 
@@ -87,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="write a generated melody to a MIDI file")
     p.add_argument("--model", help="a trained model folder or an ONNX bundle "
                    "(default: the bundled model)")
-    p.add_argument("--length", type=int, default=200, help="tokens to generate")
+    p.add_argument("--length", type=_positive(int), default=200, help="tokens to generate")
     p.add_argument("--out", type=Path, required=True, help="MIDI file to write")
     _sampling_options(p)
 
@@ -100,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure prediction latency")
     p.add_argument("--model", type=Path, help="bundle (default: the bundled model)")
     p.add_argument("--keras", type=Path, help="trained Keras model folder to compare")
-    p.add_argument("--calls", type=int, default=2000, help="predictions per runner")
+    p.add_argument("--calls", type=_positive(int), default=2000, help="predictions per runner")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
 
     p = sub.add_parser("simulate", help="offline duet: a MIDI file in, the duet out")
@@ -108,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", type=Path, help="performer MIDI file (default: bundled example)")
     p.add_argument("--out", type=Path, required=True, help="duet MIDI file to write")
     p.add_argument("--plot", type=Path, help="also draw a piano roll PNG")
-    p.add_argument("--bars", type=float, help="with --mode continue: how long to play")
+    p.add_argument("--bars", type=_positive(float), help="with --mode continue: how long to play")
 
     p = sub.add_parser("live", help="run the improviser on MIDI ports")
     _engine_options(p)
@@ -120,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", help="record the session to this MIDI file")
     p.add_argument("--stats", type=float, dest="stats_interval", metavar="SECONDS",
                    help="log statistics every SECONDS")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--duration", type=_positive(float), help="stop after this many seconds")
 
     p = sub.add_parser("ports", help="list MIDI ports of each API")
     p.add_argument("--api", choices=("auto", "alsa", "jack", "coremidi", "windows"))
@@ -143,11 +160,11 @@ CONFIG_OPTIONS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     ],
     "export": [("export", ("int8", "opset"))],
     "simulate": [
-        ("live", ("model", "mode", "rhythm", "bpm", "grid", "runner", "channel", "seed",
+        ("live", ("model", "mode", "rhythm", "bpm", "grid", "runner", "int8", "channel", "seed",
                   "temperature", "top_k", "top_p")),
     ],
     "live": [
-        ("live", ("model", "mode", "rhythm", "bpm", "grid", "runner", "channel", "seed",
+        ("live", ("model", "mode", "rhythm", "bpm", "grid", "runner", "int8", "channel", "seed",
                   "temperature", "top_k", "top_p", "in_port", "out_port", "api", "clock",
                   "clock_out", "record", "stats_interval")),
     ],

@@ -139,6 +139,7 @@ class LiveConfig:
 
     model: str = ""  # empty: the bundled model
     runner: str = "stream"  # stream (O(1) per note) or window (the original's semantics)
+    int8: bool = False  # use the bundle's int8 graph where it has one (faster, smaller)
     mode: str = "call-response"
     rhythm: str = "grid"
     bpm: float = 120.0

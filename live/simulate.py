@@ -198,7 +198,7 @@ def _with(settings: LiveConfig, **changes) -> LiveConfig:
 
 def load_model(settings: LiveConfig) -> Predictor:
     """The predictor named in the settings ("" -> the bundled model)."""
-    from cadenza.bundle import MANIFEST, bundled_model_path
+    from cadenza.bundle import MANIFEST, bundled_model_path, read_bundle
     from cadenza.live.runtime import load_predictor
 
     if not settings.model and not (bundled_model_path() / MANIFEST).is_file():
@@ -206,7 +206,17 @@ def load_model(settings: LiveConfig) -> Predictor:
             f"{bundled_model_path()}: no bundled model in this installation; pass "
             "--model BUNDLE, or train and export one (cadenza train, then cadenza export)"
         )
-    return load_predictor(settings.model or None, runner=settings.runner)
+    int8 = settings.int8
+    if int8:
+        bundle = read_bundle(settings.model or bundled_model_path())
+        if f"{settings.runner}_int8" not in bundle.graphs:
+            log.warning(
+                "%s: no int8 %s graph in this bundle (export with --int8 to add one "
+                "where it keeps accuracy); using the fp32 graph",
+                bundle.path, settings.runner,
+            )
+            int8 = False
+    return load_predictor(settings.model or None, runner=settings.runner, int8=int8)
 
 
 def run_simulate(args: argparse.Namespace, config: Config) -> int:

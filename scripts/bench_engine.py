@@ -17,10 +17,9 @@ import sys
 import time
 from collections.abc import Sequence
 
+from cadenza.config import LiveConfig
 from cadenza.live.engine import Engine
 from cadenza.live.predictor import FakePredictor
-
-from cadenza.config import LiveConfig
 from cadenza.tokens import midi_to_name
 
 

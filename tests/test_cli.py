@@ -1,0 +1,52 @@
+"""The command line: option checks and the int8 choice for live use."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import replace
+
+import pytest
+
+from cadenza import cli
+from cadenza.config import LiveConfig
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "--out", "x.mid", "--bars", "-1"],
+        ["simulate", "--out", "x.mid", "--bars", "nan"],
+        ["live", "--duration", "0"],
+        ["generate", "--model", "m", "--out", "x.mid", "--length", "0"],
+        ["bench", "--calls", "-5"],
+    ],
+)
+def test_a_number_that_must_be_positive_is_refused_by_argparse(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    assert "must be above zero" in capsys.readouterr().err
+
+
+def test_int8_is_used_where_the_bundle_has_it_and_falls_back_with_a_warning(
+    tiny_bundles, tmp_path, caplog
+):
+    from cadenza.live.simulate import load_model
+
+    source = tiny_bundles["default"]
+    settings = replace(LiveConfig(), model=str(source), int8=True)
+    manifest = json.loads((source / "model.json").read_text())
+    predictor = load_model(settings)
+    if "stream_int8" in manifest["graphs"]:
+        assert predictor.spec.kind == "stream_int8"
+
+    stripped = tmp_path / "fp32-only"
+    shutil.copytree(source, stripped)
+    manifest["graphs"] = {k: v for k, v in manifest["graphs"].items() if "int8" not in k}
+    (stripped / "model.json").write_text(json.dumps(manifest))
+    with caplog.at_level(logging.WARNING):
+        predictor = load_model(replace(settings, model=str(stripped)))
+    assert predictor.spec.kind == "stream"
+    assert "no int8 stream graph" in caplog.text
