@@ -19,9 +19,11 @@ lint: setup
 test: setup lint
 	$(PY) -m pytest -q -ra
 
-# The daemon on the bundled model, virtual ports "Cadenza In" / "Cadenza Out".
+# The daemon on the bundled model, virtual ports "Cadenza In" / "Cadenza Out";
+# with no MIDI system on this machine, the offline duet (duet.mid, duet.png).
+# Options for `cadenza live`: make run ARGS="--mode accompany --bpm 96"
 run: setup
-	$(VENV)/bin/cadenza live
+	CADENZA=$(VENV)/bin/cadenza bash scripts/run.sh $(ARGS)
 
 # The offline duet, for a machine with no MIDI system.
 simulate: setup

@@ -1,0 +1,287 @@
+"""Soak benchmark for the live daemon through JACK. Not a test.
+
+    python scripts/soak.py [--minutes 30] [--model BUNDLE] [--flood-seconds 60] [--json out.json]
+
+It starts a private JACK server (``jackd --no-realtime -d dummy``, 48 kHz,
+64-frame period), runs the daemon in a child process (the same ``Daemon`` as
+``cadenza live``, with the bundled model unless ``--model``), and:
+
+1. floods ``Cadenza In`` with 1,000 notes a second (note-on/note-off pairs on
+   all 16 channels) for ``--flood-seconds``;
+2. then plays call and response for ``--minutes``: a scripted performer plays
+   a phrase of 3 to 8 notes, waits for Cadenza's answer to end, and plays
+   the next.
+
+It reports answers given, send lateness percentiles (when the scheduler sent
+each message minus when it was due), the first answer note's delay after the
+call, the daemon's resident memory (VmRSS, and its private part RssAnon;
+VmRSS includes JACK's shared segment) at start, after the flood and at the
+end, the input messages and late notes dropped, and stuck notes: notes the
+listener heard start and never heard end, after every answer and after the
+daemon stopped (must be 0).  A table on stdout, and JSON with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import mido  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tests.jack_server import JackServer, MidiClient, jack_environment, sounding_notes  # noqa: E402
+
+BPM = 120.0
+PAUSE_BEATS = 1.0
+ANSWER_NOTES = 8
+COLLECT_EVERY = 2.0  # seconds between the child's lateness collections
+
+
+def pct(values, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+# -- the child: the daemon, reporting what it measured ------------------------------
+
+
+def child(args: argparse.Namespace) -> int:
+    from cadenza.config import load_config
+    from cadenza.live.daemon import SWITCH_INTERVAL, Daemon, _install_signals
+    from cadenza.live.simulate import load_model
+
+    logging.basicConfig(level=logging.WARNING, format="daemon: %(levelname)s %(message)s")
+    overrides = {"api": "jack", "bpm": BPM, "grid": "1/8", "pause_beats": PAUSE_BEATS,
+                 "max_answer_notes": ANSWER_NOTES, "model": args.model or ""}
+    settings = load_config(None, {"live": overrides}).live
+    daemon = Daemon(load_model(settings), settings)
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    _install_signals(daemon)
+    daemon.start()
+    lateness: list[float] = []
+    done = threading.Event()
+
+    def collect() -> None:
+        # The scheduler keeps lateness samples until asked: take them now and then.
+        while not done.wait(COLLECT_EVERY):
+            lateness.extend(daemon.scheduler.take_lateness())
+
+    collector = threading.Thread(target=collect, daemon=True)
+    collector.start()
+    Path(args.ready).write_text("ready")
+    status = daemon.run()
+    done.set()
+    collector.join(5)
+    lateness.extend(daemon.scheduler.take_lateness())
+    stats = daemon.engine.stats()
+    Path(args.out).write_text(json.dumps({
+        "status": status,
+        "messages_sent": daemon.scheduler.sent,
+        "lateness_ms": {f"p{q}": pct(lateness, q) * 1e3 for q in (50, 90, 99, 99.9)}
+        | {"max": max(lateness, default=float("nan")) * 1e3},
+        "predictions": stats["predictions"],
+        "late_notes_dropped": daemon.scheduler.dropped,
+        "grid_steps_skipped": stats["skipped_late"],
+        "input_dropped": daemon.queue.dropped,
+        "input_taken": daemon.queue.taken,
+        "input_queue_peak": daemon.queue.peak,
+        "input_queue_size": daemon.queue.size,
+        "ledger_after_stop": len(daemon.ledger),
+    }))
+    return status
+
+
+# -- the driver ---------------------------------------------------------------------
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(":")[0]
+        if key in ("VmRSS", "RssAnon"):
+            out[key] = round(int(line.split()[1]) / 1024, 1)
+    return out
+
+
+def wait_for_file(path: Path, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.stat().st_size):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the daemon did not start (status {process.poll()})")
+        time.sleep(0.02)  # polling for a file, in a benchmark
+
+
+def flood(client: MidiClient, seconds: float, per_second: int = 1000) -> int:
+    """Note-on/note-off pairs at ``per_second`` notes a second, in 10 ms slices."""
+    sent = 0
+    began = time.monotonic()
+    per_slice = per_second // 100
+    k = 0
+    while time.monotonic() - began < seconds:
+        for _ in range(per_slice):
+            channel, note = k % 16, 36 + (k * 7) % 60
+            client.send(mido.Message("note_on", channel=channel, note=note, velocity=64 + k % 64))
+            client.send(mido.Message("note_off", channel=channel, note=note))
+            k += 1
+            sent += 1
+        due = began + (k // per_slice) * 0.01
+        time.sleep(max(0.0, due - time.monotonic()))
+    # A performer's All Notes Off, in case JACK lost a note-off in the flood.
+    for channel in range(16):
+        client.send(mido.Message("control_change", channel=channel, control=123))
+    return sent
+
+
+def wait_quiet(client: MidiClient, quiet: float, timeout: float) -> bool:
+    """Until nothing sounds and nothing came for ``quiet`` seconds (False on timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = client.messages()
+        last = messages[-1][0] if messages else 0.0
+        if time.monotonic() - last >= quiet and not sounding_notes(messages):
+            return True
+        time.sleep(0.05)  # polling in a benchmark; the daemon's timing is not judged here
+    return False
+
+
+def call_and_response(client: MidiClient, minutes: float, seed: int) -> dict:
+    rng = random.Random(seed)
+    beat = 60.0 / BPM
+    ends = time.monotonic() + minutes * 60
+    calls = answers = answer_notes = stuck = timeouts = 0
+    call_end = 0.0
+    delays: list[float] = []
+    while time.monotonic() < ends:
+        client.clear()
+        phrase = [rng.randint(55, 79) for _ in range(rng.randint(3, 8))]
+        for note in phrase:
+            client.send(mido.Message("note_on", note=note, velocity=rng.randint(60, 110)))
+            time.sleep(beat / 2 * 0.8)  # the performer's rhythm: eighths, a little detached
+            call_end = client.send(mido.Message("note_off", note=note))
+            time.sleep(beat / 2 * 0.2)
+        calls += 1
+        heard = client.wait_for(
+            lambda got: any(m.type == "note_on" and m.velocity for _, m in got),
+            timeout=PAUSE_BEATS * beat + 3.0,
+        )
+        if not heard:
+            timeouts += 1
+            continue
+        if not wait_quiet(client, quiet=2 * beat, timeout=ANSWER_NOTES * beat + 5.0):
+            timeouts += 1
+        ons = [(t, m) for t, m in client.messages() if m.type == "note_on" and m.velocity]
+        answers += 1
+        answer_notes += len(ons)
+        delays.append(ons[0][0] - call_end - PAUSE_BEATS * beat)
+        stuck += len(sounding_notes(client.messages()))
+    return {"calls": calls, "answers": answers, "answer_notes": answer_notes,
+            "no_answer_or_unfinished": timeouts, "stuck_after_answers": stuck,
+            "answer_delay_beyond_pause_ms": {f"p{q}": pct(delays, q) * 1e3 for q in (50, 99)}}
+
+
+def run(args: argparse.Namespace) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="cadenza-soak-"))
+    ready, out = work / "ready", work / "out.json"
+    command = [sys.executable, str(Path(__file__).resolve()), "--child",
+               "--ready", str(ready), "--out", str(out)]
+    if args.model:
+        command += ["--model", args.model]
+    began = time.monotonic()
+    with JackServer() as server, jack_environment(server):
+        process = subprocess.Popen(command, cwd=REPO, env=os.environ.copy())
+        try:
+            wait_for_file(ready, process, timeout=60)
+            with MidiClient(timeout=20) as client:
+                time.sleep(1.0)  # settle: the first memory figure after start-up
+                memory = {"start": memory_mb(process.pid)}
+                flood_started = time.monotonic()
+                flooded = flood(client, args.flood_seconds) if args.flood_seconds > 0 else 0
+                flood_took = time.monotonic() - flood_started
+                wait_quiet(client, quiet=1.0, timeout=30)
+                memory["after_flood"] = memory_mb(process.pid)
+                dialogue = call_and_response(client, args.minutes, args.seed)
+                memory["end"] = memory_mb(process.pid)
+                process.send_signal(signal.SIGTERM)
+                status = process.wait(30)
+                released = client.wait_for(lambda got: not sounding_notes(got), timeout=5)
+                stuck_at_end = len(sounding_notes(client.messages()))
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(5)
+    report = json.loads(out.read_text()) if out.exists() else {}
+    return {
+        "ran_minutes": round((time.monotonic() - began) / 60, 2),
+        "model": args.model or "bundled (models/default)",
+        "bpm": BPM, "exit_status": status,
+        "flood": {"notes": flooded, "seconds": round(flood_took, 1)},
+        **dialogue,
+        "stuck_at_end": stuck_at_end,
+        "all_released_within_5_s": released,
+        "memory_mb": memory,
+        **report,
+    }
+
+
+def table(result: dict) -> str:
+    lateness = result.get("lateness_ms", {})
+    memory = result["memory_mb"]
+    rows = [
+        ("ran", f"{result['ran_minutes']} min ({result['model']}, {result['bpm']:g} BPM)"),
+        ("flood", f"{result['flood']['notes']} notes in {result['flood']['seconds']} s"),
+        ("calls / answers", f"{result['calls']} / {result['answers']} "
+                            f"({result['answer_notes']} answer notes)"),
+        ("no answer or unfinished", str(result["no_answer_or_unfinished"])),
+        ("send lateness ms", "  ".join(f"{k} {v:.3f}" for k, v in lateness.items()) or "n/a"),
+        ("answer delay beyond pause ms", "p50 {p50:.1f}  p99 {p99:.1f}".format(
+            **result["answer_delay_beyond_pause_ms"])),
+        ("memory MB (VmRSS / RssAnon)", "  ".join(
+            f"{when} {m.get('VmRSS')}/{m.get('RssAnon')}" for when, m in memory.items())),
+        ("input taken / dropped / queue peak",
+         f"{result.get('input_taken')} / {result.get('input_dropped')} / "
+         f"{result.get('input_queue_peak')} of {result.get('input_queue_size')}"),
+        ("late notes dropped / steps skipped",
+         f"{result.get('late_notes_dropped')} / {result.get('grid_steps_skipped')}"),
+        ("stuck notes (after answers / at end)",
+         f"{result['stuck_after_answers']} / {result['stuck_at_end']}"),
+        ("exit status", str(result["exit_status"])),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--flood-seconds", type=float, default=60.0)
+    parser.add_argument("--model", default="", help="a bundle (default: the bundled model)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ready", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(args)
+    result = run(args)
+    sys.stdout.write(table(result) + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    stuck = result["stuck_after_answers"] + result["stuck_at_end"]
+    return 0 if stuck == 0 and result["exit_status"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
