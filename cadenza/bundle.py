@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cadenza.errors import BundleError, TokenError
+from cadenza.files import write_atomic
 from cadenza.tokens import SCHEME_VERSION, validate_token
 
 MANIFEST = "model.json"
@@ -233,24 +233,19 @@ def read_bundle(path: str | Path) -> Bundle:
 
 
 def write_json_atomic(path: str | Path, document: Any) -> None:
-    """Write JSON to a temporary file in the same folder, then rename it into place.
+    """Write JSON under a temporary name, then rename it into place.
 
     A crash or a full disk never leaves a half-written manifest behind.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; manifests and reports are not secrets
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(document, handle, indent=2, sort_keys=False)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_atomic(path, write)
 
 
 def bundled_model_path() -> Path:

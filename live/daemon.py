@@ -64,19 +64,46 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def is_release(data: list[int]) -> bool:
+    """Raw bytes of a note-off (or a note-on of velocity 0), or All Notes/Sound Off."""
+    if len(data) != 3:
+        return False
+    kind = data[0] & 0xF0
+    return kind == 0x80 or (kind == 0x90 and data[2] == 0) or (
+        kind == 0xB0 and data[1] in (120, 123)
+    )
+
+
+def parse_input(data: list[int]) -> mido.Message | None:
+    """The message in raw input bytes; None for bytes that are not one.
+
+    mido raises IndexError, not ValueError, for some truncated messages (a
+    lone pitch-bend status byte, an empty event): both mean "not a message".
+    """
+    try:
+        return mido.Message.from_bytes(data)
+    except (ValueError, IndexError):
+        return None
+
+
 class InputQueue:
     """MIDI input and control items for the worker, behind one condition.
 
     Input is bounded: beyond ``size`` waiting messages the newest is dropped
     and counted (the worker warns once a second).  Dropping the newest keeps
     what is already queued in order, and a flood (a runaway controller)
-    cannot grow memory without bound.  Control items (stop, reload, a lost
+    cannot grow memory without bound.  Releases (note-offs, All Notes Off)
+    still get in while fewer than ``2 * size`` messages wait: a dropped
+    note-off would leave the performer's key held in the engine, and a call
+    that never ends is never answered.  Control items (stop, reload, a lost
     port) are never dropped and go before input.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.dropped = 0
+        self.taken = 0  # input messages handed to the worker
+        self.peak = 0  # the most input messages ever waiting at once (<= size)
         self._input: deque[tuple[float, list[int]]] = deque()
         self._control: deque[tuple[str, Any]] = deque()
         self._cond = threading.Condition()
@@ -84,10 +111,12 @@ class InputQueue:
     def put(self, data: list[int], timestamp: float) -> None:
         """From the MIDI thread: enqueue and return, never block on the worker."""
         with self._cond:
-            if len(self._input) >= self.size:
+            waiting = len(self._input)
+            if waiting >= self.size and not (waiting < 2 * self.size and is_release(data)):
                 self.dropped += 1
             else:
                 self._input.append((timestamp, data))
+                self.peak = max(self.peak, len(self._input))
             self._cond.notify()
 
     def put_control(self, kind: str, payload: Any = None) -> None:
@@ -103,6 +132,7 @@ class InputQueue:
             if self._control:
                 return self._control.popleft()
             if self._input:
+                self.taken += 1
                 return "input", self._input.popleft()
             return None
 
@@ -242,6 +272,12 @@ class Daemon:
             raise
 
     def _start(self) -> None:
+        if self.settings.record:
+            from cadenza.live.recorder import check_writable
+
+            # Before any port opens: a path found unwritable only at the end
+            # would lose the whole session.
+            check_writable(self.settings.record)
         warm_up(self.predictor)
         # Everything alive now lives for the whole run: keep the collector
         # from scanning it again and again while notes are due.
@@ -400,9 +436,8 @@ class Daemon:
                 next_stats = now + interval
 
     def _on_input(self, timestamp: float, data: list[int]) -> None:
-        try:
-            message = mido.Message.from_bytes(data)
-        except ValueError:
+        message = parse_input(data)
+        if message is None:
             log.debug("ignored malformed MIDI input %s", data)
             return
         if message.type == "note_on" and message.velocity > 0:

@@ -50,6 +50,7 @@ DEFAULT_VELOCITY = 80  # before the performer has played anything
 DEFAULT_CENTRE = 60  # chords are voiced around middle C until the performer plays
 RECENT_NOTES = 16  # performer notes that define "the recent register"
 RECENT_VELOCITIES = 8  # performer onsets that define "the recent dynamics"
+PERFORMER_RELEASE = (120, 123)  # All Sound Off, All Notes Off from the performer
 MAX_CALL = 256  # call notes remembered for the answer's length and rhythm
 MAX_LATE = 0.05  # seconds: a step this overdue is skipped, not played in a burst
 LATENCY_SAMPLES = 4096
@@ -393,6 +394,12 @@ class Engine:
     # ------------------------------------------------------------- controls
 
     def _control(self, message: mido.Message, now: float, out: list[Event]) -> None:
+        if message.control in PERFORMER_RELEASE:
+            # A keyboard that lost its note-offs (a cable pulled mid-chord) would
+            # otherwise hold the call open for ever: its All Notes Off lets go.
+            for channel, note in sorted(self._held):
+                if channel == message.channel:
+                    self._performer_off(mido.Message("note_off", channel=channel, note=note), now)
         names = [name for name, number in self._settings.cc.items() if number == message.control]
         for name in names:
             value = message.value

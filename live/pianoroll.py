@@ -77,7 +77,7 @@ def _figure_class():
         from matplotlib.figure import Figure
     except ImportError as err:
         raise PlotUnavailable(
-            'drawing a piano roll needs matplotlib: pip install "cadenza[plot]"'
+            'drawing a piano roll needs matplotlib: pip install ".[plot]" (from the Cadenza checkout)'
         ) from err
     return Figure
 

@@ -198,7 +198,11 @@ def match_port(available: Sequence[str], wanted: str, what: str) -> str:
         return exact[0]
     shown = ", ".join(repr(n) for n in available) or "none"
     if not hits:
-        raise PortError(f"no MIDI {what} port matches {wanted!r}; {what} ports: {shown}")
+        raise PortError(
+            f"no MIDI {what} port matches {wanted!r}; {what} ports: {shown}. "
+            f"`cadenza ports` lists them all; leave out --{'in' if what == 'input' else 'out'} "
+            f"to get Cadenza's own virtual port instead"
+        )
     raise PortError(
         f"{wanted!r} matches several MIDI {what} ports ({', '.join(repr(n) for n in hits)}); "
         f"give more of the name. {what.capitalize()} ports: {shown}"

@@ -10,6 +10,8 @@ notes on its grid.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from pathlib import Path
 
 import mido
@@ -135,13 +137,47 @@ class Recorder:
         track.append(mido.MetaMessage("end_of_track", time=0))
 
     def save(self, path: str | Path) -> Path:
-        """Write the standard MIDI file; returns its path."""
+        """Write the standard MIDI file; returns its path.
+
+        The file is written under a temporary name beside ``path`` and then
+        renamed over it, so a full disk or a crash mid-write never leaves a
+        truncated file (or spoils an earlier recording of the same name).
+        """
         path = Path(path)
         midi = self.to_midifile()
+        temporary = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            midi.save(path)
+            # (Not mkstemp: its files are private, 0600; a recording gets the umask's mode.)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with temporary.open("wb") as stream:
+                midi.save(file=stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
         except OSError as err:
+            if temporary is not None:
+                temporary.unlink(missing_ok=True)
             raise MidiFileError(f"{path}: cannot write MIDI file: {err}") from err
         log.info("wrote %s (%d messages)", path, len(self))
         return path
+
+
+def check_writable(path: str | Path) -> Path:
+    """Fail now, naming ``path``, if a recording could not be saved there later.
+
+    ``cadenza live --record`` calls this before it opens any port: finding an
+    unwritable folder only at the end would lose the whole session.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise MidiFileError(f"{path}: cannot record there: it is a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as err:
+        raise MidiFileError(f"{path}: cannot record there: {err}") from err
+    if path.exists() and not os.access(path, os.W_OK):
+        raise MidiFileError(f"{path}: cannot record there: the file is not writable")
+    return path

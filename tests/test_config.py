@@ -79,12 +79,12 @@ def test_a_missing_config_file_is_an_error(tmp_path, caplog, no_work):
     assert no_work == []
 
 
-def test_generate_refuses_a_length_below_one(tmp_path, caplog):
-    with caplog.at_level(logging.ERROR):
-        code = cli.main(["generate", "--model", str(tmp_path), "--out", str(tmp_path / "x.mid"),
-                         "--length", "0"])
-    assert code != 0
-    assert "--length 0" in caplog.text
+def test_generate_refuses_a_length_below_one(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["generate", "--model", str(tmp_path), "--out", str(tmp_path / "x.mid"),
+                  "--length", "0"])
+    assert stop.value.code == 2
+    assert "--length" in capsys.readouterr().err
     assert not (tmp_path / "x.mid").exists()
 
 

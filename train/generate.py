@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import mido
 import numpy as np
 
 from cadenza.errors import ModelError, TokenError
+from cadenza.files import write_atomic
 from cadenza.live.predictor import Predictor
 from cadenza.live.sampling import Sampler, SamplingSettings
 from cadenza.tokens import token_to_midis
@@ -207,15 +206,7 @@ def write_midi(
     track.append(mido.MetaMessage("end_of_track", time=0))
     midi = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
     midi.tracks.append(track)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mid", dir=path.parent)
-    os.close(fd)
-    try:
-        midi.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_atomic(path, midi.save)
 
 
 def generate_file(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cadenza.errors import OutputError
+from cadenza.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +125,8 @@ def plot_history(history: Mapping[str, Sequence[float]], out_dir: Path, title: s
 
 
 def _save_figure_atomic(figure: object, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        figure.savefig(tmp, dpi=100)  # type: ignore[attr-defined]
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    # savefig picks the format from the name; the temporary name has none.
+    write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))  # type: ignore[attr-defined]
 
 
 def versions() -> dict[str, str]:

@@ -1,0 +1,29 @@
+"""Writing files so that a crash, a full disk or Ctrl-C never leaves a torn one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomic(path: str | Path, write: Callable[[str], None], mode: int = 0o644) -> Path:
+    """Call ``write(temporary_path)``, then rename the result onto ``path``.
+
+    The temporary file sits in the same folder, so the rename is atomic and
+    whatever was at ``path`` stays intact until the new file is complete.
+    ``mode`` is set explicitly because ``mkstemp`` makes files private (0600),
+    and models, reports and recordings are meant to be shared.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
