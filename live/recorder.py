@@ -17,6 +17,7 @@ from pathlib import Path
 import mido
 
 from cadenza.errors import MidiFileError
+from cadenza.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -145,19 +146,9 @@ class Recorder:
         """
         path = Path(path)
         midi = self.to_midifile()
-        temporary = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # (Not mkstemp: its files are private, 0600; a recording gets the umask's mode.)
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with temporary.open("wb") as stream:
-                midi.save(file=stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
+            write_atomic(path, lambda temporary: midi.save(temporary))
         except OSError as err:
-            if temporary is not None:
-                temporary.unlink(missing_ok=True)
             raise MidiFileError(f"{path}: cannot write MIDI file: {err}") from err
         log.info("wrote %s (%d messages)", path, len(self))
         return path

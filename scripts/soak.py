@@ -89,6 +89,7 @@ def child(args: argparse.Namespace) -> int:
     Path(args.out).write_text(json.dumps({
         "status": status,
         "messages_sent": daemon.scheduler.sent,
+        "messages_sent_note_ons": stats["notes_out"] - daemon.scheduler.dropped,
         "lateness_ms": {f"p{q}": pct(lateness, q) * 1e3 for q in (50, 90, 99, 99.9)}
         | {"max": max(lateness, default=float("nan")) * 1e3},
         "predictions": stats["predictions"],
@@ -144,11 +145,12 @@ def flood(client: MidiClient, seconds: float, per_second: int = 1000) -> int:
     return sent
 
 
-def wait_quiet(client: MidiClient, quiet: float, timeout: float) -> bool:
-    """Until nothing sounds and nothing came for ``quiet`` seconds (False on timeout)."""
+def wait_quiet(client: MidiClient, first: int, quiet: float, timeout: float) -> bool:
+    """Until nothing (of the messages from ``first`` on) sounds and nothing came
+    for ``quiet`` seconds (False on timeout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        messages = client.messages()
+        messages = client.messages()[first:]
         last = messages[-1][0] if messages else 0.0
         if time.monotonic() - last >= quiet and not sounding_notes(messages):
             return True
@@ -164,7 +166,7 @@ def call_and_response(client: MidiClient, minutes: float, seed: int) -> dict:
     call_end = 0.0
     delays: list[float] = []
     while time.monotonic() < ends:
-        client.clear()
+        first = len(client.messages())  # this exchange's messages start here
         phrase = [rng.randint(55, 79) for _ in range(rng.randint(3, 8))]
         for note in phrase:
             client.send(mido.Message("note_on", note=note, velocity=rng.randint(60, 110)))
@@ -173,19 +175,20 @@ def call_and_response(client: MidiClient, minutes: float, seed: int) -> dict:
             time.sleep(beat / 2 * 0.2)
         calls += 1
         heard = client.wait_for(
-            lambda got: any(m.type == "note_on" and m.velocity for _, m in got),
+            lambda got, first=first: any(m.type == "note_on" and m.velocity for _, m in got[first:]),
             timeout=PAUSE_BEATS * beat + 3.0,
         )
         if not heard:
             timeouts += 1
             continue
-        if not wait_quiet(client, quiet=2 * beat, timeout=ANSWER_NOTES * beat + 5.0):
+        if not wait_quiet(client, first, quiet=2 * beat, timeout=ANSWER_NOTES * beat + 5.0):
             timeouts += 1
-        ons = [(t, m) for t, m in client.messages() if m.type == "note_on" and m.velocity]
+        exchange = client.messages()[first:]
+        ons = [(t, m) for t, m in exchange if m.type == "note_on" and m.velocity]
         answers += 1
         answer_notes += len(ons)
         delays.append(ons[0][0] - call_end - PAUSE_BEATS * beat)
-        stuck += len(sounding_notes(client.messages()))
+        stuck += len(sounding_notes(exchange))
     return {"calls": calls, "answers": answers, "answer_notes": answer_notes,
             "no_answer_or_unfinished": timeouts, "stuck_after_answers": stuck,
             "answer_delay_beyond_pause_ms": {f"p{q}": pct(delays, q) * 1e3 for q in (50, 99)}}
@@ -209,14 +212,16 @@ def run(args: argparse.Namespace) -> dict:
                 flood_started = time.monotonic()
                 flooded = flood(client, args.flood_seconds) if args.flood_seconds > 0 else 0
                 flood_took = time.monotonic() - flood_started
-                wait_quiet(client, quiet=1.0, timeout=30)
+                wait_quiet(client, 0, quiet=1.0, timeout=30)
                 memory["after_flood"] = memory_mb(process.pid)
                 dialogue = call_and_response(client, args.minutes, args.seed)
                 memory["end"] = memory_mb(process.pid)
                 process.send_signal(signal.SIGTERM)
                 status = process.wait(30)
+                # Over the whole run: every note the listener heard start, it heard end.
                 released = client.wait_for(lambda got: not sounding_notes(got), timeout=5)
                 stuck_at_end = len(sounding_notes(client.messages()))
+                heard_note_ons = len([m for _, m in client.messages("note_on") if m.velocity])
         finally:
             if process.poll() is None:
                 process.kill()
@@ -229,6 +234,7 @@ def run(args: argparse.Namespace) -> dict:
         "flood": {"notes": flooded, "seconds": round(flood_took, 1)},
         **dialogue,
         "stuck_at_end": stuck_at_end,
+        "listener_heard_note_ons": heard_note_ons,
         "all_released_within_5_s": released,
         "memory_mb": memory,
         **report,
@@ -254,7 +260,9 @@ def table(result: dict) -> str:
          f"{result.get('input_queue_peak')} of {result.get('input_queue_size')}"),
         ("late notes dropped / steps skipped",
          f"{result.get('late_notes_dropped')} / {result.get('grid_steps_skipped')}"),
-        ("stuck notes (after answers / at end)",
+        ("answer notes sent / heard", f"{result.get('messages_sent_note_ons')} / "
+                                      f"{result['listener_heard_note_ons']}"),
+        ("stuck notes (unfinished answers / whole run at end)",
          f"{result['stuck_after_answers']} / {result['stuck_at_end']}"),
         ("exit status", str(result["exit_status"])),
     ]

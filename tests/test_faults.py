@@ -101,7 +101,7 @@ def test_a_failed_save_keeps_the_earlier_recording_and_leaves_no_temporary(tmp_p
     before = path.read_bytes()
 
     def disk_full(self, filename=None, file=None):
-        file.write(b"MThd\0\0")  # part of a file, then the disk is full
+        Path(filename).write_bytes(b"MThd\0\0")  # part of a file, then the disk is full
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(mido.MidiFile, "save", disk_full)
