@@ -66,7 +66,10 @@ INSTALL_HINTS = {
 DRAIN = 0.1  # seconds kept open after the last message before a port is closed
 SETTLE = 0.1  # seconds after connecting by name before the first message matters
 CALLBACK_SETTLE = 0.02  # seconds for a callback under way to finish before its port closes
-PANIC_PACING = 0.0005  # seconds between panic messages: a burst can overrun a small device
+PANIC_PACING = 0.001  # seconds between panic messages: a burst can overrun a small device
+# A panic is rare and must not lose a message: wait longer than a normal
+# connection does, before the first message and before closing.
+PANIC_SETTLE = 0.3
 
 # rtmidi reports trouble as RtMidiError subclasses, some of them also OSError/ValueError.
 RTMIDI_ERRORS = (rtmidi.RtMidiError, RuntimeError, OSError, ValueError)
@@ -564,9 +567,10 @@ def run_panic(args: argparse.Namespace, config: Config) -> int:
     ports = MidiPorts(settings.api, out_port=settings.out_port, want_input=False)
     messages = panic_messages(settings.channel - 1)
     with ports:
-        time.sleep(SETTLE)
+        time.sleep(PANIC_SETTLE)
         for message in messages:
             ports.send(message)
             time.sleep(PANIC_PACING)
+        time.sleep(PANIC_SETTLE)
     log.info("sent %d panic messages to %r", len(messages), ports.output_name)
     return 0
