@@ -7,6 +7,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import mido
+
+from cadenza.errors import MidiFileError
+
 
 def write_atomic(path: str | Path, write: Callable[[str], None], mode: int = 0o644) -> Path:
     """Call ``write(temporary_path)``, then rename the result onto ``path``.
@@ -27,3 +31,14 @@ def write_atomic(path: str | Path, write: Callable[[str], None], mode: int = 0o6
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def read_midi(path: str | Path) -> mido.MidiFile:
+    """Open a standard MIDI file, or raise ``MidiFileError`` naming it and why."""
+    path = Path(path)
+    try:
+        return mido.MidiFile(path)
+    except FileNotFoundError as err:
+        raise MidiFileError(f"{path}: no such MIDI file") from err
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
+        raise MidiFileError(f"{path}: not a readable MIDI file: {err}") from err

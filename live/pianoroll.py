@@ -14,10 +14,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import mido
-
 from cadenza.config import Config
 from cadenza.errors import CadenzaError, MidiFileError
+from cadenza.files import read_midi
 from cadenza.live.clock import BEATS_PER_BAR
 from cadenza.tokens import midi_to_name
 
@@ -42,12 +41,7 @@ class Note:
 def read_notes(path: str | Path) -> dict[str, list[Note]]:
     """Notes of each track, keyed by track name; times in beats from the start."""
     path = Path(path)
-    try:
-        midi = mido.MidiFile(path)
-    except FileNotFoundError as err:
-        raise MidiFileError(f"{path}: no such MIDI file") from err
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
-        raise MidiFileError(f"{path}: not a readable MIDI file: {err}") from err
+    midi = read_midi(path)
     per_beat = float(midi.ticks_per_beat)
     tracks: dict[str, list[Note]] = {}
     for number, track in enumerate(midi.tracks):

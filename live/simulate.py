@@ -22,7 +22,8 @@ from pathlib import Path
 import mido
 
 from cadenza.config import Config, LiveConfig
-from cadenza.errors import BundleError, MidiFileError
+from cadenza.errors import BundleError
+from cadenza.files import read_midi
 from cadenza.live.clock import BEATS_PER_BAR
 from cadenza.live.engine import Engine, Event
 from cadenza.live.predictor import Predictor
@@ -61,12 +62,7 @@ def read_performance(path: str | Path) -> Performance:
     is left out, so a duet can be played against again.
     """
     path = Path(path)
-    try:
-        midi = mido.MidiFile(path)
-    except FileNotFoundError as err:
-        raise MidiFileError(f"{path}: no such MIDI file") from err
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
-        raise MidiFileError(f"{path}: not a readable MIDI file: {err}") from err
+    midi = read_midi(path)
     tracks = [
         track for track in midi.tracks
         if not any(m.type == "track_name" and m.name.strip() == "Cadenza" for m in track)
