@@ -10,7 +10,8 @@ case-insensitive piece of their name.
 ``MidiPorts`` keeps the pair open for the daemon and notices when a port goes
 away (a JACK server restarted, a keyboard unplugged): ``poll()``, called about
 once a second, closes the direction that went away and reopens it when its
-port comes back.
+port comes back.  On JACK it also keeps the input from going deaf after a
+broken sysex (``SysexGuard``).
 
 The handlers of ``cadenza ports`` and ``cadenza panic`` live here too.
 """
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 CLIENT_NAME = "Cadenza"
 VIRTUAL_IN = "Cadenza In"
 VIRTUAL_OUT = "Cadenza Out"
+SYSEX_GUARD_PORT = "Cadenza Sysex Guard"
+# An empty, complete sysex: it ends any sysex RtMidi thinks is still going,
+# and, since Cadenza's input ignores sysex, it never reaches Cadenza itself.
+SYSEX_RESET = [0xF0, 0xF7]
 
 API_IDS = {
     "alsa": rtmidi.API_LINUX_ALSA,
@@ -284,6 +289,71 @@ class JackWatch:
         self._client = None
 
 
+class SysexGuard:
+    """Keeps a JACK input from going deaf after an unterminated sysex.
+
+    RtMidi's JACK input treats every event after a sysex start (``0xF0``) as
+    more of that sysex until an event ends in ``0xF7``; with sysex ignored it
+    throws them all away.  One broken sysex from a controller would make
+    Cadenza deaf until that controller's next good one.  The guard is an
+    output port of Cadenza's own, connected to Cadenza's input, through
+    which ``reset()`` sends an empty sysex (``F0 F7``) about once a second:
+    it ends a broken sysex (which Cadenza ignores anyway), so the input is
+    deaf for at most a second, and otherwise it is dropped unseen.
+    """
+
+    def __init__(self) -> None:
+        self._client: rtmidi.MidiOut | None = None
+        self._before: list[str] = []
+
+    def prepare(self) -> None:
+        """Before the input port opens: note the ports there are already."""
+        try:
+            self._client = open_client("out", "jack")
+            self._before = self._client.get_ports()
+        except (PortError, *RTMIDI_ERRORS) as err:
+            log.warning("no sysex guard for the JACK input: %s", err)
+            self.close()
+
+    def connect(self) -> bool:
+        """After the input port opened: connect to it, the one new port of its name."""
+        if self._client is None:
+            return False
+        try:
+            now = self._client.get_ports()
+            ours = [name for name in now
+                    if name not in self._before and name.endswith(f":{VIRTUAL_IN}")]
+            if len(ours) != 1:
+                raise PortError(f"cannot tell Cadenza's own input among {ours or 'no ports'}")
+            self._client.open_port(now.index(ours[0]), SYSEX_GUARD_PORT)
+        except (PortError, *RTMIDI_ERRORS) as err:
+            log.warning(
+                "no sysex guard for the JACK input (%s): a broken sysex from a "
+                "controller may make Cadenza deaf until its next complete sysex", err,
+            )
+            self.close()
+            return False
+        log.debug("sysex guard connected to %r", ours[0])
+        return True
+
+    def reset(self) -> None:
+        if self._client is None:
+            return
+        try:
+            self._client.send_message(SYSEX_RESET)
+        except RTMIDI_ERRORS as err:
+            log.debug("sysex guard could not send: %s", err)
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            _close(client)
+        except RTMIDI_ERRORS as err:
+            log.debug("closing the sysex guard failed: %s", err)
+
+
 class _Side:
     """One direction: its client, what it should connect to, the port it has."""
 
@@ -334,6 +404,7 @@ class MidiPorts:
         self._jack_watch: JackWatch | None = None
         self._on_change = on_change  # wakes whoever calls poll(), e.g. on a JACK shutdown
         self._last_sent: float | None = None
+        self._sysex_guard: SysexGuard | None = None
 
     def _sides(self) -> list[_Side]:
         return [side for side in (self._in, self._out) if side is not None]
@@ -371,6 +442,7 @@ class MidiPorts:
     def _open_sides(self, closed: list[_Side]) -> None:
         api = self.api or select_api(self.requested_api)
         clients: dict[str, rtmidi.MidiIn | rtmidi.MidiOut] = {}
+        guard = None
         try:
             # The MIDI system's threads start with the clients and inherit
             # the raised priority: they deliver input and move output on time.
@@ -383,9 +455,16 @@ class MidiPorts:
                 side.direction: self._resolve(side, clients[side.direction])
                 for side in closed if side.wanted
             }
+            if api == "jack" and any(side.direction == "in" for side in closed):
+                guard = SysexGuard()
+                guard.prepare()
             for side in closed:
                 self._open_port(side, clients[side.direction], targets.get(side.direction), api)
+            if guard is not None and not guard.connect():
+                guard = None
         except BaseException as err:
+            if guard is not None:
+                guard.close()
             for client in clients.values():
                 _close(client)
             if isinstance(err, RTMIDI_ERRORS) and not isinstance(err, PortError):
@@ -394,6 +473,8 @@ class MidiPorts:
         with self._lock:
             for side in closed:
                 side.client = clients[side.direction]
+            if guard is not None:
+                self._sysex_guard = guard
         self.api = api
         if api == "jack" and self._jack_watch is None:
             watch = JackWatch(self._on_change)
@@ -430,6 +511,11 @@ class MidiPorts:
     def _close_side(self, side: _Side) -> None:
         with self._lock:
             client, side.client = side.client, None
+            guard = self._sysex_guard if side.direction == "in" else None
+            if guard is not None:
+                self._sysex_guard = None
+        if guard is not None:
+            guard.close()  # before the input it feeds
         try:
             _close(client)
         except RTMIDI_ERRORS as err:
@@ -488,7 +574,8 @@ class MidiPorts:
 
     def poll(self) -> tuple[list[str], list[str]]:
         """Check the ports: ``(lost, restored)`` directions ("in", "out") since
-        the last call.  A lost one is closed, then tried again at each call."""
+        the last call.  A lost one is closed, then tried again at each call.
+        On JACK, also end any sysex the input may be stuck in (``SysexGuard``)."""
         lost = []
         if self._server_gone():
             # Close the dead server's clients now, before any new client opens:
@@ -516,6 +603,10 @@ class MidiPorts:
                     log.debug("%s not back yet: %s", side.label, err)
                     continue
                 restored.append(side.direction)
+        with self._lock:
+            guard = self._sysex_guard
+        if guard is not None and not self._server_gone():
+            guard.reset()
         return lost, restored
 
 

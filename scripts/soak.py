@@ -1,9 +1,12 @@
 """Soak benchmark for the live daemon through JACK. Not a test.
 
-    python scripts/soak.py [--minutes 30] [--model BUNDLE] [--flood-seconds 60] [--json out.json]
+    python scripts/soak.py [--minutes 30] [--model BUNDLE] [--flood-seconds 60]
+                           [--realtime] [--json out.json]
 
-It starts a private JACK server (``jackd --no-realtime -d dummy``, 48 kHz,
-64-frame period), runs the daemon in a child process (the same ``Daemon`` as
+It starts a private JACK server (``jackd -d dummy``, 48 kHz, 64-frame period;
+``--no-realtime`` unless ``--realtime``, which runs JACK's process threads at
+SCHED_FIFO as a real installation does and needs root or an rtprio limit),
+runs the daemon in a child process (the same ``Daemon`` as
 ``cadenza live``, with the bundled model unless ``--model``), and:
 
 1. floods ``Cadenza In`` with 1,000 notes a second (note-on/note-off pairs on
@@ -202,7 +205,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.model:
         command += ["--model", args.model]
     began = time.monotonic()
-    with JackServer() as server, jack_environment(server):
+    with JackServer(realtime=args.realtime) as server, jack_environment(server):
         process = subprocess.Popen(command, cwd=REPO, env=os.environ.copy())
         try:
             wait_for_file(ready, process, timeout=60)
@@ -230,7 +233,8 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "ran_minutes": round((time.monotonic() - began) / 60, 2),
         "model": args.model or "bundled (models/default)",
-        "bpm": BPM, "exit_status": status,
+        "bpm": BPM, "jack": "realtime" if args.realtime else "no-realtime",
+        "exit_status": status,
         "flood": {"notes": flooded, "seconds": round(flood_took, 1)},
         **dialogue,
         "stuck_at_end": stuck_at_end,
@@ -245,7 +249,8 @@ def table(result: dict) -> str:
     lateness = result.get("lateness_ms", {})
     memory = result["memory_mb"]
     rows = [
-        ("ran", f"{result['ran_minutes']} min ({result['model']}, {result['bpm']:g} BPM)"),
+        ("ran", f"{result['ran_minutes']} min ({result['model']}, {result['bpm']:g} BPM, "
+                f"JACK {result['jack']})"),
         ("flood", f"{result['flood']['notes']} notes in {result['flood']['seconds']} s"),
         ("calls / answers", f"{result['calls']} / {result['answers']} "
                             f"({result['answer_notes']} answer notes)"),
@@ -276,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flood-seconds", type=float, default=60.0)
     parser.add_argument("--model", default="", help="a bundle (default: the bundled model)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--realtime", action="store_true",
+                        help="run jackd with SCHED_FIFO (root or an rtprio limit)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ready", help=argparse.SUPPRESS)

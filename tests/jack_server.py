@@ -82,10 +82,16 @@ def jack_environment(server: JackServer):
 
 
 class JackServer:
-    def __init__(self, name: str | None = None, rate: int = RATE, period: int = PERIOD) -> None:
+    def __init__(
+        self, name: str | None = None, rate: int = RATE, period: int = PERIOD,
+        realtime: bool = False,
+    ) -> None:
         self.name = name or f"cadenza-test-{os.getpid()}-{next(_names)}"
         self.rate = rate
         self.period = period
+        # realtime: SCHED_FIFO for the server and its clients' process threads,
+        # as a real installation runs it (needs root or an rtprio limit).
+        self.realtime = realtime
         self.process: subprocess.Popen | None = None
         self.log_path = Path(tempfile.gettempdir()) / f"jackd-{self.name}.log"
 
@@ -100,8 +106,9 @@ class JackServer:
     def start(self, timeout: float = 10.0) -> JackServer:
         if self.process is not None and self.process.poll() is None:
             raise RuntimeError(f"JACK server {self.name} is already running")
+        scheduling = ["--realtime", "-P", "70"] if self.realtime else ["--no-realtime"]
         command = [
-            "jackd", "-n", self.name, "--no-realtime",
+            "jackd", "-n", self.name, *scheduling,
             "-d", "dummy", "-r", str(self.rate), "-p", str(self.period),
         ]
         with self.log_path.open("ab") as log:
