@@ -19,7 +19,8 @@ It reports answers given, send lateness percentiles (when the scheduler sent
 each message minus when it was due), the first answer note's delay after the
 call, the daemon's resident memory (VmRSS, and its private part RssAnon;
 VmRSS includes JACK's shared segment) at start, after the flood and at the
-end, the input messages and late notes dropped, and stuck notes: notes the
+end, with RssAnon sampled every minute in between (``memory_timeline``:
+a leak shows as a steady climb, the allocator settling as a plateau), the input messages and late notes dropped, and stuck notes: notes the
 listener heard start and never heard end, after every answer and after the
 daemon stopped (must be 0).  A table on stdout, and JSON with ``--json``.
 """
@@ -127,6 +128,34 @@ def wait_for_file(path: Path, process: subprocess.Popen, timeout: float) -> None
         time.sleep(0.02)  # polling for a file, in a benchmark
 
 
+class MemorySampler:
+    """Samples the daemon's RssAnon every ``every`` seconds on a thread:
+    ``samples`` is a list of (minutes since the start, MB)."""
+
+    def __init__(self, pid: int, every: float = 60.0) -> None:
+        self.pid = pid
+        self.every = every
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="memory", daemon=True)
+
+    def _run(self) -> None:
+        began = time.monotonic()
+        while True:
+            minutes = round((time.monotonic() - began) / 60, 1)
+            self.samples.append((minutes, memory_mb(self.pid).get("RssAnon", float("nan"))))
+            if self._stop.wait(self.every):
+                return
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 def flood(client: MidiClient, seconds: float, per_second: int = 1000) -> int:
     """Note-on/note-off pairs at ``per_second`` notes a second, in 10 ms slices."""
     sent = 0
@@ -217,7 +246,8 @@ def run(args: argparse.Namespace) -> dict:
                 flood_took = time.monotonic() - flood_started
                 wait_quiet(client, 0, quiet=1.0, timeout=30)
                 memory["after_flood"] = memory_mb(process.pid)
-                dialogue = call_and_response(client, args.minutes, args.seed)
+                with MemorySampler(process.pid) as timeline:
+                    dialogue = call_and_response(client, args.minutes, args.seed)
                 memory["end"] = memory_mb(process.pid)
                 process.send_signal(signal.SIGTERM)
                 status = process.wait(30)
@@ -241,6 +271,7 @@ def run(args: argparse.Namespace) -> dict:
         "listener_heard_note_ons": heard_note_ons,
         "all_released_within_5_s": released,
         "memory_mb": memory,
+        "memory_timeline": timeline.samples,
         **report,
     }
 
@@ -260,6 +291,7 @@ def table(result: dict) -> str:
             **result["answer_delay_beyond_pause_ms"])),
         ("memory MB (VmRSS / RssAnon)", "  ".join(
             f"{when} {m.get('VmRSS')}/{m.get('RssAnon')}" for when, m in memory.items())),
+        ("RssAnon MB each minute", " ".join(f"{mb:g}" for _, mb in result["memory_timeline"])),
         ("input taken / dropped / queue peak",
          f"{result.get('input_taken')} / {result.get('input_dropped')} / "
          f"{result.get('input_queue_peak')} of {result.get('input_queue_size')}"),
