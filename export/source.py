@@ -18,13 +18,12 @@ from typing import Any
 import numpy as np
 
 from cadenza.bundle import INPUT_ENCODINGS
-from cadenza.errors import ExportError
-from cadenza.tokens import SCHEME_VERSION
+from cadenza.errors import DataError, ExportError
+from cadenza.train.vocab import VOCAB_FILE, load_vocabulary
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
-VOCAB_FILE = "vocab.json"
 REPORT_FILE = "report.json"
 HELDOUT_FILE = "heldout.json"
 
@@ -71,16 +70,11 @@ def load_keras_model(path: Path) -> Any:
 
 
 def _vocabulary(path: Path) -> tuple[str, ...]:
-    doc = read_json(path / VOCAB_FILE)
-    where = path / VOCAB_FILE
-    if not isinstance(doc, dict) or not isinstance(doc.get("vocabulary"), list):
-        raise ExportError(f"{where}: expected {{'token_scheme': ..., 'vocabulary': [...]}}")
-    if doc.get("token_scheme") != SCHEME_VERSION:
-        raise ExportError(
-            f"{where}: token scheme {doc.get('token_scheme')!r} is not this Cadenza's "
-            f"({SCHEME_VERSION})"
-        )
-    return tuple(doc["vocabulary"])
+    # The trainer's own reader checks vocab.json; here its refusal is an export error.
+    try:
+        return load_vocabulary(path / VOCAB_FILE).tokens
+    except DataError as err:
+        raise ExportError(str(err)) from err
 
 
 def _heldout(path: Path, window: int, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:

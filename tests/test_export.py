@@ -205,7 +205,14 @@ def _drop_heldout(folder):
 
 def _short_vocab(folder):
     doc = json.loads((folder / "vocab.json").read_text())
-    doc["vocabulary"] = doc["vocabulary"][:-1]
+    doc["vocabulary"] = doc["vocabulary"][:-1]  # a well-formed vocabulary, one token short
+    doc["counts"] = doc["counts"][:-1]
+    (folder / "vocab.json").write_text(json.dumps(doc))
+
+
+def _counts_disagree(folder):
+    doc = json.loads((folder / "vocab.json").read_text())
+    doc["counts"] = doc["counts"][:-1]
     (folder / "vocab.json").write_text(json.dumps(doc))
 
 
@@ -236,6 +243,7 @@ def _truncated_report(folder):
     [
         (_drop_heldout, "heldout.json", "missing from the model folder"),
         (_short_vocab, "model.keras", "predicts 24 tokens but"),
+        (_counts_disagree, "vocab.json", "vocabulary and counts disagree"),
         (_future_scheme, "vocab.json", "token scheme 2 is not this Cadenza's"),
         (_short_windows, "heldout.json", "50-token windows"),
         (_bad_index, "heldout.json", "targets hold indices outside the vocabulary"),
