@@ -128,6 +128,18 @@ def wait_for_file(path: Path, process: subprocess.Popen, timeout: float) -> None
         time.sleep(0.02)  # polling for a file, in a benchmark
 
 
+def jack_log_trouble(log_text: str) -> dict[str, int]:
+    """Lines of jackd's log that mean MIDI may have been lost: xruns (a client
+    not finished in its period) and MIDI mixdown errors."""
+    lines = log_text.lower().splitlines()
+    return {
+        "xrun_lines": sum("xrun" in line or "was not finished" in line for line in lines),
+        "midi_mixdown_errors": sum("midibuffermixdown" in line for line in lines),
+        "other_errors": sum("error" in line and "xrun" not in line and "mixdown" not in line
+                            for line in lines),
+    }
+
+
 class MemorySampler:
     """Samples the daemon's RssAnon every ``every`` seconds on a thread:
     ``samples`` is a list of (minutes since the start, MB)."""
@@ -255,6 +267,7 @@ def run(args: argparse.Namespace) -> dict:
                 released = client.wait_for(lambda got: not sounding_notes(got), timeout=5)
                 stuck_at_end = len(sounding_notes(client.messages()))
                 heard_note_ons = len([m for _, m in client.messages("note_on") if m.velocity])
+            jack_trouble = jack_log_trouble(server.log_tail(lines=100000))
         finally:
             if process.poll() is None:
                 process.kill()
@@ -272,6 +285,7 @@ def run(args: argparse.Namespace) -> dict:
         "all_released_within_5_s": released,
         "memory_mb": memory,
         "memory_timeline": timeline.samples,
+        "jack_log": jack_trouble,
         **report,
     }
 
@@ -301,6 +315,8 @@ def table(result: dict) -> str:
                                       f"{result['listener_heard_note_ons']}"),
         ("stuck notes (unfinished answers / whole run at end)",
          f"{result['stuck_after_answers']} / {result['stuck_at_end']}"),
+        ("jackd log: xrun lines / MIDI mixdown errors / other errors",
+         "{xrun_lines} / {midi_mixdown_errors} / {other_errors}".format(**result["jack_log"])),
         ("exit status", str(result["exit_status"])),
     ]
     width = max(len(name) for name, _ in rows)
