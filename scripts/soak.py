@@ -1,7 +1,7 @@
 """Soak benchmark for the live daemon through JACK. Not a test.
 
     python scripts/soak.py [--minutes 30] [--model BUNDLE] [--flood-seconds 60]
-                           [--realtime] [--json out.json]
+                           [--realtime] [--period FRAMES] [--json out.json]
 
 It starts a private JACK server (``jackd -d dummy``, 48 kHz, 64-frame period;
 ``--no-realtime`` unless ``--realtime``, which runs JACK's process threads at
@@ -46,7 +46,13 @@ sys.path.insert(0, str(REPO))
 import mido  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tests.jack_server import JackServer, MidiClient, jack_environment, sounding_notes  # noqa: E402
+from tests.jack_server import (  # noqa: E402
+    PERIOD,
+    JackServer,
+    MidiClient,
+    jack_environment,
+    sounding_notes,
+)
 
 BPM = 120.0
 PAUSE_BEATS = 1.0
@@ -246,7 +252,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.model:
         command += ["--model", args.model]
     began = time.monotonic()
-    with JackServer(realtime=args.realtime) as server, jack_environment(server):
+    with JackServer(realtime=args.realtime, period=args.period) as server, jack_environment(server):
         process = subprocess.Popen(command, cwd=REPO, env=os.environ.copy())
         try:
             wait_for_file(ready, process, timeout=60)
@@ -276,7 +282,7 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "ran_minutes": round((time.monotonic() - began) / 60, 2),
         "model": args.model or "bundled (models/default)",
-        "bpm": BPM, "jack": "realtime" if args.realtime else "no-realtime",
+        "bpm": BPM, "jack": ("realtime" if args.realtime else "no-realtime") + f", -p {args.period}",
         "exit_status": status,
         "flood": {"notes": flooded, "seconds": round(flood_took, 1)},
         **dialogue,
@@ -329,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flood-seconds", type=float, default=60.0)
     parser.add_argument("--model", default="", help="a bundle (default: the bundled model)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--period", type=int, default=PERIOD,
+                        help=f"JACK period in frames at 48 kHz (default {PERIOD})")
     parser.add_argument("--realtime", action="store_true",
                         help="run jackd with SCHED_FIFO (root or an rtprio limit)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
