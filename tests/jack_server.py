@@ -267,9 +267,14 @@ class MidiClient:
 
     def send(self, message) -> float:
         """Send a mido message now; returns the time it was handed to JACK."""
+        return self.send_bytes(message.bytes())
+
+    def send_bytes(self, data: list[int]) -> float:
+        """Send raw bytes now, well-formed or not (python-rtmidi may refuse
+        some with ValueError or TypeError); returns the time handed to JACK."""
         with self._send_lock:
             now = time.monotonic()
-            self.output.send_message(message.bytes())
+            self.output.send_message(data)
         return now
 
     def messages(self, *types: str) -> list[tuple[float, object]]:

@@ -40,11 +40,10 @@ def hostile_settings(**changes) -> LiveConfig:
 
 def send_raw(client: MidiClient, data: list[int]) -> bool:
     """Hand arbitrary bytes to JACK; False where python-rtmidi refuses them."""
-    with client._send_lock:
-        try:
-            client.output.send_message(data)
-        except (ValueError, TypeError):
-            return False
+    try:
+        client.send_bytes(data)
+    except (ValueError, TypeError):
+        return False
     return True
 
 

@@ -133,22 +133,17 @@ def test_virtual_ports_carry_messages_both_ways(jack_server):
         assert client.messages()[0][1].note == 64
 
 
-def send_raw(client: MidiClient, data: list[int]) -> None:
-    with client._send_lock:
-        client.output.send_message(data)
-
-
 @pytest.mark.jack
 def test_a_broken_sysex_deafens_the_jack_input_only_until_the_next_poll(jack_server):
     # RtMidi's JACK input swallows everything after a sysex start until an
     # event ends in 0xF7; each poll() ends it through Cadenza's sysex guard.
     inbox = Inbox()
     with MidiPorts("jack", on_input=inbox) as ports, MidiClient() as client:
-        send_raw(client, [0xF0, 0x42, 0x42])  # a sysex start with no end
+        client.send_bytes([0xF0, 0x42, 0x42])  # a sysex start with no end
         deadline = time.monotonic() + 5.0
         probe = 40
         while not inbox.items and time.monotonic() < deadline:
-            send_raw(client, [0x90, probe, 64])
+            client.send_bytes([0x90, probe, 64])
             ports.poll()
             inbox.wait(1, timeout=0.2)
             probe += 1
