@@ -511,9 +511,9 @@ class MidiPorts:
     def _close_side(self, side: _Side) -> None:
         with self._lock:
             client, side.client = side.client, None
-            guard = self._sysex_guard if side.direction == "in" else None
-            if guard is not None:
-                self._sysex_guard = None
+            guard = None
+            if side.direction == "in":  # the guard feeds the input: it goes with it
+                guard, self._sysex_guard = self._sysex_guard, None
         if guard is not None:
             guard.close()  # before the input it feeds
         try:
