@@ -166,6 +166,9 @@ class LiveConfig:
     record: str = ""
     stats_interval: float = 0.0
     queue_size: int = 4096
+    # Once Cadenza falls silent this long, its released notes get a second
+    # note-off, in case the first was lost on the way; 0: off.
+    release_echo_ms: float = 100.0
     cc: Mapping[str, int] = field(default_factory=dict)
 
     def check(self) -> dict[str, str]:
@@ -216,6 +219,8 @@ class LiveConfig:
             problems["stats_interval"] = "must be 0 (off) or more seconds"
         if self.queue_size < 16:
             problems["queue_size"] = "must be at least 16"
+        if not 0.0 <= self.release_echo_ms <= 5000.0:
+            problems["release_echo_ms"] = "must be 0 (off) or up to 5000 ms"
         for name, number in self.cc.items():
             if name not in CC_CONTROLS:
                 problems[f"cc.{name}"] = f"unknown control; known: {', '.join(CC_CONTROLS)}"

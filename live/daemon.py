@@ -218,7 +218,9 @@ class Daemon:
             settings.api, settings.in_port, settings.out_port, self.queue.put,
             clock=clock, on_change=self.waker.wake,
         )
-        self.ledger = NoteLedger(settings.channel - 1)
+        self.ledger = NoteLedger(
+            settings.channel - 1, clock=clock, echo_delay=settings.release_echo_ms / 1e3
+        )
         self.scheduler = Scheduler(self._send, clock=clock, on_sent=self._sent)
         self.engine: Engine | None = None
         self.recorder = None
@@ -233,6 +235,7 @@ class Daemon:
         self._held: set[tuple[int, int]] = set()  # performer notes down (worker thread)
         #: (arrival time, message) of the latest input, for benchmarks and tests
         self.heard: deque[tuple[float, mido.Message]] = deque(maxlen=HEARD)
+        self.echoes = 0  # note-offs sent again by the release echo
         self._next_tick = 0  # clock-out: the next tick number to schedule
         self._ticks_until = 0.0
 
@@ -240,7 +243,13 @@ class Daemon:
 
     def _send(self, message: mido.Message) -> None:
         if self.ports.send(message):
-            self.ledger.sent(message)
+            self._ledger_sent(message)
+
+    def _ledger_sent(self, message: mido.Message) -> None:
+        if self.ledger.sent(message):
+            # The release echo is armed: the worker may be asleep until the
+            # next call, so tell it to wake at the echo's time.
+            self.queue.put_control("echo")
 
     def _sent(self, due: float, message: mido.Message) -> None:
         self._record(due, message, "cadenza")
@@ -255,7 +264,7 @@ class Daemon:
         now = self.clock()
         for message in messages:
             if self.ports.send(message):
-                self.ledger.sent(message)
+                self._ledger_sent(message)
                 self._record(now, message, "cadenza")
 
     # -- lifecycle -------------------------------------------------------
@@ -395,7 +404,7 @@ class Daemon:
         warned_drops, next_warn = 0, 0.0
         while True:
             now = self.clock()
-            wakes = [engine.next_deadline(), next_stats]
+            wakes = [engine.next_deadline(), next_stats, self.ledger.echo_due()]
             if self.settings.clock_out:
                 wakes.append(self._ticks_until - CLOCK_PLAN / 2)
             if self.queue.dropped > warned_drops:
@@ -411,18 +420,23 @@ class Daemon:
                     self._on_input(*payload)
                 elif kind == "reload":
                     engine.reload(payload)
+                    self.ledger.echo_delay = payload.release_echo_ms / 1e3
                     log.info("settings reloaded")
                     if payload.stats_interval != interval:
                         interval = payload.stats_interval
                         next_stats = now + interval if interval > 0 else None
                 elif kind == "lost":
                     self._on_lost(payload, now)
+                # "echo" only wakes the loop: the echo's time is among its wakes.
             deadline = engine.next_deadline()
             if deadline is not None and now >= deadline:
                 self._submit(engine.advance(now))
                 if self.recorder is not None:
                     with self._record_lock:
                         self.recorder.add_tempo(now, engine.bpm)
+            echo = self.ledger.echo_due()
+            if echo is not None and now >= echo:
+                self._echo_releases(now)
             if self.settings.clock_out and now >= self._ticks_until - CLOCK_PLAN / 2:
                 self._plan_clock(now)
             if self.queue.dropped > warned_drops and now >= next_warn:
@@ -434,6 +448,17 @@ class Daemon:
             if next_stats is not None and now >= next_stats:
                 stats_mark = self._log_stats(stats_mark, now)
                 next_stats = now + interval
+
+    def _echo_releases(self, now: float) -> None:
+        """Cadenza fell silent: its released notes get a second note-off (see
+        ``NoteLedger``), unless notes of its own are already on their way,
+        which the echo could cut; then at the next silence."""
+        if self.scheduler.note_on_pending():
+            self.ledger.defer_echo()
+            return
+        echoes = self.ledger.take_echo()
+        self.echoes += len(echoes)
+        self._submit([Event(now, message) for message in echoes])
 
     def _on_input(self, timestamp: float, data: list[int]) -> None:
         message = parse_input(data)

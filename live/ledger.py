@@ -7,12 +7,21 @@ through ``NoteLedger.sent``; on shutdown, on an error or after a lost port
 ``release_all`` gives the note-offs that silence exactly what is sounding,
 then All Sound Off (CC 120) and All Notes Off (CC 123) for synths that missed
 something.
+
+A note-off lost on the way (a JACK server that overruns its cycle, a busy
+network or Bluetooth link) leaves a note hanging until something else
+silences it.  So the ledger also keeps the release echo: once nothing of
+Cadenza's sounds for ``echo_delay`` seconds, the notes it released since the
+last echo get their note-off once more.  A second note-off for a silent note
+changes nothing at a synth; a lost first one no longer sticks.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 
 import mido
 
@@ -46,30 +55,50 @@ class NoteLedger:
     supervisor may read ``sounding`` for statistics.
     """
 
-    def __init__(self, channel: int) -> None:
+    def __init__(
+        self, channel: int, *, clock: Callable[[], float] = time.monotonic,
+        echo_delay: float = 0.0,
+    ) -> None:
         if not 0 <= channel <= 15:
             raise ValueError(f"output channel must be 0-15, got {channel}")
+        if echo_delay < 0:
+            raise ValueError(f"echo delay must be 0 (off) or more seconds, got {echo_delay}")
         self.channel = channel
+        self.echo_delay = echo_delay  # 0: no release echo
+        self._clock = clock
         self._counts: Counter[tuple[int, int]] = Counter()
         self._channels_used: set[int] = set()
+        self._released: set[tuple[int, int]] = set()  # since the last echo
+        self._silent_since: float | None = None  # when the last sounding note was released
         self._lock = threading.Lock()
 
-    def sent(self, message: mido.Message) -> None:
-        """Record one message that has just been sent."""
+    def sent(self, message: mido.Message) -> bool:
+        """Record one message that has just been sent; True when it released the
+        last sounding note and armed the release echo."""
         if is_note_on(message):
             key = (message.channel, message.note)
             with self._lock:
                 self._counts[key] += 1
                 self._channels_used.add(message.channel)
-        elif is_note_off(message):
+                self._silent_since = None
+            return False
+        if is_note_off(message):
             key = (message.channel, message.note)
             with self._lock:
-                if self._counts[key] > 1:
+                count = self._counts[key]
+                if count > 1:
                     self._counts[key] -= 1
-                else:
-                    # A note-off for a note that is not sounding (its note-on was
-                    # dropped late) must not make the count negative.
-                    self._counts.pop(key, None)
+                    return False
+                # A note-off for a note that is not sounding (its note-on was
+                # dropped late, or this is an echo) must not make the count
+                # negative, nor be echoed.
+                self._counts.pop(key, None)
+                if count == 1 and self.echo_delay > 0:
+                    self._released.add(key)
+                    if not self._counts:
+                        self._silent_since = self._clock()
+                        return True
+        return False
 
     @property
     def sounding(self) -> frozenset[tuple[int, int]]:
@@ -79,6 +108,28 @@ class NoteLedger:
     def __len__(self) -> int:
         with self._lock:
             return len(self._counts)
+
+    def echo_due(self) -> float | None:
+        """When the release echo is due (None: nothing to echo)."""
+        with self._lock:
+            if self._silent_since is None:
+                return None
+            return self._silent_since + self.echo_delay
+
+    def take_echo(self) -> list[mido.Message]:
+        """The note-offs of the release echo, once; empty while anything sounds."""
+        with self._lock:
+            if self._counts or self._silent_since is None:
+                return []
+            released, self._released = sorted(self._released), set()
+            self._silent_since = None
+        return [mido.Message("note_off", channel=channel, note=note, velocity=0)
+                for channel, note in released]
+
+    def defer_echo(self) -> None:
+        """Not now (more notes are on their way): echo at the next silence instead."""
+        with self._lock:
+            self._silent_since = None
 
     def release_all(self) -> list[mido.Message]:
         """Note-offs for every sounding note, then CC 123 and CC 120.

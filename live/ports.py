@@ -405,6 +405,8 @@ class MidiPorts:
         self._on_change = on_change  # wakes whoever calls poll(), e.g. on a JACK shutdown
         self._last_sent: float | None = None
         self._sysex_guard: SysexGuard | None = None
+        # JACK servers lost so far; counted once their clients are all closed.
+        self.server_losses = 0
 
     def _sides(self) -> list[_Side]:
         return [side for side in (self._in, self._out) if side is not None]
@@ -514,12 +516,14 @@ class MidiPorts:
             guard = None
             if side.direction == "in":  # the guard feeds the input: it goes with it
                 guard, self._sysex_guard = self._sysex_guard, None
-        if guard is not None:
-            guard.close()  # before the input it feeds
         try:
             _close(client)
         except RTMIDI_ERRORS as err:
             log.debug("closing the %s failed: %s", side.label, err)
+        # After the input: closing an rtmidi JACK output waits (up to a
+        # second) for a process cycle, which never comes when the server died.
+        if guard is not None:
+            guard.close()
 
     def _server_gone(self) -> bool:
         return self._jack_watch is not None and self._jack_watch.gone.is_set()
@@ -581,12 +585,14 @@ class MidiPorts:
             # Close the dead server's clients now, before any new client opens:
             # the first one to open makes libjack free the old clients' state,
             # and closing them after that crashes inside libjack.
+            # The input goes first (the quick one; each output takes a second).
             log.warning("lost the JACK server; waiting for it to come back")
             lost = [side.direction for side in self._sides() if side.client is not None]
             for side in self._sides():
                 self._close_side(side)
             self._jack_watch.close()
             self._jack_watch = None
+            self.server_losses += 1
         else:
             for side in self._sides():
                 if self._missing(side):

@@ -156,6 +156,11 @@ class Scheduler:
             self._cond.notify()
         return cancelled
 
+    def note_on_pending(self) -> bool:
+        """A note-on is waiting to be sent."""
+        with self._cond:
+            return any(is_note_on(entry[2]) for entry in self._heap)
+
     def pending(self) -> int:
         with self._cond:
             return len(self._heap)

@@ -20,9 +20,12 @@ each message minus when it was due), the first answer note's delay after the
 call, the daemon's resident memory (VmRSS, and its private part RssAnon;
 VmRSS includes JACK's shared segment) at start, after the flood and at the
 end, with RssAnon sampled every minute in between (``memory_timeline``:
-a leak shows as a steady climb, the allocator settling as a plateau), the input messages and late notes dropped, and stuck notes: notes the
-listener heard start and never heard end, after every answer and after the
-daemon stopped (must be 0).  A table on stdout, and JSON with ``--json``.
+a leak shows as a steady climb, the allocator settling as a plateau), the
+input messages and late notes dropped, the note-offs the listener heard (those
+that ended a note, and redundant ones: the release echo's, whose first
+note-off got through) beside the echoes Cadenza sent, and stuck notes: notes
+the listener heard start and never heard end, after every answer and after
+the daemon stopped (must be 0).  A table on stdout, and JSON with ``--json``.
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ def child(args: argparse.Namespace) -> int:
         "input_queue_peak": daemon.queue.peak,
         "input_queue_size": daemon.queue.size,
         "ledger_after_stop": len(daemon.ledger),
+        "release_echo_note_offs": daemon.echoes,
     }))
     return status
 
@@ -195,6 +199,24 @@ def flood(client: MidiClient, seconds: float, per_second: int = 1000) -> int:
     return sent
 
 
+def count_note_offs(messages) -> tuple[int, int]:
+    """Note-offs that ended a sounding note, and those that found it silent
+    (the release echo's, when the first note-off got through)."""
+    sounding: dict[tuple[int, int], int] = {}
+    releasing = redundant = 0
+    for _, message in messages:
+        key = (getattr(message, "channel", 0), getattr(message, "note", 0))
+        if message.type == "note_on" and message.velocity > 0:
+            sounding[key] = sounding.get(key, 0) + 1
+        elif message.type in ("note_on", "note_off"):
+            if sounding.get(key, 0) > 0:
+                sounding[key] -= 1
+                releasing += 1
+            else:
+                redundant += 1
+    return releasing, redundant
+
+
 def wait_quiet(client: MidiClient, first: int, quiet: float, timeout: float) -> bool:
     """Until nothing (of the messages from ``first`` on) sounds and nothing came
     for ``quiet`` seconds (False on timeout)."""
@@ -273,6 +295,7 @@ def run(args: argparse.Namespace) -> dict:
                 released = client.wait_for(lambda got: not sounding_notes(got), timeout=5)
                 stuck_at_end = len(sounding_notes(client.messages()))
                 heard_note_ons = len([m for _, m in client.messages("note_on") if m.velocity])
+                releasing, redundant = count_note_offs(client.messages())
             jack_trouble = jack_log_trouble(server.log_tail(lines=100000))
         finally:
             if process.poll() is None:
@@ -288,6 +311,7 @@ def run(args: argparse.Namespace) -> dict:
         **dialogue,
         "stuck_at_end": stuck_at_end,
         "listener_heard_note_ons": heard_note_ons,
+        "listener_note_offs": {"releasing": releasing, "redundant": redundant},
         "all_released_within_5_s": released,
         "memory_mb": memory,
         "memory_timeline": timeline.samples,
@@ -319,6 +343,9 @@ def table(result: dict) -> str:
          f"{result.get('late_notes_dropped')} / {result.get('grid_steps_skipped')}"),
         ("answer notes sent / heard", f"{result.get('messages_sent_note_ons')} / "
                                       f"{result['listener_heard_note_ons']}"),
+        ("note-offs heard: releasing / redundant; echoes sent",
+         "{releasing} / {redundant}; ".format(**result["listener_note_offs"])
+         + str(result.get("release_echo_note_offs"))),
         ("stuck notes (unfinished answers / whole run at end)",
          f"{result['stuck_after_answers']} / {result['stuck_at_end']}"),
         ("jackd log: xrun lines / MIDI mixdown errors / other errors",

@@ -43,6 +43,7 @@ def _run(tmp_path, caplog, toml: str, *argv: str) -> tuple[int, str]:
         ('[train]\nsplit = "files"\n', "[train] split = 'files'"),
         ("[train]\ntest_fraction = 1.5\n", "[train] test_fraction = 1.5"),
         ('[data]\nsources = ["a", 3]\n', "[data] sources: expected a list of strings"),
+        ("[live]\nrelease_echo_ms = -5\n", "[live] release_echo_ms = -5"),
         ("[trainer]\nepochs = 3\n", "unknown section [trainer]"),
         ("[train\nepochs = 3\n", "not valid TOML"),
     ],

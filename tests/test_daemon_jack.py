@@ -175,6 +175,40 @@ def test_clock_out_and_clock_in_together_is_refused():
         Daemon(FakePredictor(VOCAB), settings(clock="midi", clock_out=True))
 
 
+class Outbox:
+    """Stands in for the ports: keeps what the daemon sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[mido.Message] = []
+
+    def send(self, message: mido.Message) -> bool:
+        self.sent.append(message)
+        return True
+
+
+def test_release_echo_waits_while_cadenza_has_notes_on_their_way():
+    from cadenza.live.engine import Event
+
+    outbox = Outbox()
+    now = 10.0
+    daemon = Daemon(FakePredictor(VOCAB), settings(), clock=lambda: now, ports=outbox)
+    daemon._send(mido.Message("note_on", note=67, velocity=90))
+    daemon._send(mido.Message("note_off", note=67))
+    assert daemon.ledger.echo_due() == pytest.approx(10.1)
+    # The next answer's first note is already in the scheduler: the echo,
+    # a note-off of the same pitch, could cut it.
+    daemon.scheduler.submit([Event(10.2, mido.Message("note_on", note=67, velocity=90))])
+    now = 10.15
+    daemon._echo_releases(now)
+    assert daemon.echoes == 0 and daemon.ledger.echo_due() is None
+    daemon.scheduler.run_due(10.2)
+    daemon._send(mido.Message("note_off", note=67))
+    daemon._echo_releases(now)
+    assert daemon.echoes == 1
+    daemon.scheduler.run_due(now)
+    assert [(m.type, m.note) for m in outbox.sent[-1:]] == [("note_off", 67)]
+
+
 def test_the_daemon_path_imports_no_training_libraries():
     code = (
         "import sys, cadenza.cli, cadenza.live.daemon, cadenza.live.runtime, cadenza.live.ports\n"
@@ -450,6 +484,31 @@ def test_reload_changes_the_tempo_of_the_next_answer(jack_server):
 
 
 @pytest.mark.jack
+def test_release_echo_repeats_each_note_off_once_cadenza_is_silent(jack_server):
+    echo_ms = 150.0
+    with running(settings(release_echo_ms=echo_ms)) as (daemon, _), MidiClient() as client:
+        call_end = play(client, CALL)
+        assert client.wait_for(lambda _: answer_done(daemon, client, 4), timeout=5), \
+            timeline(client, call_end)
+        answered = {m.note for _, m in note_ons(client, after=call_end)}
+
+        def offs(got):
+            return [(t, m.note) for t, m in got
+                    if m.type == "note_off" or (m.type == "note_on" and not m.velocity)]
+
+        assert client.wait_for(lambda got: len(offs(got)) >= 2 * len(answered), timeout=5), \
+            timeline(client, call_end)
+        heard = offs(client.messages())
+        first, echo = heard[:len(answered)], heard[len(answered):]
+        assert sorted(note for _, note in echo) == sorted(answered)
+        # All at once, the echo delay after the last note-off (JACK moves
+        # both a period or so late).
+        gap = min(t for t, _ in echo) - max(t for t, _ in first)
+        assert echo_ms / 1e3 - tolerance() <= gap <= echo_ms / 1e3 + stall() + tolerance()
+        assert daemon.echoes == len(answered)
+
+
+@pytest.mark.jack
 def test_reconnects_after_the_jack_server_restarts():
     require_jackd()
     require_quiet_machine()
@@ -462,6 +521,12 @@ def test_reconnects_after_the_jack_server_restarts():
                 sent_note_ons(daemon), len(daemon.ledger))
         before = len(sent_note_ons(daemon)) + missing_notes(daemon)
         server.kill()
+        # This process is about to open a JACK client of its own: libjack
+        # crashes closing a dead server's clients once a new one has opened,
+        # so the daemon must have closed its own first.  (A daemon alone
+        # closes before it reopens.)
+        assert eventually(lambda: daemon.ports.server_losses == 1, timeout=10), \
+            "the daemon did not close its ports after the JACK server died"
         server.start()
         # The daemon notices, reopens its ports; a new client finds them.
         with MidiClient(timeout=10) as client:

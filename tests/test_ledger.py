@@ -94,3 +94,95 @@ def test_silence_messages_and_bad_channel():
     ]
     with pytest.raises(ValueError, match="0-15"):
         NoteLedger(channel=16)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def echoing(delay: float = 0.1) -> tuple[NoteLedger, Clock]:
+    clock = Clock()
+    return NoteLedger(channel=0, clock=clock, echo_delay=delay), clock
+
+
+def test_release_echo_is_due_once_everything_is_released():
+    ledger, clock = echoing()
+    ledger.sent(on(60))
+    ledger.sent(on(64))
+    clock.now = 1.0
+    ledger.sent(off(60))
+    assert ledger.echo_due() is None  # 64 still sounds
+    clock.now = 1.5
+    ledger.sent(off(64))
+    assert ledger.echo_due() == pytest.approx(1.6)
+    echo = ledger.take_echo()
+    assert [(m.type, m.note, m.velocity) for m in echo] == [("note_off", 60, 0), ("note_off", 64, 0)]
+    assert ledger.echo_due() is None and ledger.take_echo() == []
+
+
+def test_the_echo_itself_is_not_echoed():
+    ledger, _ = echoing()
+    ledger.sent(on(60))
+    ledger.sent(off(60))
+    for message in ledger.take_echo():
+        ledger.sent(message)
+    assert ledger.echo_due() is None
+    assert ledger.take_echo() == []
+
+
+def test_a_stray_note_off_arms_no_echo():
+    ledger, _ = echoing()
+    ledger.sent(off(60))  # its note-on was dropped late: nothing sounded
+    assert ledger.echo_due() is None
+
+
+def test_a_new_note_disarms_the_echo_and_the_next_silence_echoes_both():
+    ledger, clock = echoing()
+    ledger.sent(on(60))
+    ledger.sent(off(60))
+    ledger.sent(on(62))
+    assert ledger.echo_due() is None and ledger.take_echo() == []
+    clock.now = 2.0
+    ledger.sent(off(62))
+    assert ledger.echo_due() == pytest.approx(2.1)
+    assert [m.note for m in ledger.take_echo()] == [60, 62]
+
+
+def test_a_deferred_echo_keeps_its_notes_for_the_next_silence():
+    ledger, clock = echoing()
+    ledger.sent(on(60))
+    ledger.sent(off(60))
+    ledger.defer_echo()
+    assert ledger.echo_due() is None
+    ledger.sent(on(67))
+    clock.now = 3.0
+    ledger.sent(off(67))
+    assert [m.note for m in ledger.take_echo()] == [60, 67]
+
+
+def test_stacked_voices_echo_after_the_last_note_off():
+    ledger, _ = echoing()
+    ledger.sent(on(60))
+    ledger.sent(on(60))
+    ledger.sent(off(60))
+    assert ledger.echo_due() is None
+    ledger.sent(off(60))
+    assert [m.note for m in ledger.take_echo()] == [60]
+
+
+def test_no_echo_when_its_delay_is_zero():
+    ledger, _ = echoing(delay=0.0)
+    ledger.sent(on(60))
+    ledger.sent(off(60))
+    assert ledger.echo_due() is None and ledger.take_echo() == []
+
+
+def test_a_negative_echo_delay_is_refused():
+    with pytest.raises(ValueError, match="echo delay"):
+        NoteLedger(channel=0, echo_delay=-0.1)
