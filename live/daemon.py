@@ -260,7 +260,8 @@ class Daemon:
                 self.recorder.add(when, message, track)
 
     def _send_now(self, messages: list[mido.Message]) -> None:
-        """Send at once, from the supervisor (shutdown, a port back)."""
+        """Send at once, not through the scheduler (shutdown, a port back, the
+        release echo)."""
         now = self.clock()
         for message in messages:
             if self.ports.send(message):
@@ -436,7 +437,7 @@ class Daemon:
                         self.recorder.add_tempo(now, engine.bpm)
             echo = self.ledger.echo_due()
             if echo is not None and now >= echo:
-                self._echo_releases(now)
+                self._echo_releases()
             if self.settings.clock_out and now >= self._ticks_until - CLOCK_PLAN / 2:
                 self._plan_clock(now)
             if self.queue.dropped > warned_drops and now >= next_warn:
@@ -449,16 +450,19 @@ class Daemon:
                 stats_mark = self._log_stats(stats_mark, now)
                 next_stats = now + interval
 
-    def _echo_releases(self, now: float) -> None:
+    def _echo_releases(self) -> None:
         """Cadenza fell silent: its released notes get a second note-off (see
         ``NoteLedger``), unless notes of its own are already on their way,
-        which the echo could cut; then at the next silence."""
+        which the echo could cut; then at the next silence.
+
+        Sent at once rather than through the scheduler: only this thread
+        plans notes, so none can be sent before the echo and cut by it."""
         if self.scheduler.note_on_pending():
             self.ledger.defer_echo()
             return
         echoes = self.ledger.take_echo()
         self.echoes += len(echoes)
-        self._submit([Event(now, message) for message in echoes])
+        self._send_now(echoes)
 
     def _on_input(self, timestamp: float, data: list[int]) -> None:
         message = parse_input(data)

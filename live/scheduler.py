@@ -127,6 +127,7 @@ class Scheduler:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._lateness: list[float] = []
+        self._in_flight: mido.Message | None = None  # taken off the heap, not yet sent
         #: (due, sent at, message) of the latest sends, for benchmarks and tests
         self.recent: deque[tuple[float, float, mido.Message]] = deque(maxlen=RECENT)
         self.sent = 0
@@ -157,8 +158,11 @@ class Scheduler:
         return cancelled
 
     def note_on_pending(self) -> bool:
-        """A note-on is waiting to be sent."""
+        """A note-on is waiting to be sent (in the heap, or taken off it and
+        about to go out)."""
         with self._cond:
+            if self._in_flight is not None and is_note_on(self._in_flight):
+                return True
             return any(is_note_on(entry[2]) for entry in self._heap)
 
     def pending(self) -> int:
@@ -216,6 +220,7 @@ class Scheduler:
                     self._cond.wait(wait)  # woken early by an earlier event or stop()
                     continue
                 due, _, message = heapq.heappop(self._heap)
+                self._in_flight = message
                 return due, message
         return None
 
@@ -224,7 +229,11 @@ class Scheduler:
         while (item := self._next()) is not None:
             due, message = item
             now = wait_until(due, self._clock)
-            self._deliver(due, message, now)
+            try:
+                self._deliver(due, message, now)
+            finally:
+                with self._cond:
+                    self._in_flight = None
 
     def start(self) -> None:
         if self._thread is not None:

@@ -199,14 +199,14 @@ def test_release_echo_waits_while_cadenza_has_notes_on_their_way():
     # a note-off of the same pitch, could cut it.
     daemon.scheduler.submit([Event(10.2, mido.Message("note_on", note=67, velocity=90))])
     now = 10.15
-    daemon._echo_releases(now)
+    daemon._echo_releases()
     assert daemon.echoes == 0 and daemon.ledger.echo_due() is None
     daemon.scheduler.run_due(10.2)
     daemon._send(mido.Message("note_off", note=67))
-    daemon._echo_releases(now)
+    sent = len(outbox.sent)
+    daemon._echo_releases()
     assert daemon.echoes == 1
-    daemon.scheduler.run_due(now)
-    assert [(m.type, m.note) for m in outbox.sent[-1:]] == [("note_off", 67)]
+    assert [(m.type, m.note) for m in outbox.sent[sent:]] == [("note_off", 67)]
 
 
 def test_the_daemon_path_imports_no_training_libraries():
@@ -488,8 +488,15 @@ def test_release_echo_repeats_each_note_off_once_cadenza_is_silent(jack_server):
     echo_ms = 150.0
     with running(settings(release_echo_ms=echo_ms)) as (daemon, _), MidiClient() as client:
         call_end = play(client, CALL)
-        assert client.wait_for(lambda _: answer_done(daemon, client, 4), timeout=5), \
-            timeline(client, call_end)
+
+        def call_length() -> int:
+            # A JACK server that is not real-time may lose a note of the call:
+            # the answer is as long as the call Cadenza heard.
+            return sum(1 for _, m in daemon.heard if m.type == "note_on" and m.velocity)
+
+        assert client.wait_for(
+            lambda _: answer_done(daemon, client, call_length()), timeout=5
+        ), (timeline(client, call_end), list(daemon.heard))
         answered = {m.note for _, m in note_ons(client, after=call_end)}
 
         def offs(got):

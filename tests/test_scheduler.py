@@ -164,3 +164,29 @@ def test_stop_returns_without_waiting_for_far_events():
 def test_wait_until_returns_at_or_after_the_due_time():
     due = time.monotonic() + 0.002
     assert wait_until(due) >= due
+
+
+def test_a_note_on_taken_off_the_heap_still_counts_as_pending_until_sent():
+    sending, release = threading.Event(), threading.Event()
+
+    def slow_port(message: mido.Message) -> None:
+        sending.set()
+        assert release.wait(5)
+
+    scheduler = Scheduler(slow_port)
+    assert not scheduler.note_on_pending()
+    scheduler.submit([on(60, time.monotonic())])
+    scheduler.start()
+    try:
+        assert sending.wait(5)
+        # Off the heap and on its way out: a release echo now could follow it.
+        assert scheduler.pending() == 0 and scheduler.note_on_pending()
+        release.set()
+        deadline = time.monotonic() + 5
+        while scheduler.note_on_pending():
+            assert time.monotonic() < deadline, "the sent note-on still counts as pending"
+            time.sleep(0.001)  # polling a flag the scheduler thread clears
+    finally:
+        release.set()
+        scheduler.stop()
+    assert scheduler.sent == 1
