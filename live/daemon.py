@@ -453,7 +453,7 @@ class Daemon:
     def _echo_releases(self) -> None:
         """Cadenza fell silent: its released notes get a second note-off (see
         ``NoteLedger``), unless notes of its own are already on their way,
-        which the echo could cut; then at the next silence.
+        which the echo could cut; then it is tried again one delay later.
 
         Sent at once rather than through the scheduler: only this thread
         plans notes, so none can be sent before the echo and cut by it."""

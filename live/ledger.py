@@ -127,9 +127,12 @@ class NoteLedger:
                 for channel, note in released]
 
     def defer_echo(self) -> None:
-        """Not now (more notes are on their way): echo at the next silence instead."""
+        """Not now (a note is on its way): try again one delay later.  The
+        note, once sent, disarms the echo until the next silence; a note
+        that never goes out (cancelled by a Stop, dropped late) does not."""
         with self._lock:
-            self._silent_since = None
+            if self._silent_since is not None:
+                self._silent_since = self._clock()
 
     def release_all(self) -> list[mido.Message]:
         """Note-offs for every sounding note, then CC 123 and CC 120.

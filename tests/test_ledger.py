@@ -154,13 +154,23 @@ def test_a_new_note_disarms_the_echo_and_the_next_silence_echoes_both():
     assert [m.note for m in ledger.take_echo()] == [60, 62]
 
 
+def test_a_deferred_echo_is_tried_again_one_delay_later():
+    ledger, clock = echoing()
+    ledger.sent(on(60))
+    ledger.sent(off(60))
+    clock.now = 0.1
+    ledger.defer_echo()  # a note-on was on its way; it may yet be cancelled
+    assert ledger.echo_due() == pytest.approx(0.2)
+    assert [m.note for m in ledger.take_echo()] == [60]
+
+
 def test_a_deferred_echo_keeps_its_notes_for_the_next_silence():
     ledger, clock = echoing()
     ledger.sent(on(60))
     ledger.sent(off(60))
     ledger.defer_echo()
+    ledger.sent(on(67))  # the note that was on its way went out
     assert ledger.echo_due() is None
-    ledger.sent(on(67))
     clock.now = 3.0
     ledger.sent(off(67))
     assert [m.note for m in ledger.take_echo()] == [60, 67]
