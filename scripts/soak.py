@@ -22,8 +22,9 @@ VmRSS includes JACK's shared segment) at start, after the flood and at the
 end, with RssAnon sampled every minute in between (``memory_timeline``:
 a leak shows as a steady climb, the allocator settling as a plateau), the
 input messages and late notes dropped, the note-offs the listener heard (those
-that ended a note, and redundant ones: the release echo's, whose first
-note-off got through) beside the echoes Cadenza sent, and stuck notes: notes
+that ended a note, of them those of the release echo, which saved a note
+whose first note-off was lost, and redundant ones) beside the echoes Cadenza
+sent, and stuck notes: notes
 the listener heard start and never heard end, after every answer and after
 the daemon stopped (must be 0).  A table on stdout, and JSON with ``--json``.
 """
@@ -199,11 +200,14 @@ def flood(client: MidiClient, seconds: float, per_second: int = 1000) -> int:
     return sent
 
 
-def count_note_offs(messages) -> tuple[int, int]:
-    """Note-offs that ended a sounding note, and those that found it silent
-    (the release echo's, when the first note-off got through)."""
+def count_note_offs(messages) -> dict[str, int]:
+    """Note-offs that ended a sounding note, those of them that were the
+    release echo's (Cadenza sends the echo at velocity 0, its other
+    note-offs at 64: the echo ended a note whose first note-off was lost),
+    and those that found the note silent (mostly echoes whose first
+    note-off got through)."""
     sounding: dict[tuple[int, int], int] = {}
-    releasing = redundant = 0
+    counts = {"releasing": 0, "releasing_echo": 0, "redundant": 0}
     for _, message in messages:
         key = (getattr(message, "channel", 0), getattr(message, "note", 0))
         if message.type == "note_on" and message.velocity > 0:
@@ -211,10 +215,11 @@ def count_note_offs(messages) -> tuple[int, int]:
         elif message.type in ("note_on", "note_off"):
             if sounding.get(key, 0) > 0:
                 sounding[key] -= 1
-                releasing += 1
+                counts["releasing"] += 1
+                counts["releasing_echo"] += message.type == "note_off" and message.velocity == 0
             else:
-                redundant += 1
-    return releasing, redundant
+                counts["redundant"] += 1
+    return counts
 
 
 def wait_quiet(client: MidiClient, first: int, quiet: float, timeout: float) -> bool:
@@ -295,7 +300,7 @@ def run(args: argparse.Namespace) -> dict:
                 released = client.wait_for(lambda got: not sounding_notes(got), timeout=5)
                 stuck_at_end = len(sounding_notes(client.messages()))
                 heard_note_ons = len([m for _, m in client.messages("note_on") if m.velocity])
-                releasing, redundant = count_note_offs(client.messages())
+                note_offs = count_note_offs(client.messages())
             jack_trouble = jack_log_trouble(server.log_tail(lines=100000))
         finally:
             if process.poll() is None:
@@ -311,7 +316,7 @@ def run(args: argparse.Namespace) -> dict:
         **dialogue,
         "stuck_at_end": stuck_at_end,
         "listener_heard_note_ons": heard_note_ons,
-        "listener_note_offs": {"releasing": releasing, "redundant": redundant},
+        "listener_note_offs": note_offs,
         "all_released_within_5_s": released,
         "memory_mb": memory,
         "memory_timeline": timeline.samples,
@@ -343,8 +348,9 @@ def table(result: dict) -> str:
          f"{result.get('late_notes_dropped')} / {result.get('grid_steps_skipped')}"),
         ("answer notes sent / heard", f"{result.get('messages_sent_note_ons')} / "
                                       f"{result['listener_heard_note_ons']}"),
-        ("note-offs heard: releasing / redundant; echoes sent",
-         "{releasing} / {redundant}; ".format(**result["listener_note_offs"])
+        ("note-offs heard: releasing (by the echo) / redundant; echoes sent",
+         "{releasing} ({releasing_echo}) / {redundant}; ".format(
+             **{"releasing_echo": "?"} | result["listener_note_offs"])
          + str(result.get("release_echo_note_offs"))),
         ("stuck notes (unfinished answers / whole run at end)",
          f"{result['stuck_after_answers']} / {result['stuck_at_end']}"),
