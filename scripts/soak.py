@@ -21,12 +21,11 @@ call, the daemon's resident memory (VmRSS, and its private part RssAnon;
 VmRSS includes JACK's shared segment) at start, after the flood and at the
 end, with RssAnon sampled every minute in between (``memory_timeline``:
 a leak shows as a steady climb, the allocator settling as a plateau), the
-input messages and late notes dropped, the note-offs the listener heard (those
-that ended a note, of them those of the release echo, which saved a note
-whose first note-off was lost, and redundant ones) beside the echoes Cadenza
-sent, and stuck notes: notes
-the listener heard start and never heard end, after every answer and after
-the daemon stopped (must be 0).  A table on stdout, and JSON with ``--json``.
+input messages and late notes dropped, the release echoes Cadenza sent and
+how many notes only an echo ended (their first note-off was lost), and stuck
+notes: notes the listener heard start and never heard end, after every
+answer and after the daemon stopped (must be 0).  A table on stdout, and
+JSON with ``--json``.
 """
 
 from __future__ import annotations
