@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use at most N files of each source")
     p.add_argument("--seed", type=int, help="seed for the split and the weights")
     p.add_argument("--out", type=Path, help="output folder")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the last finished epoch of an unfinished run into --out")
 
     p = sub.add_parser("generate", help="write a generated melody to a MIDI file")
     p.add_argument("--model", help="a trained model folder or an ONNX bundle "

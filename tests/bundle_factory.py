@@ -61,7 +61,7 @@ def make_model_folder(
     model = build_model(preset, size, WINDOW, lstm_units=lstm_units, embedding_dim=8)
     train_x, train_y = x[:windows], y_next[:windows]
     if preset == "seed":
-        model.fit(train_x[..., None] / size, train_y, epochs=1, batch_size=64, verbose=0)
+        model.fit(train_x[..., None].astype("float32"), train_y, epochs=1, batch_size=64, verbose=0)
     else:
         targets = np.stack([sequence[s + 1 : s + WINDOW + 1] for s in starts[:windows]])
         model.fit(train_x, targets, epochs=1, batch_size=64, verbose=0)
@@ -80,7 +80,7 @@ def make_model_folder(
         "preset": preset,
         "window": WINDOW,
         "input_encoding": "scalar" if preset == "seed" else "embedding",
-        "input_scale": size if preset == "seed" else 1,
+        "input_scale": 1,
         "train_accuracy": 0.1,
         "test_accuracy": 0.1,
         "test_loss": 3.0,

@@ -56,7 +56,8 @@ def test_export_writes_a_self_describing_bundle(tiny_models, tiny_bundles, prese
     assert doc["vocabulary"] == vocab
     assert doc["window"] == 50
     if preset == "seed":
-        assert doc["input_encoding"] == {"kind": "scalar", "scale": len(vocab), "in_graph": True}
+        # Raw indices, as the original fed them.
+        assert doc["input_encoding"] == {"kind": "scalar", "scale": 1.0, "in_graph": True}
     else:
         assert doc["input_encoding"] == {"kind": "embedding"}
     assert doc["state"] == {"names": ["h1", "c1", "h2", "c2"], "size": 16}
@@ -301,7 +302,7 @@ def test_cli_bench_writes_json(tiny_bundles, tmp_path, empty_config, capsys):
     assert "onnx_stream" in table and "p99 ms" in table and "generation of 200 notes" in table
 
 
-@pytest.mark.parametrize("model", ["default", "sensitive"])
+@pytest.mark.parametrize("model", ["seed", "default", "sensitive"])
 def test_generate_gives_the_same_notes_from_keras_and_from_the_bundle(
     tiny_models, tiny_bundles, model, tmp_path
 ):

@@ -61,7 +61,8 @@ def test_finished_runs_in_reading_order(table, tmp_path):
     mozart, bach = text.split("#### music21:bach")
     rows = table_lines(mozart)[1:]
     assert "original" in rows[0]
-    assert rows[1].startswith("| `seed` | windows | 120 (97) | 0.5123 | 2.0000 | 0.9000 | 0.2500 |")
+    assert rows[1].startswith(
+        "| `seed` | windows | 120 (97) | best epoch | 0.5123 | 2.0000 | 0.9000 | 0.2500 |")
     assert rows[2].startswith("| `default` | windows |")
     assert rows[3].startswith("| `default` | pieces |") and "0.3100" in rows[3]
     (bach_row,) = table_lines(bach)[1:]
@@ -73,6 +74,16 @@ def test_a_stopped_run_says_so(table, tmp_path):
     write_run(runs, "x", report("seed", "windows", 0.4, epochs=37, interrupted=True))
     (row,) = table_lines(table.render(table.collect(runs, [], tmp_path)))[2:]
     assert "37 of 120 (97), stopped" in row
+
+
+def test_a_run_judged_by_its_last_epoch_shows_keras_train_figures_and_its_best(table, tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "s", report("seed", "windows", 0.5, kept_epoch="last",
+                                train_accuracy_keras=0.81, train_loss_keras=0.52,
+                                best_test_accuracy=0.55, best_test_loss=2.3))
+    lines = table_lines(table.render(table.collect(runs, [], tmp_path)))
+    (row,) = [line for line in lines if line.startswith("| `seed`")]
+    assert "| last epoch | 0.5000 | 2.0000 | 0.8100 | 0.5200 | 0.5500 / 2.3000 |" in row
 
 
 def test_unfinished_runs_show_their_best_epoch_so_far(table, tmp_path):
@@ -91,7 +102,8 @@ def test_unfinished_runs_show_their_best_epoch_so_far(table, tmp_path):
     rows = table_lines(table.render(table.collect(tmp_path / "runs", [], tmp_path)))[2:]
     assert len(rows) == 2
     seed_row, default_row = rows
-    assert default_row.startswith("| `default` | pieces | 3 so far (2) | 0.2500 | 2.4000 |")
+    assert default_row.startswith(
+        "| `default` | pieces | 3 so far (2) | best so far | 0.2500 | 2.4000 |")
     assert "*unfinished*" in default_row
     assert seed_row.startswith("| `seed` | windows | 0 so far |")
 

@@ -101,7 +101,7 @@ def test_training_writes_every_output(runs, preset):
     assert len(vocab["vocabulary"]) == report["vocab_size"] == len(STYLE)
     assert report["input_encoding"] == ("scalar" if preset == "seed" else "embedding")
     if preset == "seed":
-        assert report["input_scale"] == report["vocab_size"]
+        assert report["input_scale"] == 1.0  # raw indices, as the original fed them
     with (out / "history.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == EPOCHS
@@ -122,7 +122,7 @@ def test_both_presets_are_judged_on_the_same_heldout_windows(runs):
     assert "test_accuracy_all_positions" in reports["default"]
 
 
-def test_the_checkpoint_is_the_best_epoch_by_heldout_loss(runs):
+def test_seed_keeps_its_last_epoch_and_default_its_best(runs):
     import keras
 
     from cadenza.train.callbacks import evaluate_windows
@@ -130,15 +130,25 @@ def test_the_checkpoint_is_the_best_epoch_by_heldout_loss(runs):
     for preset, out in runs.items():
         report = json.loads((out / "report.json").read_text())
         with (out / "history.csv").open() as handle:
-            losses = [float(r["val_loss"]) for r in csv.DictReader(handle)]
+            rows = list(csv.DictReader(handle))
+        losses = [float(r["val_loss"]) for r in rows]
         assert report["best_epoch"] == int(np.argmin(losses)) + 1
-        assert report["test_loss"] == pytest.approx(min(losses), abs=1e-5)
+        assert report["best_test_loss"] == pytest.approx(min(losses), abs=1e-5)
+        if preset == "seed":
+            # The original notebook reported its model after the last epoch,
+            # with Keras's own train figures beside the held-out ones.
+            assert report["kept_epoch"] == "last"
+            assert report["test_loss"] == pytest.approx(losses[-1], abs=1e-5)
+            assert report["train_accuracy_keras"] == pytest.approx(float(rows[-1]["accuracy"]))
+            assert report["train_loss_keras"] == pytest.approx(float(rows[-1]["loss"]))
+        else:
+            assert report["kept_epoch"] == "best"
+            assert report["test_loss"] == pytest.approx(min(losses), abs=1e-5)
         # The report's numbers come from the saved model itself.
         heldout = json.loads((out / "heldout.json").read_text())
         model = keras.models.load_model(out / "model.keras")
         windows = np.asarray(heldout["windows"], dtype=np.int32)
-        inputs = (windows / report["vocab_size"]).astype(np.float32)[..., None] \
-            if preset == "seed" else windows
+        inputs = windows.astype(np.float32)[..., None] if preset == "seed" else windows
         metrics = evaluate_windows(model, inputs, np.asarray(heldout["targets"]))
         if report["test_windows"] <= 2048:
             assert metrics["loss"] == pytest.approx(report["test_loss"], abs=1e-5)
@@ -159,7 +169,7 @@ def test_keras_predictor_answers_for_the_last_window(runs, preset):
     assert probs.sum() == pytest.approx(1.0)
     last = np.asarray([history[-WINDOW:]], dtype=np.int32)
     if preset == "seed":
-        direct = predictor.model.predict_on_batch((last / size).astype(np.float32)[..., None])[0]
+        direct = predictor.model.predict_on_batch(last.astype(np.float32)[..., None])[0]
     else:
         direct = predictor.model.predict_on_batch(last)[0, -1]
     np.testing.assert_allclose(probs, direct / direct.sum(), rtol=1e-5, atol=1e-6)
@@ -182,6 +192,21 @@ def test_generate_from_a_training_folder(runs, tmp_path, preset):
         if message.type == "note_on" and message.velocity:
             onsets.add(now)
     assert len(onsets) == 25
+
+
+def test_a_trained_seed_run_exports_and_generates_the_notes_keras_does(runs, tmp_path):
+    # The seed's raw-index encoding end to end: trainer -> exporter -> bundle runner.
+    from cadenza.config import ExportConfig
+    from cadenza.export.writer import export_bundle
+    from cadenza.train.generate import generate_file
+
+    bundle = tmp_path / "bundle"
+    export_bundle(runs["seed"], bundle, ExportConfig())
+    manifest = json.loads((bundle / "model.json").read_text())
+    assert manifest["input_encoding"]["scale"] == 1.0
+    from_keras = generate_file(runs["seed"], tmp_path / "k.mid", length=40, seed=4)
+    from_bundle = generate_file(bundle, tmp_path / "b.mid", length=40, seed=4)
+    assert from_bundle == from_keras
 
 
 def test_ctrl_c_keeps_the_best_model_and_still_reports(tmp_path, corpus_dir, monkeypatch, caplog):
@@ -210,6 +235,62 @@ def test_ctrl_c_keeps_the_best_model_and_still_reports(tmp_path, corpus_dir, mon
     import keras
 
     keras.models.load_model(out / "model.keras")  # a whole model, not a torn file
+
+
+def _fail_in_epoch(monkeypatch, number: int) -> None:
+    """Make the run die (as a kill would) at the end of epoch ``number`` (1-based)."""
+    from cadenza.train import callbacks
+
+    original = callbacks.HeldOutEvaluation.on_epoch_end
+
+    def die(self, epoch, logs=None):
+        if epoch + 1 == number:
+            raise RuntimeError("the machine went away")
+        original(self, epoch, logs)
+
+    monkeypatch.setattr(callbacks.HeldOutEvaluation, "on_epoch_end", die)
+
+
+def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path, corpus_dir, monkeypatch,
+                                                          caplog):
+    config = _config(tmp_path, epochs=3)
+    out = tmp_path / "resumed"
+    args = ["--config", str(config), "train", "--preset", "seed", "--data", str(corpus_dir),
+            "--out", str(out)]
+    with monkeypatch.context() as patch:
+        _fail_in_epoch(patch, 3)
+        with pytest.raises(RuntimeError, match="went away"):
+            cli.main(args)
+    assert not (out / "report.json").exists()
+    (staged,) = out.glob(".partial-*")
+    assert {"last.keras", "resume.json", "history.csv"} <= {p.name for p in staged.iterdir()}
+    with caplog.at_level(logging.INFO):
+        assert cli.main([*args, "--resume"]) == 0
+    assert "resuming after epoch 2 of 3" in caplog.text
+    report = json.loads((out / "report.json").read_text())
+    assert report["epochs"] == 3 and report["resumed_after_epoch"] == 2
+    with (out / "history.csv").open() as handle:
+        assert [int(r["epoch"]) for r in csv.DictReader(handle)] == [0, 1, 2]
+    # A finished run publishes no resume files and leaves no staging folder.
+    assert not (out / "last.keras").exists() and not (out / "resume.json").exists()
+    assert not list(out.glob(".partial-*"))
+
+
+def test_a_resume_with_other_settings_is_refused_by_name(tmp_path, corpus_dir, monkeypatch,
+                                                        caplog):
+    out = tmp_path / "other"
+    args = ["train", "--preset", "seed", "--data", str(corpus_dir), "--out", str(out)]
+    with monkeypatch.context() as patch:
+        _fail_in_epoch(patch, 2)
+        with pytest.raises(RuntimeError, match="went away"):
+            cli.main(["--config", str(_config(tmp_path, epochs=3)), *args])
+    with caplog.at_level(logging.ERROR):
+        code = cli.main(["--config", str(_config(tmp_path, epochs=3, batch_size=32)), *args,
+                         "--resume"])
+    assert code != 0
+    assert "cannot resume: the run was started with other [train] batch_size" in caplog.text
+    # Without --resume the same folder starts afresh.
+    assert cli.main(["--config", str(_config(tmp_path, epochs=1)), *args]) == 0
 
 
 def test_a_failed_save_leaves_the_old_model_alone(tmp_path):

@@ -87,6 +87,7 @@ class HeldOutEvaluation(keras.callbacks.Callback):
         if logs is not None:
             logs.update({f"val_{name}": value for name, value in metrics.items()})
             logs["seconds"] = self.epoch_seconds[-1]
+            logs["eval_seconds"] = self.eval_seconds[-1]
         log.info(
             "epoch %d: loss %.4f accuracy %.4f | held-out loss %.4f accuracy %.4f | %.1f s",
             epoch + 1,
@@ -99,16 +100,18 @@ class HeldOutEvaluation(keras.callbacks.Callback):
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Saves the model whenever ``val_loss`` improves, atomically.
+    """Tracks the epoch of lowest ``val_loss``, and saves its model atomically.
 
     The model is written under a temporary name and renamed over the old
     file, so an interrupted or failed save never leaves a corrupt model
-    where a good one was.
+    where a good one was.  ``save=False`` only tracks (a preset that keeps
+    its last epoch still reports which epoch was best).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, save: bool = True) -> None:
         super().__init__()
         self.path = Path(path)
+        self.save = save
         self.best = math.inf
         self.best_epoch = 0
 
@@ -118,8 +121,31 @@ class BestCheckpoint(keras.callbacks.Callback):
             return
         self.best = float(current)
         self.best_epoch = epoch + 1
+        if not self.save:
+            return
         save_atomic(self.model, self.path)
         log.debug("epoch %d: held-out loss improved to %.4f; saved %s", epoch + 1, current, self.path)
+
+
+class ResumeCheckpoint(keras.callbacks.Callback):
+    """After every epoch, the whole model and the run's state, so a killed run can resume.
+
+    It runs after the best checkpoint and the CSV logger, so the state it
+    writes last names an epoch whose history row and best model are on disk.
+    """
+
+    def __init__(self, folder: Path, best: BestCheckpoint, fingerprint: dict) -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        self.best = best
+        self.fingerprint = fingerprint
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        from cadenza.train.resume import LAST_MODEL_FILE, ResumeState
+
+        save_atomic(self.model, self.folder / LAST_MODEL_FILE)
+        ResumeState.write(self.folder, epoch + 1, self.best.best, self.best.best_epoch,
+                          self.fingerprint)
 
 
 def save_atomic(model: keras.Model, path: Path) -> None:

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def run_train(args: argparse.Namespace, config: Config) -> int:
     from cadenza.train.training import train
 
-    report = train(config)
+    report = train(config, resume=args.resume)
     return 130 if report.get("interrupted") else 0
 
 

@@ -1,7 +1,8 @@
 """The Keras models of both presets, with stable layer names the exporter relies on.
 
-``seed``: the original notebook's network.  The token index, divided by the
-vocabulary size as the original did, is one scalar feature per step:
+``seed``: the original notebook's network.  The raw token index, as the
+original fed it (not divided by the vocabulary size), is one scalar feature
+per step:
 input (window, 1) -> LSTM(256, sequences) -> Dropout -> LSTM(256) -> Dropout
 -> Dense(256, relu) -> Dense(V, softmax).  One target per window.
 
@@ -22,7 +23,7 @@ from typing import Any
 import keras
 from keras import layers
 
-PRESETS = ("seed", "default")
+from cadenza.train.presets import PRESETS
 
 
 def build_model(

@@ -5,7 +5,8 @@ file goes into a staging folder inside it (``.partial-*``), and only then
 moves into place, one rename per file, ``report.json`` last.  A run that
 fails half way (a full disk, an unwritable folder, an error, a kill) leaves
 the folder's files exactly as they were; a killed run leaves its staging
-folder behind, which is safe to delete.
+folder behind with every finished epoch in it: ``cadenza train --resume``
+goes on from there, and a run without ``--resume`` starts it afresh.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import importlib.metadata
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,9 @@ from cadenza.files import write_atomic
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".partial-"
+# One staging folder per output folder, by a fixed name, so that a later
+# process (``--resume``) finds the epochs a killed one left.
+STAGING_NAME = f"{STAGING_PREFIX}run"
 
 
 def _reason(err: OSError) -> str:
@@ -41,11 +44,12 @@ class Staging:
     created_out: bool  # the run made ``out``: a failed run removes it again
 
     @classmethod
-    def open(cls, out: Path) -> Staging:
+    def open(cls, out: Path, keep: bool = False) -> Staging:
         """Make ``out`` (if needed) and a staging folder in it; ``OutputError`` if it cannot be written.
 
         Called before any work, so an unusable folder fails in a second, not
-        after an hour of training.
+        after an hour of training.  ``keep``: an unfinished run's staging
+        folder stays as it is (to resume it); otherwise it is emptied.
         """
         out = Path(out)
         if out.exists() and not out.is_dir():
@@ -53,7 +57,11 @@ class Staging:
         created = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
-            path = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
+            path = out / STAGING_NAME
+            if path.exists() and not keep:
+                log.info("%s: discarding an unfinished run's files (--resume keeps them)", path)
+                shutil.rmtree(path)
+            path.mkdir(exist_ok=True)
         except OSError as err:
             raise OutputError(f"{out}: cannot write the output folder: {_reason(err)}") from err
         return cls(out, path, created)

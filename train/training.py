@@ -1,12 +1,17 @@
 """A training run: data -> vocabulary -> windows -> model -> files in the output folder.
 
-The output folder receives ``model.keras`` (the best epoch by held-out
-loss), ``vocab.json``, ``heldout.json``, ``history.csv``, ``accuracy.png``,
-``loss.png`` and ``report.json``.  They are written into a staging folder
-and moved into place only when the run has finished, ``report.json`` last
-(see ``outputs.Staging``): a failed run leaves an older run's files as they
-were.  Ctrl-C stops training after the current step and still writes
-everything from the best model so far.
+The output folder receives ``model.keras`` (the preset's kept model: the
+``seed`` preset keeps its last epoch, as the original notebook reported it;
+``default`` keeps the epoch of lowest held-out loss), ``vocab.json``,
+``heldout.json``, ``history.csv``, ``accuracy.png``, ``loss.png`` and
+``report.json``.  They are written into a staging folder and moved into
+place only when the run has finished, ``report.json`` last (see
+``outputs.Staging``): a failed run leaves an older run's files as they were.
+
+Every epoch also leaves the whole model (weights and optimizer) and the
+run's state in the staging folder, so a run that was killed goes on from its
+last finished epoch with ``resume=True`` (``cadenza train --resume``).
+Ctrl-C stops training after the current step and still writes everything.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from cadenza.train.dataset import (
     scalar_inputs,
 )
 from cadenza.train.outputs import Staging
+from cadenza.train.presets import KEPT_EPOCH, SEED_INPUT_SCALE
+from cadenza.train.resume import ResumeState, read_history, resume_fingerprint
 from cadenza.train.vocab import VOCAB_FILE, Vocabulary, build_vocabulary
 
 log = logging.getLogger(__name__)
@@ -81,7 +88,8 @@ def prepare_data(config: Config, cache_dir: Path | None = None) -> PreparedData:
 def model_inputs(preset: str, windows: WindowSet, which: np.ndarray, vocab_size: int) -> np.ndarray:
     """What the preset's model reads for the chosen windows."""
     tokens = windows.inputs(which)
-    return scalar_inputs(tokens, vocab_size) if preset == "seed" else tokens
+    # The original fed the raw index as one float feature (not index / V).
+    return scalar_inputs(tokens, SEED_INPUT_SCALE) if preset == "seed" else tokens
 
 
 def _training_arrays(preset: str, data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
@@ -129,26 +137,36 @@ def _is_chief() -> bool:
     return task.get("type") == "worker" and int(task.get("index", 0)) == 0
 
 
-def train(config: Config, *, cache_dir: Path | None = None) -> dict[str, Any]:
-    """Run a whole training as ``config`` says; returns the report (also in report.json)."""
+def train(config: Config, *, cache_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
+    """Run a whole training as ``config`` says; returns the report (also in report.json).
+
+    ``resume``: go on from the last finished epoch of a run into the same
+    folder that did not finish (killed, or its machine's time ran out).
+    """
     settings = config.train
     _check_strategy(settings.strategy)  # before minutes of parsing, not after
     chief = settings.strategy != "multi-worker" or _is_chief()
     out = Path(settings.out).expanduser() if chief else Path(tempfile.mkdtemp(prefix="cadenza-"))
     # Before any work: an unwritable folder fails now, not after the training.
-    staging = Staging.open(out)
+    staging = Staging.open(out, keep=resume)
     log.info("the run is written into %s and moves into %s when finished", staging.path, out)
     try:
         try:
-            report = _run(config, staging.path, cache_dir)
+            report = _run(config, staging.path, cache_dir, resume)
         except BaseException as err:
-            staging.discard()
+            kept = ""
+            if ResumeState.exists(staging.path):
+                kept = (f"; {staging.path} keeps the finished epochs: `cadenza train --resume` "
+                        "with the same settings goes on from there")
+                log.warning("%s", kept[2:])
+            else:
+                staging.discard()
             if isinstance(err, OSError) and not isinstance(err, CadenzaError):
                 # Reading has its own errors; an OSError here is a write
                 # (a full disk, a folder gone read-only).
                 raise OutputError(
                     f"{out}: cannot write the training run: {err.strerror or err} "
-                    f"(the files already in {out} are unchanged)"
+                    f"(the files already in {out} are unchanged{kept})"
                 ) from err
             raise
         # A failed move keeps the staged files, and its error says where they are.
@@ -162,30 +180,52 @@ def train(config: Config, *, cache_dir: Path | None = None) -> dict[str, Any]:
     return report
 
 
-def _run(config: Config, folder: Path, cache_dir: Path | None) -> dict[str, Any]:
+def _run(config: Config, folder: Path, cache_dir: Path | None, resume: bool) -> dict[str, Any]:
     data = prepare_data(config, cache_dir)
+    fingerprint = resume_fingerprint(config, data.corpus.digest)
+    state = ResumeState.read(folder, fingerprint) if resume else None
+    if resume and state is None:
+        log.info("nothing to resume in %s: starting from the first epoch", folder)
     data.vocab.save(folder / VOCAB_FILE)
     write_json_atomic(folder / HELDOUT_FILE, heldout_document(data.windows, data.split))
-    return _fit_and_report(config, data, folder)
+    return _fit_and_report(config, data, folder, state, fingerprint)
 
 
-def _fit_and_report(config: Config, data: PreparedData, out: Path) -> dict[str, Any]:
+def _fit_and_report(
+    config: Config,
+    data: PreparedData,
+    out: Path,
+    state: ResumeState | None,
+    fingerprint: dict[str, Any],
+) -> dict[str, Any]:
     import keras  # TensorFlow loads only now, after the parser processes are done
 
-    from cadenza.train.callbacks import BestCheckpoint, HeldOutEvaluation, save_atomic
+    from cadenza.train.callbacks import (
+        BestCheckpoint,
+        HeldOutEvaluation,
+        ResumeCheckpoint,
+        save_atomic,
+    )
     from cadenza.train.model import build_model
 
     settings, preset = config.train, config.train.preset
     vocab_size, window = len(data.vocab), data.windows.window
+    done = state.epochs if state else 0
     # The strategy first: a multi-worker one must exist before any other TF op.
     strategy = make_strategy(settings.strategy)
-    keras.utils.set_random_seed(settings.seed)
+    # A resumed run seeds differently, so its epochs do not replay the first
+    # epochs' shuffles.
+    keras.utils.set_random_seed(settings.seed + done)
     with strategy.scope():
-        model = build_model(
-            preset, vocab_size, window,
-            lstm_units=settings.lstm_units, dropout=settings.dropout,
-            embedding_dim=settings.embedding_dim, learning_rate=settings.learning_rate,
-        )
+        if state:
+            model = keras.models.load_model(state.model_path)
+            log.info("resuming after epoch %d of %d", done, settings.epochs)
+        else:
+            model = build_model(
+                preset, vocab_size, window,
+                lstm_units=settings.lstm_units, dropout=settings.dropout,
+                embedding_dim=settings.embedding_dim, learning_rate=settings.learning_rate,
+            )
     x_train, y_train = _training_arrays(preset, data)
     test = data.split.test
     x_test = model_inputs(preset, data.windows, test, vocab_size)
@@ -193,40 +233,67 @@ def _fit_and_report(config: Config, data: PreparedData, out: Path) -> dict[str, 
     seq_test = data.windows.chunks(test)[:, 1:] if preset == "default" else None
 
     evaluation = HeldOutEvaluation(x_test, y_test, seq_test)
-    checkpoint = BestCheckpoint(out / MODEL_FILE)
-    csv_logger = keras.callbacks.CSVLogger(str(out / HISTORY_FILE))
+    keep_best = KEPT_EPOCH[preset] == "best"
+    checkpoint = BestCheckpoint(out / MODEL_FILE, save=keep_best)
+    if state:
+        state.truncate_history(out / HISTORY_FILE)
+        checkpoint.best, checkpoint.best_epoch = state.best_loss, state.best_epoch
+    csv_logger = keras.callbacks.CSVLogger(str(out / HISTORY_FILE), append=bool(state))
     history = keras.callbacks.History()
+    resumable = ResumeCheckpoint(out, checkpoint, fingerprint)
     log.info("training the %s preset for %d epochs (batch %d, LSTM %d, %s strategy)",
              preset, settings.epochs, settings.batch_size, settings.lstm_units, settings.strategy)
     started = time.perf_counter()
     interrupted = False
     try:
-        model.fit(
-            x_train, y_train,
-            batch_size=settings.batch_size, epochs=settings.epochs, shuffle=True, verbose=0,
-            callbacks=[evaluation, checkpoint, csv_logger, history],
-        )
+        if done < settings.epochs:
+            model.fit(
+                x_train, y_train,
+                batch_size=settings.batch_size, epochs=settings.epochs, initial_epoch=done,
+                shuffle=True, verbose=0,
+                callbacks=[evaluation, checkpoint, csv_logger, history, resumable],
+            )
     except KeyboardInterrupt:
         interrupted = True
-        log.warning("interrupted after %d complete epochs; keeping the best model so far",
-                    len(history.history.get("loss", [])))
+        log.warning("interrupted after %d complete epochs", done + len(history.history.get("loss", [])))
         csv_logger.on_train_end()  # closes the CSV file that fit left open
     fit_seconds = time.perf_counter() - started
+    # The whole run's epochs, the resumed ones included.
+    full_history = read_history(out / HISTORY_FILE) if (out / HISTORY_FILE).exists() else {}
 
     model_path = out / MODEL_FILE
-    if checkpoint.best_epoch:
+    if keep_best and checkpoint.best_epoch:
         model = keras.models.load_model(model_path)
     else:
-        save_atomic(model, model_path)  # stopped before the first epoch ended
+        save_atomic(model, model_path)  # the last epoch, or stopped before the first ended
     report = _evaluate(model, preset, data)
-    report.update(_describe_run(config, data, evaluation, checkpoint, history.history))
-    report.update(interrupted=interrupted, fit_seconds=round(fit_seconds, 2))
+    if not keep_best:
+        report.update(_as_the_notebook_reported(full_history))
+    report.update(_describe_run(config, data, checkpoint, full_history))
+    report.update(interrupted=interrupted, fit_seconds=round(fit_seconds, 2),
+                  resumed_after_epoch=done or None)
+    ResumeState.remove(out)
 
     from cadenza.train.outputs import plot_history
 
-    plot_history(history.history, out, f"{preset} preset, split by {data.split.kind}")
+    plot_history(full_history, out, f"{preset} preset, split by {data.split.kind}")
     write_json_atomic(out / REPORT_FILE, report)
     return report
+
+
+def _as_the_notebook_reported(history: dict[str, list[float]]) -> dict[str, Any]:
+    """The last epoch's figures as Keras printed them, which is what the original reported.
+
+    Keras's train accuracy and loss are the running means over the epoch,
+    with dropout on; the same model's train figures in inference mode stay
+    in the report as ``train_*_inference``.
+    """
+    if not history.get("loss"):
+        return {}
+    return {
+        "train_accuracy_keras": round(history["accuracy"][-1], 6),
+        "train_loss_keras": round(history["loss"][-1], 6),
+    }
 
 
 def _evaluate(model: Any, preset: str, data: PreparedData) -> dict[str, Any]:
@@ -262,17 +329,27 @@ def _evaluate(model: Any, preset: str, data: PreparedData) -> dict[str, Any]:
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in report.items()}
 
 
+def _best_epoch_figures(history: dict[str, list[float]]) -> dict[str, Any]:
+    losses = history.get("val_loss") or []
+    if not losses:
+        return {}
+    best = min(range(len(losses)), key=losses.__getitem__)
+    return {"best_test_accuracy": round(history["val_accuracy"][best], 6),
+            "best_test_loss": round(losses[best], 6)}
+
+
 def _describe_run(
     config: Config,
     data: PreparedData,
-    evaluation: Any,
     checkpoint: Any,
     history: dict[str, list[float]],
 ) -> dict[str, Any]:
     from cadenza.train.outputs import versions
 
     settings = config.train
-    epoch_seconds = evaluation.epoch_seconds
+    kept = KEPT_EPOCH[settings.preset]
+    epoch_seconds = history.get("seconds") or []
+    eval_seconds = history.get("eval_seconds") or []
     last = {key: round(float(values[-1]), 6) for key, values in history.items() if values}
     corpus = data.corpus
     return {
@@ -281,7 +358,7 @@ def _describe_run(
         "vocab_size": len(data.vocab),
         "window": data.windows.window,
         "input_encoding": "scalar" if settings.preset == "seed" else "embedding",
-        "input_scale": float(len(data.vocab)) if settings.preset == "seed" else 1.0,
+        "input_scale": SEED_INPUT_SCALE if settings.preset == "seed" else 1.0,
         "lstm_units": settings.lstm_units,
         "windows": len(data.windows),
         "train_windows": int(data.split.train.size),
@@ -291,13 +368,17 @@ def _describe_run(
         "epochs": len(history.get("loss", [])),  # completed, logged and checkpointed
         "epochs_requested": settings.epochs,
         "best_epoch": checkpoint.best_epoch,
-        "metrics_from": "the best epoch's model (lowest held-out loss), in inference mode; "
-        "accuracy and loss of the next token after each window",
+        **_best_epoch_figures(history),
+        "kept_epoch": kept,
+        "metrics_from": (
+            "the best epoch's model (lowest held-out loss)" if kept == "best"
+            else "the last epoch's model, as the original notebook reported it"
+        ) + ", in inference mode; accuracy and loss of the next token after each window",
         "history_last_epoch": last,
         "seconds_per_epoch": round(statistics.median(epoch_seconds), 3) if epoch_seconds else None,
         "first_epoch_seconds": round(epoch_seconds[0], 3) if epoch_seconds else None,
-        "eval_seconds_per_epoch": round(statistics.median(evaluation.eval_seconds), 3)
-        if evaluation.eval_seconds else None,
+        "eval_seconds_per_epoch": round(statistics.median(eval_seconds), 3)
+        if eval_seconds else None,
         "data_digest": corpus.digest,
         "sources": list(corpus.sources),
         "files_used": len(corpus.pieces),

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The original notebook's run, reproduced: the seed preset on its three Mozart
+# pieces, shuffled-window split, 120 epochs, batch 512.  About 40 s an epoch
+# on two CPU cores.  Every epoch is checkpointed; run this again after a kill
+# (or a session's end) and it goes on from the last finished epoch.  When it
+# has finished, the report, history and plots are copied to docs/results/.
+#
+#   scripts/reproduce_seed.sh [RUN_DIR]        (default runs/mozart-seed-windows)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+run=${1:-runs/mozart-seed-windows}
+cadenza=${CADENZA:-.venv/bin/cadenza}
+export TF_CPP_MIN_LOG_LEVEL=2 CUDA_VISIBLE_DEVICES=""
+
+"$cadenza" --config /dev/null train --preset seed --split windows \
+    --data ../shared/data/seed-mozart --epochs 120 --batch-size 512 --seed 42 \
+    --out "$run" --resume
+results=docs/results/$(basename "$run")
+mkdir -p "$results"
+cp "$run"/report.json "$run"/history.csv "$run"/accuracy.png "$run"/loss.png "$results"/
+echo "copied the run's report, history and plots to $results"
