@@ -33,7 +33,7 @@ HANDLERS = {
     "bench": "cadenza.export.cli:run_bench",
     "simulate": "cadenza.live.simulate:run_simulate",
     "plot": "cadenza.live.pianoroll:run_plot",
-    "live": "cadenza.live.daemon:run_live",
+    "live": "cadenza.cli:run_live_command",
     "ports": "cadenza.live.ports:run_ports",
     "panic": "cadenza.live.ports:run_panic",
 }
@@ -210,6 +210,14 @@ def _default_generate_model(args: argparse.Namespace) -> None:
             "model folder or a bundle), or rebuild the bundled one with `make bundle`"
         )
     args.model = str(path)
+
+
+def run_live_command(args: argparse.Namespace, config: Config) -> int:
+    """``cadenza live``: typed settings to the daemon, and how to read them again on SIGHUP."""
+    from cadenza.live.command import run_live
+
+    return run_live(config.live, load_settings=lambda: config_from_args(args).live,
+                    duration=getattr(args, "duration", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 
 from cadenza.bundle import Bundle, read_bundle
 from cadenza.errors import ExportError
-from cadenza.live.runtime import StreamRunner, WindowRunner
+from cadenza.runtime import StreamRunner, WindowRunner
 
 log = logging.getLogger(__name__)
 

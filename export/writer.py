@@ -24,7 +24,7 @@ from cadenza.config import ExportConfig
 from cadenza.errors import ExportError
 from cadenza.export import convert, parity, quantize
 from cadenza.export.source import TrainedModel, keras_predict, load_trained
-from cadenza.live.runtime import StreamRunner, WindowRunner
+from cadenza.runtime import StreamRunner, WindowRunner
 from cadenza.tokens import SCHEME_VERSION
 
 log = logging.getLogger(__name__)

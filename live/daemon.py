@@ -18,34 +18,29 @@ Musical time is ``time.monotonic()`` throughout, passed into the engine.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import gc
 import logging
-import os
-import select
-import signal
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
 
 import mido
 
-from cadenza.config import Config, LiveConfig
+from cadenza.config import LiveConfig
 from cadenza.errors import ConfigError
-from cadenza.live.engine import Engine, Event
+from cadenza.live.clock import TICKS_PER_BEAT
+from cadenza.live.engine import LOOKAHEAD, Engine, Event
+from cadenza.live.input_queue import InputQueue, parse_input
 from cadenza.live.ledger import NoteLedger
 from cadenza.live.ports import MidiPorts
-from cadenza.live.predictor import Predictor
 from cadenza.live.scheduler import Scheduler, raise_thread_priority
+from cadenza.live.supervision import Waker
+from cadenza.predictor import Predictor
+from cadenza.stats import percentile
 
 log = logging.getLogger(__name__)
 
-LOOKAHEAD = 0.02  # seconds: the engine chooses a note this long before it is due
 PORT_POLL = 1.0  # seconds between checks that the ports are still there
 DROP_WARN_INTERVAL = 1.0  # at most one "input dropped" warning per second
 CLOCK_PLAN = 0.1  # seconds of outgoing MIDI clock handed to the scheduler at a time
@@ -54,125 +49,6 @@ WORKER_JOIN = 2.0
 SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits for it
 WARMUP_CALLS = 20
 HEARD = 1024  # input messages remembered in Daemon.heard
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    """The ``fraction`` quantile by nearest rank (0.0 for no samples)."""
-    if not samples:
-        return 0.0
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def is_release(data: list[int]) -> bool:
-    """Raw bytes of a note-off (or a note-on of velocity 0), or All Notes/Sound Off."""
-    if len(data) != 3:
-        return False
-    kind = data[0] & 0xF0
-    return kind == 0x80 or (kind == 0x90 and data[2] == 0) or (
-        kind == 0xB0 and data[1] in (120, 123)
-    )
-
-
-def parse_input(data: list[int]) -> mido.Message | None:
-    """The message in raw input bytes; None for bytes that are not one.
-
-    mido raises IndexError, not ValueError, for some truncated messages (a
-    lone pitch-bend status byte, an empty event): both mean "not a message".
-    """
-    try:
-        return mido.Message.from_bytes(data)
-    except (ValueError, IndexError):
-        return None
-
-
-class InputQueue:
-    """MIDI input and control items for the worker, behind one condition.
-
-    Input is bounded: beyond ``size`` waiting messages the newest is dropped
-    and counted (the worker warns once a second).  Dropping the newest keeps
-    what is already queued in order, and a flood (a runaway controller)
-    cannot grow memory without bound.  Releases (note-offs, All Notes Off)
-    still get in while fewer than ``2 * size`` messages wait: a dropped
-    note-off would leave the performer's key held in the engine, and a call
-    that never ends is never answered.  Control items (stop, reload, a lost
-    port) are never dropped and go before input.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.dropped = 0
-        self.taken = 0  # input messages handed to the worker
-        self.peak = 0  # the most input messages ever waiting at once (<= size)
-        self._input: deque[tuple[float, list[int]]] = deque()
-        self._control: deque[tuple[str, Any]] = deque()
-        self._cond = threading.Condition()
-
-    def put(self, data: list[int], timestamp: float) -> None:
-        """From the MIDI thread: enqueue and return, never block on the worker."""
-        with self._cond:
-            waiting = len(self._input)
-            if waiting >= self.size and not (waiting < 2 * self.size and is_release(data)):
-                self.dropped += 1
-            else:
-                self._input.append((timestamp, data))
-                self.peak = max(self.peak, len(self._input))
-            self._cond.notify()
-
-    def put_control(self, kind: str, payload: Any = None) -> None:
-        with self._cond:
-            self._control.append((kind, payload))
-            self._cond.notify()
-
-    def get(self, timeout: float | None) -> tuple[str, Any] | None:
-        """The next control item or ``("input", (time, bytes))``; None on timeout."""
-        with self._cond:
-            if not self._control and not self._input:
-                self._cond.wait(timeout)
-            if self._control:
-                return self._control.popleft()
-            if self._input:
-                self.taken += 1
-                return "input", self._input.popleft()
-            return None
-
-
-class Waker:
-    """Wakes the supervisor from any thread or a signal handler: a self-pipe.
-
-    A signal handler may interrupt a thread inside a lock, so it must not
-    take one; writing a byte to a pipe is safe anywhere.
-    """
-
-    def __init__(self) -> None:
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._read, False)
-        os.set_blocking(self._write, False)
-
-    def wake(self) -> None:
-        # OSError: the pipe is full (the supervisor is awake anyway) or closed.
-        with contextlib.suppress(OSError):
-            if self._write >= 0:
-                os.write(self._write, b"\0")
-
-    def wait(self, timeout: float | None) -> None:
-        try:
-            ready, _, _ = select.select([self._read], [], [], timeout)
-        except InterruptedError:
-            return
-        if ready:
-            try:
-                while os.read(self._read, 512):
-                    pass
-            except BlockingIOError:
-                pass
-
-    def close(self) -> None:
-        # A late wake (a JACK thread) must not write into a reused descriptor.
-        write, self._write = self._write, -1
-        if write >= 0:
-            os.close(self._read)
-            os.close(write)
 
 
 def warm_up(predictor: Predictor, calls: int = WARMUP_CALLS) -> None:
@@ -497,12 +373,12 @@ class Daemon:
             self.scheduler.submit(events)
 
     def _plan_clock(self, now: float) -> None:
-        """Hand the scheduler the next ``CLOCK_PLAN`` seconds of 24-per-beat clock."""
+        """Hand the scheduler the next ``CLOCK_PLAN`` seconds of outgoing MIDI clock."""
         clock = self.engine.clock
         until = now + CLOCK_PLAN
         ticks = []
         while True:
-            at = clock.time_at(self._next_tick / 24.0)
+            at = clock.time_at(self._next_tick / TICKS_PER_BEAT)
             if at is None or at > until:
                 break
             if at >= now - self.lookahead:
@@ -530,72 +406,3 @@ class Daemon:
 
 
 # -- the command ---------------------------------------------------------
-
-
-def _install_signals(daemon: Daemon) -> dict[int, Any]:
-    """SIGINT/SIGTERM stop, SIGHUP reloads; the handlers only set a flag and wake."""
-
-    def stop(signum: int, _frame: object) -> None:
-        daemon.request_stop(f"{signal.Signals(signum).name} received")
-
-    def hup(_signum: int, _frame: object) -> None:
-        daemon.request_reload()
-
-    previous = {
-        signal.SIGINT: signal.signal(signal.SIGINT, stop),
-        signal.SIGTERM: signal.signal(signal.SIGTERM, stop),
-    }
-    if hasattr(signal, "SIGHUP"):
-        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, hup)
-    return previous
-
-
-def reread_settings(args: argparse.Namespace, current: LiveConfig) -> LiveConfig | None:
-    """The config file read again, with the same command-line options on top.
-
-    Settings that need the ports or the model reopened keep their old values
-    until a restart; a file that no longer loads is reported and ignored.
-    """
-    from cadenza.cli import config_from_args
-
-    try:
-        settings = config_from_args(args).live
-    except ConfigError as err:
-        log.error("reload failed, keeping the current settings: %s", err)
-        return None
-    fixed = ("model", "runner", "api", "in_port", "out_port", "record", "clock_out", "queue_size")
-    changed = [name for name in fixed if getattr(settings, name) != getattr(current, name)]
-    if changed:
-        log.warning("reload: %s take effect only after a restart", ", ".join(changed))
-        settings = replace(settings, **{name: getattr(current, name) for name in changed})
-    return settings
-
-
-def run_live(args: argparse.Namespace, config: Config) -> int:
-    """``cadenza live``: the improviser on MIDI ports until stopped."""
-    from cadenza.live.simulate import load_model
-
-    settings = config.live
-    began = time.monotonic()
-    predictor = load_model(settings)
-    daemon = Daemon(
-        predictor, settings, reload_settings=lambda current: reread_settings(args, current)
-    )
-    previous_interval = sys.getswitchinterval()
-    # A thread woken for a due note (or JACK's thread delivering input) waits
-    # for the GIL at most this long, instead of the default 5 ms.
-    sys.setswitchinterval(SWITCH_INTERVAL)
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = _install_signals(daemon) if in_main else {}
-    try:
-        daemon.start()
-        log.info(
-            "Cadenza is listening (%s mode, %g BPM, grid %s, clock %s%s); ready in %.2f s",
-            settings.mode, settings.bpm, settings.grid, settings.clock,
-            ", clock out" if settings.clock_out else "", time.monotonic() - began,
-        )
-        return daemon.run(duration=getattr(args, "duration", None))
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        sys.setswitchinterval(previous_interval)

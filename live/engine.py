@@ -31,6 +31,7 @@ from cadenza.config import MODES, LiveConfig
 from cadenza.live.chords import ChordGrouper, NoteGroup
 from cadenza.live.clock import (
     BEATS_PER_BAR,
+    TICKS_PER_BEAT,
     InternalClock,
     MidiClockFollower,
     grid_beats,
@@ -38,9 +39,10 @@ from cadenza.live.clock import (
     step_after,
     step_at_or_after,
 )
-from cadenza.live.predictor import Predictor
-from cadenza.live.sampling import Sampler, SamplingSettings
+from cadenza.live.ledger import ALL_NOTES_OFF, ALL_SOUND_OFF
 from cadenza.live.vocab_map import VocabMap
+from cadenza.predictor import Predictor
+from cadenza.sampling import Sampler, SamplingSettings
 from cadenza.tokens import chord_pitch_classes, is_chord, name_to_midi, voice_chord
 
 log = logging.getLogger(__name__)
@@ -50,14 +52,15 @@ DEFAULT_VELOCITY = 80  # before the performer has played anything
 DEFAULT_CENTRE = 60  # chords are voiced around middle C until the performer plays
 RECENT_NOTES = 16  # performer notes that define "the recent register"
 RECENT_VELOCITIES = 8  # performer onsets that define "the recent dynamics"
-PERFORMER_RELEASE = (120, 123)  # All Sound Off, All Notes Off from the performer
+PERFORMER_RELEASE = (ALL_SOUND_OFF, ALL_NOTES_OFF)  # from the performer: release everything
 MAX_CALL = 256  # call notes remembered for the answer's length and rhythm
 MAX_LATE = 0.05  # seconds: a step this overdue is skipped, not played in a burst
 LATENCY_SAMPLES = 4096
 TEMPERATURE_CC_MAX = 2.0  # CC value 127 means this temperature
 TEMPO_CC_RANGE = (40.0, 240.0)  # CC values 0..127 span this tempo range
-ALL_NOTES_OFF = 123
-ALL_SOUND_OFF = 120
+# Seconds the engine chooses a note before it is due: the daemon and simulate
+# both use it, so an offline duet makes the same calls as a live one.
+LOOKAHEAD = 0.02
 
 
 @dataclass(frozen=True, order=True)
@@ -117,7 +120,7 @@ class Engine:
         settings: LiveConfig,
         *,
         start_time: float = 0.0,
-        lookahead: float = 0.02,
+        lookahead: float = LOOKAHEAD,
     ) -> None:
         if lookahead < 0:
             raise ValueError(f"lookahead must be 0 or more seconds, got {lookahead}")
@@ -442,7 +445,7 @@ class Engine:
             out.extend(self.stop(now))
             clock.continue_(now)
             self._reset_phrase()
-            self._resume_beat = clock.position_ticks / 24.0
+            self._resume_beat = clock.position_ticks / TICKS_PER_BEAT
         elif kind == "stop":
             clock.stop(now)
             out.extend(self.stop(now))

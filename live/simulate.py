@@ -22,17 +22,15 @@ from pathlib import Path
 import mido
 
 from cadenza.config import Config, LiveConfig
-from cadenza.errors import BundleError
 from cadenza.files import read_midi
 from cadenza.live.clock import BEATS_PER_BAR
 from cadenza.live.engine import Engine, Event
-from cadenza.live.predictor import Predictor
 from cadenza.live.recorder import Recorder
+from cadenza.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONTINUE_BARS = 8.0
-LOOKAHEAD = 0.02  # the daemon's default, so simulate makes the same calls
 MAX_MUSIC_SECONDS = 6 * 3600.0  # a runaway guard, far beyond any real input
 EXAMPLE = "phrase.mid"
 
@@ -127,7 +125,7 @@ def simulate(
         seconds_per_bar = BEATS_PER_BAR * 60.0 / settings.bpm
         start = math.ceil(performance.end / seconds_per_bar - 1e-9) * seconds_per_bar
         end = start + (DEFAULT_CONTINUE_BARS if bars is None else bars) * seconds_per_bar
-    engine = Engine(predictor, settings, start_time=start, lookahead=LOOKAHEAD)
+    engine = Engine(predictor, settings, start_time=start)
     duet = _Duet(engine)
     finish = max(start, performance.end)
     for now, message, events in drive(engine, performance.messages, end=end):
@@ -192,29 +190,6 @@ def _with(settings: LiveConfig, **changes) -> LiveConfig:
     return replace(settings, **changes)
 
 
-def load_model(settings: LiveConfig) -> Predictor:
-    """The predictor named in the settings ("" -> the bundled model)."""
-    from cadenza.bundle import MANIFEST, bundled_model_path, read_bundle
-    from cadenza.live.runtime import load_predictor
-
-    if not settings.model and not (bundled_model_path() / MANIFEST).is_file():
-        raise BundleError(
-            f"{bundled_model_path()}: no bundled model in this installation; pass "
-            "--model BUNDLE, or train and export one (cadenza train, then cadenza export)"
-        )
-    int8 = settings.int8
-    if int8:
-        bundle = read_bundle(settings.model or bundled_model_path())
-        if f"{settings.runner}_int8" not in bundle.graphs:
-            log.warning(
-                "%s: no int8 %s graph in this bundle (export with --int8 to add one "
-                "where it keeps accuracy); using the fp32 graph",
-                bundle.path, settings.runner,
-            )
-            int8 = False
-    return load_predictor(settings.model or None, runner=settings.runner, int8=int8)
-
-
 def run_simulate(args: argparse.Namespace, config: Config) -> int:
     """The ``cadenza simulate`` command."""
     settings = config.live
@@ -226,7 +201,9 @@ def run_simulate(args: argparse.Namespace, config: Config) -> int:
         problems = settings.check()
         if problems:
             settings = _with(settings, bpm=config.live.bpm)
-    predictor = load_model(settings)
+    from cadenza.runtime import load_live_predictor  # onnxruntime loads only for a run
+
+    predictor = load_live_predictor(settings)
     began = time.perf_counter()
     recorder, summary = simulate(predictor, settings, performance, bars=getattr(args, "bars", None))
     elapsed = time.perf_counter() - began

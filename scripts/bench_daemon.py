@@ -66,8 +66,9 @@ def child(args: argparse.Namespace) -> int:
     import logging
 
     from cadenza.config import load_config
-    from cadenza.live.daemon import SWITCH_INTERVAL, Daemon, _install_signals
-    from cadenza.live.runtime import load_predictor
+    from cadenza.live.daemon import SWITCH_INTERVAL, Daemon
+    from cadenza.live.supervision import install_signals
+    from cadenza.runtime import load_predictor
 
     logging.basicConfig(level=logging.WARNING)
     overrides = {"api": "jack", "bpm": args.bpm, "pause_beats": PAUSE_BEATS,
@@ -76,7 +77,7 @@ def child(args: argparse.Namespace) -> int:
     predictor = load_predictor(args.model, runner=args.runner)
     daemon = Daemon(predictor, settings)
     sys.setswitchinterval(SWITCH_INTERVAL)
-    _install_signals(daemon)
+    install_signals(daemon)
     daemon.start()
     Path(args.ready).write_text(json.dumps({"start_time": daemon.start_time}))
     status = daemon.run()

@@ -19,13 +19,9 @@ from collections.abc import Sequence
 
 from cadenza.config import LiveConfig
 from cadenza.live.engine import Engine
-from cadenza.live.predictor import FakePredictor
+from cadenza.predictor import FakePredictor
+from cadenza.stats import percentile
 from cadenza.tokens import midi_to_name
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=0.0)
     args = parser.parse_args(argv)
     if args.model:
-        from cadenza.live.runtime import load_predictor
+        from cadenza.runtime import load_predictor
 
         predictor = load_predictor(args.model, runner=args.runner)
     else:

@@ -72,16 +72,17 @@ def pct(values, q: float) -> float:
 
 def child(args: argparse.Namespace) -> int:
     from cadenza.config import load_config
-    from cadenza.live.daemon import SWITCH_INTERVAL, Daemon, _install_signals
-    from cadenza.live.simulate import load_model
+    from cadenza.live.daemon import SWITCH_INTERVAL, Daemon
+    from cadenza.live.supervision import install_signals
+    from cadenza.runtime import load_live_predictor
 
     logging.basicConfig(level=logging.WARNING, format="daemon: %(levelname)s %(message)s")
     overrides = {"api": "jack", "bpm": BPM, "grid": "1/8", "pause_beats": PAUSE_BEATS,
                  "max_answer_notes": ANSWER_NOTES, "model": args.model or ""}
     settings = load_config(None, {"live": overrides}).live
-    daemon = Daemon(load_model(settings), settings)
+    daemon = Daemon(load_live_predictor(settings), settings)
     sys.setswitchinterval(SWITCH_INTERVAL)
-    _install_signals(daemon)
+    install_signals(daemon)
     daemon.start()
     lateness: list[float] = []
     done = threading.Event()

@@ -2,7 +2,7 @@
 
 These tests need no ONNX Runtime: the graph files are placeholders, since
 ``read_bundle`` checks the manifest and that the files exist; loading the
-graphs is ``cadenza.live.runtime``'s job (tests/test_runtime.py).
+graphs is ``cadenza.runtime``'s job (tests/test_runtime.py).
 """
 
 from __future__ import annotations

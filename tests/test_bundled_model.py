@@ -26,7 +26,7 @@ import pytest
 
 from cadenza.bundle import MANIFEST, bundled_model_path, read_bundle
 from cadenza.cli import main
-from cadenza.live.runtime import load_predictor
+from cadenza.runtime import load_predictor
 
 if sys.version_info >= (3, 11):
     import tomllib

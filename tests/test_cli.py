@@ -33,12 +33,12 @@ def test_a_number_that_must_be_positive_is_refused_by_argparse(argv, capsys):
 def test_int8_is_used_where_the_bundle_has_it_and_falls_back_with_a_warning(
     tiny_bundles, tmp_path, caplog
 ):
-    from cadenza.live.simulate import load_model
+    from cadenza.runtime import load_live_predictor
 
     source = tiny_bundles["default"]
     settings = replace(LiveConfig(), model=str(source), int8=True)
     manifest = json.loads((source / "model.json").read_text())
-    predictor = load_model(settings)
+    predictor = load_live_predictor(settings)
     if "stream_int8" in manifest["graphs"]:
         assert predictor.spec.kind == "stream_int8"
 
@@ -47,6 +47,6 @@ def test_int8_is_used_where_the_bundle_has_it_and_falls_back_with_a_warning(
     manifest["graphs"] = {k: v for k, v in manifest["graphs"].items() if "int8" not in k}
     (stripped / "model.json").write_text(json.dumps(manifest))
     with caplog.at_level(logging.WARNING):
-        predictor = load_model(replace(settings, model=str(stripped)))
+        predictor = load_live_predictor(replace(settings, model=str(stripped)))
     assert predictor.spec.kind == "stream"
     assert "no int8 stream graph" in caplog.text

@@ -28,8 +28,11 @@ import pytest
 
 from cadenza.config import LiveConfig
 from cadenza.errors import ConfigError
-from cadenza.live.daemon import Daemon, InputQueue, Waker, percentile
-from cadenza.live.predictor import FakePredictor
+from cadenza.live.daemon import Daemon
+from cadenza.live.input_queue import InputQueue
+from cadenza.live.supervision import Waker
+from cadenza.predictor import FakePredictor
+from cadenza.stats import percentile
 from tests.jack_server import (
     PERIOD_SECONDS,
     JackServer,
@@ -214,8 +217,8 @@ def test_release_echo_waits_while_cadenza_has_notes_on_their_way():
 
 def test_the_daemon_path_imports_no_training_libraries():
     code = (
-        "import sys, cadenza.cli, cadenza.live.daemon, cadenza.live.runtime, cadenza.live.ports\n"
-        "import cadenza.live.simulate  # run_live loads the model through it\n"
+        "import sys, cadenza.cli, cadenza.live.daemon, cadenza.runtime, cadenza.live.ports\n"
+        "import cadenza.live.command, cadenza.live.simulate\n"
         "heavy = [m for m in ('tensorflow', 'keras', 'music21', 'matplotlib') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

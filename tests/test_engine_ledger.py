@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from cadenza.config import GRIDS, MODES, LiveConfig
 from cadenza.live.engine import MAX_LATE, Engine
-from cadenza.live.predictor import FakePredictor
 from cadenza.live.simulate import drive
+from cadenza.predictor import FakePredictor
 from cadenza.tokens import midi_to_name
 
 VOCAB = [midi_to_name(m) for m in range(40, 90)] + ["0.4.7", "2.5.9", "7.11.2", "0"]

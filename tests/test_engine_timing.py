@@ -11,8 +11,8 @@ import pytest
 from cadenza.config import LiveConfig
 from cadenza.live.clock import grid_beats
 from cadenza.live.engine import Engine
-from cadenza.live.predictor import FakePredictor
 from cadenza.live.simulate import drive
+from cadenza.predictor import FakePredictor
 from cadenza.tokens import midi_to_name
 
 VOCAB = [midi_to_name(m) for m in range(48, 84)]

@@ -23,9 +23,9 @@ from cadenza.cli import main
 from cadenza.errors import MidiFileError
 from cadenza.live.daemon import Daemon
 from cadenza.live.engine import Event
-from cadenza.live.predictor import FakePredictor
 from cadenza.live.recorder import Recorder, check_writable
 from cadenza.live.scheduler import DROP_LATE, Scheduler
+from cadenza.predictor import FakePredictor
 from tests.jack_server import MidiClient, sounding_notes
 from tests.test_daemon_jack import CALL, VOCAB, eventually, note_ons, play, running, settings
 
@@ -150,7 +150,7 @@ DAEMON = textwrap.dedent("""
     import sys
     from cadenza.config import LiveConfig
     from cadenza.live.daemon import Daemon
-    from cadenza.live.predictor import FakePredictor
+    from cadenza.predictor import FakePredictor
 
     live = LiveConfig(api="jack", in_port="kill keys", out_port="kill synth", bpm=40.0,
                       grid="1/4", pause_beats=0.5, mode="call-response", max_answer_notes=16)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from cadenza import cli
-from cadenza.live.predictor import FakePredictor
-from cadenza.live.sampling import SamplingSettings
+from cadenza.predictor import FakePredictor
+from cadenza.sampling import SamplingSettings
 from cadenza.tokens import token_to_midis
 from cadenza.train import generate
 from cadenza.train.generate import generate_file, generate_indices, write_midi
@@ -114,16 +114,16 @@ def _fake_bundle(folder: Path, primers: list[list[str]]) -> Path:
 
 FAKE_RUNTIME = '''
 import types, sys
-from cadenza.live.predictor import FakePredictor
+from cadenza.predictor import FakePredictor
 from cadenza.bundle import read_bundle
 
 def load_predictor(path, runner="stream", int8=False):
     assert runner == "window", runner  # the original's semantics, like a Keras folder
     return FakePredictor(read_bundle(path).vocabulary)
 
-module = types.ModuleType("cadenza.live.runtime")
+module = types.ModuleType("cadenza.runtime")
 module.load_predictor = load_predictor
-sys.modules["cadenza.live.runtime"] = module
+sys.modules["cadenza.runtime"] = module
 '''
 
 
@@ -131,8 +131,8 @@ sys.modules["cadenza.live.runtime"] = module
 def fake_runtime(monkeypatch):
     namespace: dict = {}
     exec(FAKE_RUNTIME, namespace)  # registers the module in sys.modules
-    module = sys.modules.pop("cadenza.live.runtime")
-    monkeypatch.setitem(sys.modules, "cadenza.live.runtime", module)
+    module = sys.modules.pop("cadenza.runtime")
+    monkeypatch.setitem(sys.modules, "cadenza.runtime", module)
     return module
 
 

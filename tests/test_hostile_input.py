@@ -24,9 +24,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from cadenza.config import LiveConfig
-from cadenza.live.daemon import HEARD, PORT_POLL, Daemon, InputQueue, is_release, parse_input
+from cadenza.live.daemon import HEARD, PORT_POLL, Daemon
 from cadenza.live.engine import Engine
-from cadenza.live.predictor import FakePredictor
+from cadenza.live.input_queue import InputQueue, is_release, parse_input
+from cadenza.predictor import FakePredictor
 from tests.jack_server import MidiClient, sounding_notes
 from tests.test_daemon_jack import CALL, VOCAB, answer_done, eventually, running
 from tests.test_daemon_jack import settings as live_settings

@@ -15,12 +15,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from cadenza import runtime
 from cadenza.bundle import MANIFEST, read_bundle
 from cadenza.errors import BundleError, ConfigError, ModelError
 from cadenza.export.source import keras_inputs, load_keras_model
-from cadenza.live import runtime
-from cadenza.live.runtime import StreamRunner, WindowRunner, load_predictor
-from cadenza.live.sampling import Sampler, SamplingSettings
+from cadenza.runtime import StreamRunner, WindowRunner, load_predictor
+from cadenza.sampling import Sampler, SamplingSettings
 
 pytestmark = pytest.mark.slow
 TOL = 1e-5
@@ -343,8 +343,8 @@ BLOCKER = textwrap.dedent(
 
 GENERATE = BLOCKER + textwrap.dedent(
     """
-    from cadenza.live.runtime import load_predictor
-    from cadenza.live.sampling import Sampler, SamplingSettings
+    from cadenza.runtime import load_predictor
+    from cadenza.sampling import Sampler, SamplingSettings
 
     bundle, runner, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
     predictor = load_predictor(bundle, runner=runner)

@@ -20,8 +20,8 @@ from cadenza.cli import main
 from cadenza.config import LiveConfig
 from cadenza.errors import BundleError, MidiFileError
 from cadenza.live.pianoroll import PlotUnavailable, plot_file, read_notes
-from cadenza.live.predictor import FakePredictor
 from cadenza.live.simulate import example_phrase, read_performance, simulate
+from cadenza.predictor import FakePredictor
 from cadenza.tokens import midi_to_name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,9 +147,9 @@ def test_example_phrase_ships_in_the_package_and_the_repo():
 
 
 def test_missing_bundled_model_says_what_to_do(tmp_path, monkeypatch, caplog):
-    import cadenza.bundle
+    import cadenza.runtime
 
-    monkeypatch.setattr(cadenza.bundle, "bundled_model_path", lambda: tmp_path / "none")
+    monkeypatch.setattr(cadenza.runtime, "bundled_model_path", lambda: tmp_path / "none")
     code = main(["simulate", "--out", str(tmp_path / "x.mid")])
     assert code == BundleError.exit_code and code != 0
     assert "--model" in caplog.text and not (tmp_path / "x.mid").exists()

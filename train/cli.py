@@ -10,7 +10,7 @@ import argparse
 import logging
 
 from cadenza.config import Config
-from cadenza.live.sampling import SamplingSettings
+from cadenza.sampling import SamplingSettings
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ one predicted token at a time, written to a MIDI file with mido.
 
 The model is a training output folder (``model.keras``, run by Keras) or an
 exported bundle folder (``model.json``, run by ONNX Runtime through
-``cadenza.live.runtime``).  Both start from the same 64 held-out windows in
+``cadenza.runtime``).  Both start from the same 64 held-out windows in
 the same order (a bundle carries them as ``primers``), so the same seed
 gives the same start, and at temperature 0 the same notes, from either.
 Nothing here imports TensorFlow or music21 unless a Keras folder is used.
@@ -22,8 +22,8 @@ import numpy as np
 
 from cadenza.errors import ModelError, TokenError
 from cadenza.files import write_atomic
-from cadenza.live.predictor import Predictor
-from cadenza.live.sampling import Sampler, SamplingSettings
+from cadenza.predictor import Predictor
+from cadenza.sampling import Sampler, SamplingSettings
 from cadenza.tokens import token_to_midis
 
 log = logging.getLogger(__name__)
@@ -128,11 +128,11 @@ def is_bundle(path: str | Path) -> bool:
     return path.name == "model.json" or (path / "model.json").is_file()
 
 
-def load_model(path: str | Path) -> tuple[Predictor, list[list[int]]]:
+def load_generator(path: str | Path) -> tuple[Predictor, list[list[int]]]:
     """The predictor of a training folder or a bundle, and its primers (as indices)."""
     if is_bundle(path):
         from cadenza.bundle import read_bundle
-        from cadenza.live.runtime import load_predictor
+        from cadenza.runtime import load_predictor
 
         bundle = read_bundle(path)
         if not bundle.primers:
@@ -218,7 +218,7 @@ def generate_file(
     settings: SamplingSettings | None = None,
 ) -> list[str]:
     """Generate ``length`` tokens with the model at ``model_path`` into MIDI file ``out``."""
-    predictor, primers = load_model(model_path)
+    predictor, primers = load_generator(model_path)
     settings = settings or SamplingSettings()
     start, generated = generate_indices(predictor, primers, length, seed, settings)
     tokens = [predictor.vocabulary[i] for i in generated]

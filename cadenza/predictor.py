@@ -2,7 +2,7 @@
 
 A predictor is fed vocabulary indices one at a time and answers the
 distribution of the next one.  Implementations: the ONNX runners in
-``cadenza.live.runtime`` (window and streaming), the Keras model in
+``cadenza.runtime`` (window and streaming), the Keras model in
 ``cadenza.train.generate`` and ``FakePredictor`` here, for tests.
 """
 
