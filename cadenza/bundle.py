@@ -19,6 +19,7 @@ from typing import Any
 from cadenza.errors import BundleError, TokenError
 from cadenza.files import write_atomic
 from cadenza.tokens import SCHEME_VERSION, validate_token
+from cadenza.trained import MODEL_FILE
 
 MANIFEST = "model.json"
 FORMAT = "cadenza-bundle"
@@ -130,7 +131,7 @@ def read_bundle(path: str | Path) -> Bundle:
             "writes it; without --model the bundled model plays)"
         )
     if not manifest_path.is_file():
-        if (path / "model.keras").is_file():
+        if (path / MODEL_FILE).is_file():
             # The likeliest mix-up: the trainer's output folder where a bundle is wanted.
             raise BundleError(
                 f"{path}: a trained model folder, not a bundle; export it first: "

@@ -26,6 +26,7 @@ import numpy as np
 from cadenza.bundle import Bundle, read_bundle
 from cadenza.errors import ExportError
 from cadenza.runtime import StreamRunner, WindowRunner
+from cadenza.trained import PROBS
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class KerasLoop:
         from cadenza.export.source import keras_inputs, load_keras_model
 
         self.model = load_keras_model(Path(keras_dir))
-        size = int(self.model.get_layer("probs").units)
+        size = int(self.model.get_layer(PROBS).units)
         if size != bundle.vocab_size:
             raise ExportError(
                 f"{keras_dir}: the Keras model predicts {size} tokens, the bundle "

@@ -27,6 +27,7 @@ from typing import Any
 
 from cadenza.errors import ExportError
 from cadenza.export.source import TrainedModel
+from cadenza.trained import LSTM_1, LSTM_2
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def window_function(trained: TrainedModel) -> Any:
 
     model = trained.model
     encode = _encoder(trained)
-    lstm_1, lstm_2 = model.get_layer("lstm_1"), model.get_layer("lstm_2")
+    lstm_1, lstm_2 = model.get_layer(LSTM_1), model.get_layer(LSTM_2)
     dense, probs = model.get_layer("dense"), model.get_layer("probs")
     signature = [tf.TensorSpec([None, trained.window], tf.int64, name="tokens")]
 
@@ -70,7 +71,7 @@ def stream_function(trained: TrainedModel) -> Any:
 
     model = trained.model
     encode = _encoder(trained)
-    cell_1, cell_2 = model.get_layer("lstm_1").cell, model.get_layer("lstm_2").cell
+    cell_1, cell_2 = model.get_layer(LSTM_1).cell, model.get_layer(LSTM_2).cell
     dense, probs = model.get_layer("dense"), model.get_layer("probs")
     units = trained.lstm_units
     signature = [tf.TensorSpec([None, 1], tf.int64, name="token")] + [

@@ -20,12 +20,10 @@ import numpy as np
 from cadenza.bundle import INPUT_ENCODINGS
 from cadenza.errors import DataError, ExportError
 from cadenza.train.vocab import VOCAB_FILE, load_vocabulary
+from cadenza.trained import HELDOUT_FILE, LSTM_1, MODEL_FILE, REPORT_FILE, REQUIRED_LAYERS
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
-REPORT_FILE = "report.json"
-HELDOUT_FILE = "heldout.json"
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,7 @@ def load_trained(path: str | Path) -> TrainedModel:
         raise ExportError(f"{path / REPORT_FILE}: expected a JSON object")
     model = load_keras_model(path)
     names = {layer.name for layer in model.layers}
-    missing = {"lstm_1", "lstm_2", "dense", "probs"} - names
+    missing = REQUIRED_LAYERS - names
     if missing:
         raise ExportError(f"{path / MODEL_FILE}: no layer named {', '.join(sorted(missing))}")
     vocab_size = int(model.get_layer("probs").units)
@@ -132,7 +130,7 @@ def load_trained(path: str | Path) -> TrainedModel:
         )
     scale = float(report.get("input_scale") or len(vocabulary)) if encoding == "scalar" else 1.0
     windows, targets = _heldout(path, window, len(vocabulary))
-    lstm_units = int(model.get_layer("lstm_1").units)
+    lstm_units = int(model.get_layer(LSTM_1).units)
     if int(model.get_layer("lstm_2").units) != lstm_units:
         raise ExportError(f"{path / MODEL_FILE}: lstm_1 and lstm_2 differ in size")
     log.info(

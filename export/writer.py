@@ -26,10 +26,10 @@ from cadenza.export import convert, parity, quantize
 from cadenza.export.source import TrainedModel, keras_predict, load_trained
 from cadenza.runtime import StreamRunner, WindowRunner
 from cadenza.tokens import SCHEME_VERSION
+from cadenza.trained import PRIMER_COUNT
 
 log = logging.getLogger(__name__)
 
-PRIMERS = 64  # held-out windows stored as primers; the trainer's generate uses the same list
 
 
 def _versions() -> dict[str, str | None]:
@@ -71,7 +71,7 @@ def build_manifest(trained: TrainedModel, graphs: dict[str, Any]) -> dict[str, A
         "state": {"names": list(convert.STATE_NAMES), "size": trained.lstm_units},
         "graphs": graphs,
         "primers": [
-            [vocabulary[i] for i in window] for window in trained.heldout_windows[:PRIMERS].tolist()
+            [vocabulary[i] for i in window] for window in trained.heldout_windows[:PRIMER_COUNT].tolist()
         ],
         "training": {"report": report, "config": report.get("config")},
         "data_digest": report.get("data_digest"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cadenza.tokens import SCHEME_VERSION, midi_to_name
+from cadenza.trained import HELDOUT_FILE, MODEL_FILE, REPORT_FILE, VOCAB_FILE
 
 WINDOW = 50
 CHORDS = ["0.4.7", "2.7", "4.7.11", "5.9"]
@@ -71,9 +72,9 @@ def make_model_folder(
             if weights:
                 layer.set_weights([w * weight_scale for w in weights])
     path.mkdir(parents=True, exist_ok=True)
-    model.save(path / "model.keras")
+    model.save(path / MODEL_FILE)
     counts = np.bincount(sequence, minlength=size).tolist()
-    (path / "vocab.json").write_text(
+    (path / VOCAB_FILE).write_text(
         json.dumps({"token_scheme": SCHEME_VERSION, "vocabulary": vocab, "counts": counts})
     )
     report = {
@@ -88,7 +89,7 @@ def make_model_folder(
         "data_digest": "sha256:test-random-walk",
         "versions": {"keras": keras.__version__},
     }
-    (path / "report.json").write_text(json.dumps(report))
+    (path / REPORT_FILE).write_text(json.dumps(report))
     heldout_doc = {"windows": x[windows:].tolist(), "targets": y_next[windows:].tolist()}
-    (path / "heldout.json").write_text(json.dumps(heldout_doc))
+    (path / HELDOUT_FILE).write_text(json.dumps(heldout_doc))
     return path

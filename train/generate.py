@@ -25,10 +25,17 @@ from cadenza.files import write_atomic
 from cadenza.predictor import Predictor
 from cadenza.sampling import Sampler, SamplingSettings
 from cadenza.tokens import token_to_midis
+from cadenza.trained import (
+    EMBEDDING,
+    HELDOUT_FILE,
+    MODEL_FILE,
+    PRIMER_COUNT,
+    REPORT_FILE,
+    VOCAB_FILE,
+)
 
 log = logging.getLogger(__name__)
 
-PRIMER_COUNT = 64  # held-out windows a start is drawn from (a bundle's primers)
 TICKS_PER_BEAT = 480
 PIANO_PROGRAM = 0
 
@@ -56,7 +63,7 @@ class KerasPredictor:
     def from_dir(cls, path: str | Path) -> KerasPredictor:
         """Load ``model.keras`` and its vocabulary from a training output folder."""
         path = Path(path)
-        model_file = path / "model.keras"
+        model_file = path / MODEL_FILE
         if not model_file.is_file():
             raise ModelError(f"{path}: no model.keras here; not a training output folder")
         import keras  # lazily: the bundle path must not load TensorFlow
@@ -66,9 +73,9 @@ class KerasPredictor:
             model = keras.models.load_model(model_file)
         except Exception as err:  # Keras raises many types for a bad file
             raise ModelError(f"{model_file}: cannot load the model: {err}") from err
-        vocab = load_vocabulary(path / "vocab.json")
-        facts = _read_json(path / "report.json", required=False)
-        embedding = any(layer.name == "embedding" for layer in model.layers)
+        vocab = load_vocabulary(path / VOCAB_FILE)
+        facts = _read_json(path / REPORT_FILE, required=False)
+        embedding = any(layer.name == EMBEDDING for layer in model.layers)
         window = facts.get("window") or model.input_shape[1] or len(_primers_of_run(path)[0])
         return cls(
             model,
@@ -117,7 +124,7 @@ def _read_json(path: Path, required: bool = True) -> dict[str, Any]:
 
 
 def _primers_of_run(path: Path) -> list[list[int]]:
-    windows = _read_json(path / "heldout.json").get("windows")
+    windows = _read_json(path / HELDOUT_FILE).get("windows")
     if not isinstance(windows, list) or not windows:
         raise ModelError(f"{path / 'heldout.json'}: no held-out windows to start from")
     return [[int(i) for i in w] for w in windows[:PRIMER_COUNT]]

@@ -12,8 +12,7 @@ one pass gives ``window`` targets instead of one.  The prediction after the
 last position is exactly "the next token after these tokens", the seed's
 window semantics; the exporter also rebuilds it as a one-step cell.
 
-Layer names (``lstm_1``, ``lstm_2``, ``dense``, ``probs``, ``embedding``)
-are part of the contract with ``cadenza.export``.
+Layer names (``cadenza.trained``) are part of the contract with ``cadenza.export``.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import keras
 from keras import layers
 
 from cadenza.train.presets import PRESETS
+from cadenza.trained import DENSE, EMBEDDING, LSTM_1, LSTM_2, PROBS
 
 
 def build_model(
@@ -39,22 +39,22 @@ def build_model(
     """Build and compile the model of ``preset``."""
     if preset == "seed":
         inputs = keras.Input(shape=(window, 1), name="tokens")
-        x = layers.LSTM(lstm_units, return_sequences=True, name="lstm_1")(inputs)
+        x = layers.LSTM(lstm_units, return_sequences=True, name=LSTM_1)(inputs)
         x = layers.Dropout(dropout, name="dropout_1")(x)
-        x = layers.LSTM(lstm_units, name="lstm_2")(x)
+        x = layers.LSTM(lstm_units, name=LSTM_2)(x)
     elif preset == "default":
         # No fixed length: the same weights run over a 50-token chunk in
         # training and over any history at generation time.
         inputs = keras.Input(shape=(None,), dtype="int32", name="tokens")
-        x = layers.Embedding(vocab_size, embedding_dim, name="embedding")(inputs)
-        x = layers.LSTM(lstm_units, return_sequences=True, name="lstm_1")(x)
+        x = layers.Embedding(vocab_size, embedding_dim, name=EMBEDDING)(inputs)
+        x = layers.LSTM(lstm_units, return_sequences=True, name=LSTM_1)(x)
         x = layers.Dropout(dropout, name="dropout_1")(x)
-        x = layers.LSTM(lstm_units, return_sequences=True, name="lstm_2")(x)
+        x = layers.LSTM(lstm_units, return_sequences=True, name=LSTM_2)(x)
     else:
         raise ValueError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     x = layers.Dropout(dropout, name="dropout_2")(x)
-    x = layers.Dense(256, activation="relu", name="dense")(x)
-    outputs = layers.Dense(vocab_size, activation="softmax", name="probs")(x)
+    x = layers.Dense(256, activation="relu", name=DENSE)(x)
+    outputs = layers.Dense(vocab_size, activation="softmax", name=PROBS)(x)
     model = keras.Model(inputs, outputs, name=f"cadenza_{preset}")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
@@ -66,9 +66,9 @@ def build_model(
 
 def model_hyperparameters(model: keras.Model) -> dict[str, Any]:
     """The shape facts the exporter needs, read back from a built model."""
-    lstm = model.get_layer("lstm_1")
+    lstm = model.get_layer(LSTM_1)
     return {
         "lstm_units": int(lstm.units),
-        "vocab_size": int(model.get_layer("probs").units),
-        "embedding": any(layer.name == "embedding" for layer in model.layers),
+        "vocab_size": int(model.get_layer(PROBS).units),
+        "embedding": any(layer.name == EMBEDDING for layer in model.layers),
     }

@@ -46,14 +46,11 @@ from cadenza.train.dataset import (
 from cadenza.train.outputs import Staging
 from cadenza.train.presets import KEPT_EPOCH, SEED_INPUT_SCALE
 from cadenza.train.resume import ResumeState, read_history, resume_fingerprint
-from cadenza.train.vocab import VOCAB_FILE, Vocabulary, build_vocabulary
+from cadenza.train.vocab import Vocabulary, build_vocabulary
+from cadenza.trained import HELDOUT_FILE, HISTORY_FILE, MODEL_FILE, REPORT_FILE, VOCAB_FILE
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
-HELDOUT_FILE = "heldout.json"
-HISTORY_FILE = "history.csv"
-REPORT_FILE = "report.json"
 # Train-set metrics of the final model need one pass over the training
 # windows; beyond this many, a fixed sample says the same for less.
 TRAIN_EVAL_LIMIT = 20000

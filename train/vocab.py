@@ -18,8 +18,6 @@ from cadenza.bundle import write_json_atomic
 from cadenza.errors import DataError
 from cadenza.tokens import SCHEME_VERSION
 
-VOCAB_FILE = "vocab.json"
-
 
 @dataclass(frozen=True)
 class Vocabulary:
