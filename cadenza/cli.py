@@ -18,7 +18,19 @@ from typing import Any
 
 from cadenza import __version__
 from cadenza.bundle import MANIFEST, bundled_model_path
-from cadenza.config import GRIDS, MODES, Config, load_config
+from cadenza.config import (
+    APIS,
+    CLOCKS,
+    GRIDS,
+    MODES,
+    PRESETS,
+    RHYTHMS,
+    RUNNERS,
+    SPLITS,
+    STRATEGIES,
+    Config,
+    load_config,
+)
 from cadenza.errors import BundleError, CadenzaError
 
 log = logging.getLogger(__name__)
@@ -64,10 +76,10 @@ def _sampling_options(parser: argparse.ArgumentParser) -> None:
 def _engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model bundle folder (default: the bundled model)")
     parser.add_argument("--mode", choices=MODES)
-    parser.add_argument("--rhythm", choices=("grid", "mirror"))
+    parser.add_argument("--rhythm", choices=RHYTHMS)
     parser.add_argument("--bpm", type=float, help="tempo of the internal clock")
     parser.add_argument("--grid", choices=GRIDS, help="note grid of the answers")
-    parser.add_argument("--runner", choices=("stream", "window"), help="how the model is run")
+    parser.add_argument("--runner", choices=RUNNERS, help="how the model is run")
     parser.add_argument("--int8", action="store_true", default=None,
                         help="use the bundle's int8 graph where it has one")
     parser.add_argument("--channel", type=int, help="output MIDI channel 1..16")
@@ -89,13 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("train", help="train a model on MIDI files or a music21 corpus")
-    p.add_argument("--preset", choices=("seed", "default"))
+    p.add_argument("--preset", choices=PRESETS)
     p.add_argument("--data", nargs="+", metavar="SOURCE", help="folders or music21:NAME")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, dest="batch_size")
-    p.add_argument("--split", choices=("windows", "pieces"))
+    p.add_argument("--split", choices=SPLITS)
     p.add_argument("--min-count", type=int, dest="min_count")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"))
+    p.add_argument("--strategy", choices=STRATEGIES)
     p.add_argument("--max-files", type=int, dest="max_files",
                    help="use at most N files of each source")
     p.add_argument("--seed", type=int, help="seed for the split and the weights")
@@ -133,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_options(p)
     p.add_argument("--in", dest="in_port", help="connect to this input port (substring)")
     p.add_argument("--out", dest="out_port", help="connect to this output port (substring)")
-    p.add_argument("--api", choices=("auto", "alsa", "jack", "coremidi", "windows"))
-    p.add_argument("--clock", choices=("internal", "midi"))
+    p.add_argument("--api", choices=APIS)
+    p.add_argument("--clock", choices=CLOCKS)
     p.add_argument("--clock-out", action="store_true", default=None, dest="clock_out")
     p.add_argument("--record", help="record the session to this MIDI file")
     p.add_argument("--stats", type=float, dest="stats_interval", metavar="SECONDS",
@@ -142,11 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=_positive(float), help="stop after this many seconds")
 
     p = sub.add_parser("ports", help="list MIDI ports of each API")
-    p.add_argument("--api", choices=("auto", "alsa", "jack", "coremidi", "windows"))
+    p.add_argument("--api", choices=APIS)
 
     p = sub.add_parser("panic", help="silence a MIDI port (all notes off)")
     p.add_argument("--out", dest="out_port", required=True, help="output port (substring)")
-    p.add_argument("--api", choices=("auto", "alsa", "jack", "coremidi", "windows"))
+    p.add_argument("--api", choices=APIS)
 
     p = sub.add_parser("plot", help="draw a duet MIDI file as a piano roll")
     p.add_argument("midi", type=Path, help="MIDI file")

@@ -29,8 +29,32 @@ from cadenza.errors import ConfigError
 # ONNX opsets the exporter may ask for: 17 has every operator the graphs
 # need; tf2onnx 1.17 converts to at most 18.
 MIN_OPSET, MAX_OPSET = 17, 18
-GRIDS = ("1/4", "1/8", "1/16", "1/4t", "1/8t", "1/16t")
+
+# Every choice a setting offers, in one place: the config checks, the CLI's
+# `choices=` and the code that acts on them all derive from these.
+PRESETS = ("seed", "default")
+SPLITS = ("windows", "pieces")
+STRATEGIES = ("default", "mirrored", "multi-worker")
+RUNNERS = ("stream", "window")
 MODES = ("call-response", "accompany", "continue")
+RHYTHMS = ("grid", "mirror")
+CLOCKS = ("internal", "midi")
+APIS = ("auto", "alsa", "jack", "coremidi", "windows")
+#: Length of one grid step in beats (quarter notes), by grid name.
+GRID_BEATS = {
+    "1/4": 1.0,
+    "1/8": 0.5,
+    "1/16": 0.25,
+    "1/4t": 2.0 / 3.0,
+    "1/8t": 1.0 / 3.0,
+    "1/16t": 1.0 / 6.0,
+}
+GRIDS = tuple(GRID_BEATS)
+
+
+def _one_of(problems: dict[str, str], key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        problems[key] = f"must be one of {', '.join(choices)}"
 
 
 @dataclass(frozen=True)
@@ -86,14 +110,12 @@ class TrainConfig:
 
     def check(self) -> dict[str, str]:
         problems = {}
-        if self.preset not in ("seed", "default"):
-            problems["preset"] = "must be 'seed' or 'default'"
+        _one_of(problems, "preset", self.preset, PRESETS)
         if self.epochs < 1:
             problems["epochs"] = "must be at least 1"
         if self.batch_size < 1:
             problems["batch_size"] = "must be at least 1"
-        if self.split not in ("windows", "pieces"):
-            problems["split"] = "must be 'windows' or 'pieces'"
+        _one_of(problems, "split", self.split, SPLITS)
         if not 0.0 < self.test_fraction < 1.0:
             problems["test_fraction"] = "must be between 0 and 1 (exclusive)"
         if self.learning_rate <= 0:
@@ -104,8 +126,7 @@ class TrainConfig:
             problems["dropout"] = "must be in [0, 1)"
         if self.embedding_dim < 1:
             problems["embedding_dim"] = "must be at least 1"
-        if self.strategy not in ("default", "mirrored", "multi-worker"):
-            problems["strategy"] = "must be 'default', 'mirrored' or 'multi-worker'"
+        _one_of(problems, "strategy", self.strategy, STRATEGIES)
         if not 0 <= self.seed < 2**32:
             problems["seed"] = "must be between 0 and 2**32 - 1 (NumPy's seed range)"
         if not self.out.strip():
@@ -173,18 +194,13 @@ class LiveConfig:
 
     def check(self) -> dict[str, str]:
         problems = {}
-        if self.runner not in ("stream", "window"):
-            problems["runner"] = "must be 'stream' or 'window'"
-        if self.mode not in MODES:
-            problems["mode"] = f"must be one of {', '.join(MODES)}"
-        if self.rhythm not in ("grid", "mirror"):
-            problems["rhythm"] = "must be 'grid' or 'mirror'"
+        _one_of(problems, "runner", self.runner, RUNNERS)
+        _one_of(problems, "mode", self.mode, MODES)
+        _one_of(problems, "rhythm", self.rhythm, RHYTHMS)
         if not 20.0 <= self.bpm <= 400.0:
             problems["bpm"] = "must be between 20 and 400"
-        if self.grid not in GRIDS:
-            problems["grid"] = f"must be one of {', '.join(GRIDS)}"
-        if self.clock not in ("internal", "midi"):
-            problems["clock"] = "must be 'internal' or 'midi'"
+        _one_of(problems, "grid", self.grid, GRIDS)
+        _one_of(problems, "clock", self.clock, CLOCKS)
         if not 2 <= self.clock_window <= 960:
             problems["clock_window"] = "must be between 2 and 960 ticks"
         if not 0.0 <= self.chord_window_ms <= 500.0:
@@ -213,8 +229,7 @@ class LiveConfig:
             problems["octave"] = "must be -1 (follow the performer) or an octave 0..8"
         if not 0 <= self.velocity <= 127:
             problems["velocity"] = "must be 0 (follow the performer) or 1..127"
-        if self.api not in ("auto", "alsa", "jack", "coremidi", "windows"):
-            problems["api"] = "must be auto, alsa, jack, coremidi or windows"
+        _one_of(problems, "api", self.api, APIS)
         if self.stats_interval < 0:
             problems["stats_interval"] = "must be 0 (off) or more seconds"
         if self.queue_size < 16:

@@ -29,12 +29,11 @@ import numpy as np
 import onnxruntime as ort
 
 from cadenza.bundle import MANIFEST, Bundle, GraphSpec, bundled_model_path, read_bundle
-from cadenza.config import LiveConfig
+from cadenza.config import RUNNERS, LiveConfig
 from cadenza.errors import BundleError, ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
-RUNNERS = ("stream", "window")
 WARMUP_RUNS = 5
 EVAL_BATCH = 512  # windows per onnxruntime call in predict_windows
 _ORT_TYPES = {

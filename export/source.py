@@ -19,8 +19,15 @@ import numpy as np
 
 from cadenza.bundle import INPUT_ENCODINGS
 from cadenza.errors import DataError, ExportError
-from cadenza.train.vocab import VOCAB_FILE, load_vocabulary
-from cadenza.trained import HELDOUT_FILE, LSTM_1, MODEL_FILE, REPORT_FILE, REQUIRED_LAYERS
+from cadenza.train.vocab import load_vocabulary
+from cadenza.trained import (
+    HELDOUT_FILE,
+    LSTM_1,
+    MODEL_FILE,
+    REPORT_FILE,
+    REQUIRED_LAYERS,
+    VOCAB_FILE,
+)
 
 log = logging.getLogger(__name__)
 

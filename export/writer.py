@@ -20,7 +20,7 @@ from typing import Any
 
 from cadenza import __version__
 from cadenza.bundle import FORMAT, FORMAT_VERSION, MANIFEST, read_bundle, write_json_atomic
-from cadenza.config import ExportConfig
+from cadenza.config import RUNNERS, ExportConfig
 from cadenza.errors import ExportError
 from cadenza.export import convert, parity, quantize
 from cadenza.export.source import TrainedModel, keras_predict, load_trained
@@ -119,13 +119,13 @@ def _int8(
 ) -> dict[str, Any]:
     """Quantize both graphs; evaluate and keep or drop each; the manifest's "int8" record."""
     record: dict[str, Any] = {"requested": True, "max_accuracy_drop": max_drop, "graphs": {}}
-    for kind in ("stream", "window"):
+    for kind in RUNNERS:
         int8_kind, file = f"{kind}_int8", f"{kind}_int8.onnx"
         quantize.quantize(folder / manifest["graphs"][kind]["file"], folder / file)
         manifest["graphs"][int8_kind] = dict(manifest["graphs"][kind], file=file)
     write_json_atomic(folder / MANIFEST, manifest)
     bundle = read_bundle(folder)
-    for kind in ("stream", "window"):
+    for kind in RUNNERS:
         int8_kind = f"{kind}_int8"
         runner = StreamRunner(bundle, int8_kind) if kind == "stream" else WindowRunner(bundle, int8_kind)
         decision = quantize.decide(

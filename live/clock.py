@@ -15,20 +15,11 @@ from __future__ import annotations
 import math
 from collections import deque
 
+from cadenza.config import GRID_BEATS
 from cadenza.errors import ConfigError
 
 TICKS_PER_BEAT = 24  # MIDI clock: 24 pulses per quarter note
 TICKS_PER_SPP_UNIT = 6  # a Song Position Pointer counts sixteenths
-
-#: Length of one grid step in beats (quarter notes), by grid name.
-GRID_BEATS = {
-    "1/4": 1.0,
-    "1/8": 0.5,
-    "1/16": 0.25,
-    "1/4t": 2.0 / 3.0,
-    "1/8t": 1.0 / 3.0,
-    "1/16t": 1.0 / 6.0,
-}
 
 MIN_SLOPE_TICKS = 12  # ticks before the tempo itself is fitted (half a beat)
 

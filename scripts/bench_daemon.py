@@ -36,19 +36,18 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import mido
+import numpy as np
 
-import mido  # noqa: E402
-import numpy as np  # noqa: E402
-
-from tests.jack_server import (  # noqa: E402
+from cadenza.config import RUNNERS
+from cadenza.live.jack_harness import (
     JackServer,
     MidiClient,
     jack_environment,
     sounding_notes,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("tensorflow", "keras", "music21", "matplotlib")
 PHRASE = [60, 62, 64, 65, 67, 65, 64, 62]
 PAUSE_BEATS = 1.0
@@ -317,7 +316,7 @@ def bench_timing(model: str, runner: str, bpm: float, phrases: int, clock: str) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="model bundle folder")
-    parser.add_argument("--runner", default="stream", choices=("stream", "window"))
+    parser.add_argument("--runner", default="stream", choices=RUNNERS)
     parser.add_argument("--bpm", type=float, nargs="+", default=[60.0, 120.0, 240.0])
     parser.add_argument("--phrases", type=int, default=6, help="calls played per tempo")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measurement")

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from cadenza.config import LiveConfig
+from cadenza.config import RUNNERS, LiveConfig
 from cadenza.live.engine import Engine
 from cadenza.predictor import FakePredictor
 from cadenza.stats import percentile
@@ -27,7 +27,7 @@ from cadenza.tokens import midi_to_name
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="bundle folder (default: a fake model)")
-    parser.add_argument("--runner", choices=("stream", "window"), default="stream")
+    parser.add_argument("--runner", choices=RUNNERS, default="stream")
     parser.add_argument("--notes", type=int, default=5000)
     parser.add_argument("--temperature", type=float, default=0.0)
     args = parser.parse_args(argv)

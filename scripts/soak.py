@@ -43,13 +43,10 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import mido
+import numpy as np
 
-import mido  # noqa: E402
-import numpy as np  # noqa: E402
-
-from tests.jack_server import (  # noqa: E402
+from cadenza.live.jack_harness import (
     PERIOD,
     JackServer,
     MidiClient,
@@ -57,6 +54,7 @@ from tests.jack_server import (  # noqa: E402
     sounding_notes,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 BPM = 120.0
 PAUSE_BEATS = 1.0
 ANSWER_NOTES = 8

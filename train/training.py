@@ -32,7 +32,7 @@ import numpy as np
 
 from cadenza import __version__
 from cadenza.bundle import write_json_atomic
-from cadenza.config import Config, as_dict
+from cadenza.config import STRATEGIES, Config, as_dict
 from cadenza.errors import CadenzaError, ConfigError, OutputError
 from cadenza.train.data import Corpus, load_corpus
 from cadenza.train.dataset import (
@@ -113,8 +113,8 @@ def make_strategy(name: str) -> Any:
 
 
 def _check_strategy(name: str) -> None:
-    if name not in ("default", "mirrored", "multi-worker"):
-        raise ConfigError(f"[train] strategy = {name!r}: must be default, mirrored or multi-worker")
+    if name not in STRATEGIES:
+        raise ConfigError(f"[train] strategy = {name!r}: must be one of {', '.join(STRATEGIES)}")
     if name == "multi-worker" and not os.environ.get("TF_CONFIG"):
         raise ConfigError(
             "[train] strategy = 'multi-worker' needs the TF_CONFIG environment variable "
