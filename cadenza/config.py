@@ -50,6 +50,10 @@ GRID_BEATS = {
     "1/16t": 1.0 / 6.0,
 }
 GRIDS = tuple(GRID_BEATS)
+#: What a MIDI CC can steer in the live engine ([live.cc] maps name -> CC number),
+#: and the controllers they answer to by default (general-purpose CCs 21-25).
+DEFAULT_CC = {"temperature": 21, "mode": 22, "enabled": 23, "panic": 24, "tempo": 25}
+CC_CONTROLS = tuple(DEFAULT_CC)
 
 
 def _one_of(problems: dict[str, str], key: str, value: str, choices: tuple[str, ...]) -> None:
@@ -190,7 +194,8 @@ class LiveConfig:
     # Once Cadenza falls silent this long, its released notes get a second
     # note-off, in case the first was lost on the way; 0: off.
     release_echo_ms: float = 100.0
-    cc: Mapping[str, int] = field(default_factory=dict)
+    # Which CC steers what ([live.cc]); the file may remap or drop any of them.
+    cc: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CC))
 
     def check(self) -> dict[str, str]:
         problems = {}
@@ -246,8 +251,6 @@ class LiveConfig:
         return problems
 
 
-#: What a MIDI CC can steer in the live engine ([live.cc] maps name -> CC number).
-CC_CONTROLS = ("temperature", "mode", "enabled", "panic", "tempo")
 
 
 @dataclass(frozen=True)

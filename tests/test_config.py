@@ -120,3 +120,12 @@ def test_the_shipped_config_file_loads_and_round_trips():
     plain = as_dict(load_config(shipped))
     assert plain["live"]["cc"]["temperature"] == 21  # a [live.cc] table survives
     json.dumps(plain)  # reports and bundles store it as JSON
+
+
+def test_the_repositorys_config_file_is_the_built_in_defaults():
+    # One home for every default: the daemon behaves the same inside the
+    # checkout (where ./config.toml is read) and outside it.
+    from pathlib import Path
+
+    repo_file = Path(__file__).resolve().parents[1] / "config.toml"
+    assert as_dict(load_config(repo_file)) == as_dict(Config())
