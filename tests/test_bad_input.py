@@ -32,7 +32,7 @@ from tests.midi_corruptions import CASES
 
 pytest.importorskip("music21")
 
-from cadenza.train.data import load_corpus  # noqa: E402  (needs music21)
+from cadenza.train.corpus import load_corpus  # noqa: E402  (needs music21)
 from cadenza.train.parse import ParseSettings, parse_job  # noqa: E402
 
 GOOD = {name: case for name, case in CASES.items() if case.tokens is not None}
@@ -112,7 +112,7 @@ def test_a_huge_file_is_refused_before_it_is_read(tmp_path, caplog):
     with huge.open("wb") as handle:
         handle.write(bad.good())
         handle.truncate(20 * 2**20)
-    with caplog.at_level(logging.INFO, logger="cadenza.train.data"):
+    with caplog.at_level(logging.INFO, logger="cadenza.train.corpus"):
         corpus = load_corpus(DataConfig(sources=(str(tmp_path / "data"),), workers=1),
                              cache_dir=tmp_path / "cache")
     assert [Path(p.path).name for p in corpus.pieces] == ["good.mid"]
@@ -132,13 +132,13 @@ def _parse_or_die(path: str, *args):
 
 
 def test_a_parser_process_that_dies_costs_only_its_own_file(tmp_path, monkeypatch, caplog):
-    from cadenza.train import data
+    from cadenza.train import corpus as data
 
     monkeypatch.setattr(data, "parse_job", _parse_or_die)
     write_cases(tmp_path / "data", ["good.mid", "running-status.mid", "type2.mid"])
     (tmp_path / "data" / "crash.mid").write_bytes(bad.format_0())
     config = DataConfig(sources=(str(tmp_path / "data"),), workers=2)
-    with caplog.at_level(logging.INFO, logger="cadenza.train.data"):
+    with caplog.at_level(logging.INFO, logger="cadenza.train.corpus"):
         corpus = load_corpus(config, cache_dir=tmp_path / "cache")
     assert sorted(Path(p.path).name for p in corpus.pieces) == [
         "good.mid", "running-status.mid", "type2.mid"]
@@ -162,7 +162,7 @@ def test_a_file_music21_would_spend_minutes_on_is_skipped_at_the_time_limit(
     write_cases(folder, ["good.mid"])
     (folder / "long.mid").write_bytes(bad.midi_file([bad.track(bad.notes(long_tune, ticks=120))]))
     config = DataConfig(sources=(str(folder),), workers=workers, parse_timeout=2.0)
-    with caplog.at_level(logging.WARNING, logger="cadenza.train.data"):
+    with caplog.at_level(logging.WARNING, logger="cadenza.train.corpus"):
         corpus = load_corpus(config, cache_dir=tmp_path / "cache")
     assert [Path(p.path).name for p in corpus.pieces] == ["good.mid"]
     assert [(Path(s["file"]).name, s["reason"]) for s in corpus.skipped] == [
@@ -196,7 +196,7 @@ def test_a_mixed_folder_trains_on_the_good_files_and_names_each_bad_one(tmp_path
                          "--data", str(tmp_path / "data"), "--out", str(out)])
     assert code == 0
     warnings = [r.getMessage() for r in caplog.records
-                if r.levelno == logging.WARNING and r.name == "cadenza.train.data"]
+                if r.levelno == logging.WARNING and r.name == "cadenza.train.corpus"]
     for name, case in BAD.items():
         (line,) = [w for w in warnings if f"{os.sep}{name}:" in w]
         assert case.reason in line, line

@@ -14,7 +14,9 @@ import pytest
 from cadenza.config import DataConfig
 from cadenza.errors import DataError
 from cadenza.tokens import is_chord, midi_to_name, name_to_midi
-from cadenza.train.dataset import (
+from cadenza.train.generate import write_midi
+from cadenza.train.vocab import build_vocabulary, load_vocabulary
+from cadenza.train.windows import (
     build_windows,
     heldout_document,
     make_split,
@@ -22,12 +24,10 @@ from cadenza.train.dataset import (
     split_pieces,
     split_windows,
 )
-from cadenza.train.generate import write_midi
-from cadenza.train.vocab import build_vocabulary, load_vocabulary
 
 pytest.importorskip("music21")
 
-from cadenza.train.data import load_corpus  # noqa: E402  (needs music21 installed)
+from cadenza.train.corpus import load_corpus  # noqa: E402  (needs music21 installed)
 
 SEED_FACTS = {"mz_311_1.mid": 2601, "mz_311_3.mid": 2856, "mz_545_1.mid": 2428}
 
@@ -73,7 +73,7 @@ def test_midi_notes_keep_music21_spelling_which_equals_midi_to_name(mozart):
 
 def test_second_load_parses_nothing(mozart, seed_mozart_dir, cache_dir, caplog):
     config = DataConfig(sources=(str(seed_mozart_dir),), workers=2)
-    with caplog.at_level(logging.INFO, logger="cadenza.train.data"):
+    with caplog.at_level(logging.INFO, logger="cadenza.train.corpus"):
         again = load_corpus(config, cache_dir=cache_dir)
     assert (again.parsed, again.cached) == (0, 3)
     assert "all 3 files came from the parse cache" in caplog.text
@@ -129,7 +129,7 @@ def test_bad_files_are_skipped_named_and_counted(tmp_path, caplog):
     good = _write_corpus(tmp_path / "data", count=2)
     expected = _write_bad_files(tmp_path / "data" / "sub", good[0])
     config = DataConfig(sources=(str(tmp_path / "data"),), workers=1)
-    with caplog.at_level(logging.INFO, logger="cadenza.train.data"):
+    with caplog.at_level(logging.INFO, logger="cadenza.train.corpus"):
         corpus = load_corpus(config, cache_dir=tmp_path / "cache")
     assert [Path(p.path).name for p in corpus.pieces] == ["piece0.mid", "piece1.mid"]
     reasons = {Path(s["file"]).name: s["reason"] for s in corpus.skipped}
@@ -146,7 +146,7 @@ def test_bad_files_are_skipped_from_the_cache_too(tmp_path, caplog):
     _write_bad_files(tmp_path / "data", good[0])
     config = DataConfig(sources=(str(tmp_path / "data"),), workers=1)
     load_corpus(config, cache_dir=tmp_path / "cache")
-    with caplog.at_level(logging.INFO, logger="cadenza.train.data"):
+    with caplog.at_level(logging.INFO, logger="cadenza.train.corpus"):
         again = load_corpus(config, cache_dir=tmp_path / "cache")
     assert again.parsed == 0 and len(again.skipped) == 4
     assert "truncated.mid" in caplog.text

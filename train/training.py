@@ -34,8 +34,12 @@ from cadenza import __version__
 from cadenza.bundle import write_json_atomic
 from cadenza.config import STRATEGIES, Config, as_dict
 from cadenza.errors import CadenzaError, ConfigError, OutputError
-from cadenza.train.data import Corpus, load_corpus
-from cadenza.train.dataset import (
+from cadenza.train.corpus import Corpus, load_corpus
+from cadenza.train.outputs import Staging
+from cadenza.train.presets import KEPT_EPOCH, SEED_INPUT_SCALE
+from cadenza.train.resume import ResumeState, read_history, resume_fingerprint
+from cadenza.train.vocab import Vocabulary, build_vocabulary
+from cadenza.train.windows import (
     Split,
     WindowSet,
     build_windows,
@@ -43,10 +47,6 @@ from cadenza.train.dataset import (
     make_split,
     scalar_inputs,
 )
-from cadenza.train.outputs import Staging
-from cadenza.train.presets import KEPT_EPOCH, SEED_INPUT_SCALE
-from cadenza.train.resume import ResumeState, read_history, resume_fingerprint
-from cadenza.train.vocab import Vocabulary, build_vocabulary
 from cadenza.trained import HELDOUT_FILE, HISTORY_FILE, MODEL_FILE, REPORT_FILE, VOCAB_FILE
 
 log = logging.getLogger(__name__)
