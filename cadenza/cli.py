@@ -46,8 +46,8 @@ HANDLERS = {
     "simulate": "cadenza.live.simulate:run_simulate",
     "plot": "cadenza.live.pianoroll:run_plot",
     "live": "cadenza.cli:run_live_command",
-    "ports": "cadenza.live.ports:run_ports",
-    "panic": "cadenza.live.ports:run_panic",
+    "ports": "cadenza.cli:run_ports_command",
+    "panic": "cadenza.cli:run_panic_command",
 }
 
 
@@ -230,6 +230,18 @@ def run_live_command(args: argparse.Namespace, config: Config) -> int:
 
     return run_live(config.live, load_settings=lambda: config_from_args(args).live,
                     duration=getattr(args, "duration", None))
+
+
+def run_ports_command(args: argparse.Namespace, config: Config) -> int:
+    from cadenza.live.port_commands import list_all_ports
+
+    return list_all_ports(config.live)
+
+
+def run_panic_command(args: argparse.Namespace, config: Config) -> int:
+    from cadenza.live.port_commands import panic
+
+    return panic(config.live)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -108,7 +108,6 @@ class Daemon:
         self._reload_settings = reload_settings  # current -> new settings (None: keep)
         self.failure: BaseException | None = None
         self._record_lock = threading.Lock()
-        self._held: set[tuple[int, int]] = set()  # performer notes down (worker thread)
         #: (arrival time, message) of the latest input, for benchmarks and tests
         self.heard: deque[tuple[float, mido.Message]] = deque(maxlen=HEARD)
         self.echoes = 0  # note-offs sent again by the release echo
@@ -345,10 +344,6 @@ class Daemon:
         if message is None:
             log.debug("ignored malformed MIDI input %s", data)
             return
-        if message.type == "note_on" and message.velocity > 0:
-            self._held.add((message.channel, message.note))
-        elif message.type in ("note_off", "note_on"):
-            self._held.discard((message.channel, message.note))
         self.heard.append((timestamp, message))
         self._record(timestamp, message, "performer")
         events = self.engine.on_message(message, timestamp)
@@ -362,9 +357,7 @@ class Daemon:
         """A port went away: the answer stops; a lost keyboard lets go of its keys."""
         engine = self.engine
         if direction == "in":
-            for channel, note in sorted(self._held):
-                engine.on_message(mido.Message("note_off", channel=channel, note=note), now)
-            self._held.clear()
+            engine.release_performer(now)
         self.scheduler.cancel_note_ons()
         self._submit(engine.stop(now))
 

@@ -23,24 +23,26 @@ import statistics
 import time as _time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import mido
 
-from cadenza.config import MODES, LiveConfig
+from cadenza.config import LiveConfig
+from cadenza.live import controls
 from cadenza.live.chords import ChordGrouper, NoteGroup
 from cadenza.live.clock import (
-    BEATS_PER_BAR,
     TICKS_PER_BEAT,
     InternalClock,
     MidiClockFollower,
     grid_beats,
-    snap,
     step_after,
     step_at_or_after,
 )
+from cadenza.live.events import Event, in_sending_order
 from cadenza.live.ledger import ALL_NOTES_OFF, ALL_SOUND_OFF
+from cadenza.live.performer import Performer
+from cadenza.live.phrase import CallNote, Slot, plan_answer
 from cadenza.live.vocab_map import VocabMap
+from cadenza.live.voices import Voices
 from cadenza.predictor import Predictor
 from cadenza.sampling import Sampler, SamplingSettings
 from cadenza.tokens import chord_pitch_classes, is_chord, name_to_midi, voice_chord
@@ -48,67 +50,13 @@ from cadenza.tokens import chord_pitch_classes, is_chord, name_to_midi, voice_ch
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 50  # the model's context when the predictor does not say
-DEFAULT_VELOCITY = 80  # before the performer has played anything
-DEFAULT_CENTRE = 60  # chords are voiced around middle C until the performer plays
-RECENT_NOTES = 16  # performer notes that define "the recent register"
-RECENT_VELOCITIES = 8  # performer onsets that define "the recent dynamics"
 PERFORMER_RELEASE = (ALL_SOUND_OFF, ALL_NOTES_OFF)  # from the performer: release everything
 MAX_CALL = 256  # call notes remembered for the answer's length and rhythm
 MAX_LATE = 0.05  # seconds: a step this overdue is skipped, not played in a burst
 LATENCY_SAMPLES = 4096
-TEMPERATURE_CC_MAX = 2.0  # CC value 127 means this temperature
-TEMPO_CC_RANGE = (40.0, 240.0)  # CC values 0..127 span this tempo range
 # Seconds the engine chooses a note before it is due: the daemon and simulate
 # both use it, so an offline duet makes the same calls as a live one.
 LOOKAHEAD = 0.02
-
-
-@dataclass(frozen=True, order=True)
-class Event:
-    """One outgoing MIDI message at an absolute time (seconds on the caller's clock)."""
-
-    time: float
-    message: mido.Message = field(compare=False)
-
-
-@dataclass
-class _Sounding:
-    on_time: float
-    on_beat: float | None
-    off_time: float
-    answer: bool  # part of a call-response answer (cut short when the performer returns)
-
-
-@dataclass
-class _Slot:
-    """A place for one Cadenza token: where, how long, how loud (None: follow)."""
-
-    beat: float
-    length: float  # beats the note sounds (before the gate)
-    velocity: int | None = None
-    start_marker: bool = False  # call-response: "the answer starts here", plan not built yet
-
-
-@dataclass
-class _CallNote:
-    beat: float
-    velocity: int
-    open_notes: set[int]
-    end_beat: float | None = None
-
-
-def _rank(message: mido.Message) -> int:
-    # Among messages due at the same instant: releases first (a retriggered
-    # note needs its note-off before its new note-on), note-ons last.
-    if message.type == "note_off":
-        return 0
-    if message.type == "note_on":
-        return 2
-    return 1
-
-
-def _sorted(events: list[Event]) -> list[Event]:
-    return sorted(events, key=lambda e: (e.time, _rank(e.message)))
 
 
 class Engine:
@@ -136,10 +84,8 @@ class Engine:
         self._notes_out = 0
         self._skipped = 0
         self._performer_tokens = 0
-        self._sounding: dict[tuple[int, int], _Sounding] = {}
-        self._held: set[tuple[int, int]] = set()
-        self._recent_notes: deque[int] = deque(maxlen=RECENT_NOTES)
-        self._recent_velocities: deque[int] = deque(maxlen=RECENT_VELOCITIES)
+        self._voices = Voices()
+        self._performer = Performer()
         self._enabled = True
         self._settings = settings
         self._apply_settings(settings, first=True)
@@ -194,8 +140,8 @@ class Engine:
 
     def _reset_phrase(self) -> None:
         """Forget the call, the answer being played and where continuous play stands."""
-        self._call: list[_CallNote] = []
-        self._plan: deque[_Slot] = deque()
+        self._call: list[CallNote] = []
+        self._plan: deque[Slot] = deque()
         self._last_slot_beat: float | None = None
         self._activity_beat: float | None = None  # last performer onset or release
         self._phrase_onset_beat: float | None = None  # first onset after a pause
@@ -266,7 +212,12 @@ class Engine:
     @property
     def sounding(self) -> frozenset[tuple[int, int]]:
         """(channel 0-15, note) turned on by the engine and not yet turned off."""
-        return frozenset(self._sounding)
+        return self._voices.keys
+
+    @property
+    def held(self) -> frozenset[tuple[int, int]]:
+        """(channel 0-15, note) the performer holds down, as the engine heard it."""
+        return frozenset(self._performer.held)
 
     def beat_at(self, time: float) -> float | None:
         return self._beat(time)
@@ -279,7 +230,7 @@ class Engine:
             "notes_out": self._notes_out,
             "skipped_late": self._skipped,
             "performer_tokens": self._performer_tokens,
-            "sounding": len(self._sounding),
+            "sounding": len(self._voices),
             "bpm": self.bpm,
             "mode": self._mode,
             "enabled": self._enabled,
@@ -318,22 +269,21 @@ class Engine:
             self._control(message, now, out)
         elif kind in ("clock", "start", "stop", "continue", "songpos"):
             self._clock_message(message, now, out)
-        return _sorted(out)
+        return in_sending_order(out)
 
     def _performer_on(self, message: mido.Message, now: float) -> None:
         closed = self._grouper.note_on(message.note, message.velocity, now)
         if closed is not None:
             self._take_group(closed)
         beat = self._beat(now)
-        paused = not self._held and (
+        paused = not self._performer.held and (
             self._activity_beat is None
             or beat is None
             or beat >= self._activity_beat + self._settings.pause_beats
         )
         if paused:
             self._phrase_onset_beat = beat
-        self._held.add((message.channel, message.note))
-        self._recent_notes.append(message.note)
+        self._performer.press(message.channel, message.note)
         if beat is not None:
             self._activity_beat = beat
         if self._mode == "call-response":
@@ -348,15 +298,13 @@ class Engine:
             self._call[-1].open_notes.add(note)
             self._call[-1].velocity = max(self._call[-1].velocity, velocity)
             return
-        self._call.append(_CallNote(beat if beat is not None else self._resume_beat, velocity, {note}))
+        self._call.append(CallNote(beat if beat is not None else self._resume_beat, velocity, {note}))
         if len(self._call) > MAX_CALL:
             del self._call[0]  # a performer who never pauses: keep the latest notes
 
     def _performer_off(self, message: mido.Message, now: float) -> None:
-        key = (message.channel, message.note)
-        if key not in self._held:
+        if not self._performer.release(message.channel, message.note):
             return  # a release of something pressed before we listened
-        self._held.discard(key)
         beat = self._beat(now)
         if beat is not None:
             self._activity_beat = beat
@@ -372,7 +320,7 @@ class Engine:
         index = self.vocab.index_of_notes(group.notes)
         self._push(index)
         self._performer_tokens += 1
-        self._recent_velocities.append(group.velocity)
+        self._performer.onset(group.velocity)
 
     def _push(self, index: int) -> None:
         self._window.append(index)
@@ -380,19 +328,18 @@ class Engine:
 
     def _interrupt(self, now: float, beat: float | None) -> None:
         """The performer plays again during an answer: stop within one grid step."""
-        if not self._plan and not any(s.answer for s in self._sounding.values()):
+        if not self._plan and not self._voices.answering:
             return
         self._plan.clear()
-        for sounding in self._sounding.values():
-            if not sounding.answer:
-                continue
-            # Cut at the next grid line after both the interruption and the
-            # note's own onset (a note handed out in the lookahead may start later).
-            beats = [b for b in (beat, sounding.on_beat) if b is not None]
-            cutoff = self._time(step_after(max(beats), self._step)) if beats else None
-            if cutoff is None:
-                cutoff = now
-            sounding.off_time = max(sounding.on_time, min(sounding.off_time, cutoff))
+
+        def cutoff(on_beat: float | None) -> float:
+            # The next grid line after both the interruption and the note's
+            # own onset (a note handed out in the lookahead may start later).
+            beats = [b for b in (beat, on_beat) if b is not None]
+            at = self._time(step_after(max(beats), self._step)) if beats else None
+            return now if at is None else at
+
+        self._voices.cut_answers(cutoff)
 
     # ------------------------------------------------------------- controls
 
@@ -400,34 +347,37 @@ class Engine:
         if message.control in PERFORMER_RELEASE:
             # A keyboard that lost its note-offs (a cable pulled mid-chord) would
             # otherwise hold the call open for ever: its All Notes Off lets go.
-            for channel, note in sorted(self._held):
-                if channel == message.channel:
-                    self._performer_off(mido.Message("note_off", channel=channel, note=note), now)
-        names = [name for name, number in self._settings.cc.items() if number == message.control]
-        for name in names:
+            self.release_performer(now, channel=message.channel)
+        for name in controls.controls_of(self._settings.cc, message.control):
             value = message.value
             if name == "temperature":
-                self._temperature = TEMPERATURE_CC_MAX * value / 127.0
+                self._temperature = controls.temperature_from(value)
                 self._sampler.settings = self._sampling_settings()
             elif name == "mode":
-                mode = MODES[min(len(MODES) - 1, value * len(MODES) // 128)]
+                mode = controls.mode_from(value)
                 if mode != self._mode:
                     out.extend(self.stop(now))
                     self._mode = mode
                     self._reset_phrase()
             elif name == "enabled":
-                enabled = value >= 64
+                enabled = controls.switch_from(value)
                 if enabled != self._enabled:
                     if not enabled:
                         out.extend(self.stop(now))
                     self._enabled = enabled
                     self._reset_phrase()
             elif name == "panic":
-                if value >= 64:
+                if controls.switch_from(value):
                     out.extend(self.panic(now))
             elif name == "tempo" and isinstance(self._clock, InternalClock):
-                low, high = TEMPO_CC_RANGE
-                self._clock.set_bpm(low + (high - low) * value / 127.0, now)
+                self._clock.set_bpm(controls.tempo_from(value), now)
+
+    def release_performer(self, now: float, channel: int | None = None) -> None:
+        """Let go of every key the performer holds (on ``channel``, or all): their
+        keyboard sent All Notes Off, or its port went away with keys down."""
+        for key_channel, note in sorted(self._performer.held):
+            if channel is None or key_channel == channel:
+                self._performer_off(mido.Message("note_off", channel=key_channel, note=note), now)
 
     def _clock_message(self, message: mido.Message, now: float, out: list[Event]) -> None:
         clock = self._clock
@@ -454,7 +404,7 @@ class Engine:
 
     # ------------------------------------------------------------ the music
 
-    def _next_slot(self) -> _Slot | None:
+    def _next_slot(self) -> Slot | None:
         """Where the next Cadenza token goes, as far as is known now."""
         if not self._enabled or not self._clock.running:
             return None
@@ -463,78 +413,37 @@ class Engine:
         if self._mode == "call-response":
             if self._plan:
                 return self._plan[0]
-            if not self._call or self._held or self._grouper.pending is not None:
+            if not self._call or self._performer.held or self._grouper.pending is not None:
                 return None
             base = self._activity_beat if self._activity_beat is not None else self._resume_beat
             start = step_at_or_after(base + self._settings.pause_beats, step)
-            return _Slot(start, gate_length, start_marker=True)
+            return Slot(start, gate_length, start_marker=True)
         if self._mode == "accompany":
             onset = self._phrase_onset_beat
             if onset is None or self._activity_beat is None:
                 return None
             after = onset if self._last_slot_beat is None else max(onset, self._last_slot_beat)
             beat = step_after(after, step)
-            if self._held or beat < self._activity_beat + self._settings.pause_beats:
-                return _Slot(beat, gate_length)
+            if self._performer.held or beat < self._activity_beat + self._settings.pause_beats:
+                return Slot(beat, gate_length)
             return None
         # continue
         if self._last_slot_beat is None:
             beat = step_at_or_after(self._resume_beat, step)
         else:
             beat = step_after(self._last_slot_beat, step)
-        return _Slot(beat, gate_length)
+        return Slot(beat, gate_length)
 
     def _build_answer(self, start: float) -> None:
         """Turn the call into the answer's slots, starting on ``start``."""
-        step = self._step
         settings = self._settings
-        limit = settings.max_answer_notes
-        bar_limit = start + settings.answer_bars * BEATS_PER_BAR if settings.answer_bars else None
-        slots: list[_Slot] = []
-        if settings.rhythm == "mirror" and self._call:
-            pattern = self._mirror_pattern()
-            period = max(offset + length for offset, length, _ in pattern)
-            repeat = 0
-            while len(slots) < (limit if bar_limit else min(limit, len(pattern))):
-                offset, length, velocity = pattern[len(slots) % len(pattern)]
-                beat = start + (repeat * period + offset) * step
-                if bar_limit is not None and beat >= bar_limit - 1e-9:
-                    break
-                slots.append(_Slot(beat, length * step, velocity))
-                if len(slots) % len(pattern) == 0:
-                    repeat += 1
-        else:
-            count = len(self._call) if bar_limit is None else 10**9
-            index = 0
-            while len(slots) < min(limit, count):
-                beat = start + index * step
-                if bar_limit is not None and beat >= bar_limit - 1e-9:
-                    break
-                slots.append(_Slot(beat, step))
-                index += 1
+        slots = plan_answer(
+            self._call, start, self._step, rhythm=settings.rhythm,
+            answer_bars=settings.answer_bars, max_notes=settings.max_answer_notes,
+            follow_velocity=settings.velocity == 0,
+        )
         self._call.clear()
         self._plan = deque(slots)
-
-    def _mirror_pattern(self) -> list[tuple[int, int, int | None]]:
-        """The call's onsets and lengths in grid steps from its first onset."""
-        step = self._step
-        first = self._call[0].beat
-        follow = self._settings.velocity == 0
-        offsets: list[int] = []
-        for entry in self._call:
-            offset = snap(entry.beat - first, step)
-            if offsets and offset <= offsets[-1]:
-                offset = offsets[-1] + 1  # two onsets on one step: push the later one on
-            offsets.append(offset)
-        pattern = []
-        for i, entry in enumerate(self._call):
-            length = 1
-            if entry.end_beat is not None:
-                length = max(1, snap(entry.end_beat - entry.beat, step))
-            if i + 1 < len(offsets):
-                length = min(length, offsets[i + 1] - offsets[i])
-            pattern.append((offsets[i], length, entry.velocity if follow else None))
-        return pattern
 
     def _choose(self) -> int:
         # perf_counter measures prediction latency only; musical time is passed in.
@@ -546,20 +455,14 @@ class Engine:
         return index
 
     def _centre(self) -> int:
-        if self._settings.octave >= 0:
-            return (self._settings.octave + 1) * 12 + 6
-        if self._recent_notes:
-            return int(statistics.median(self._recent_notes))
-        return DEFAULT_CENTRE
+        return self._performer.centre(self._settings.octave)
 
     def _velocity(self, slot_velocity: int | None) -> int:
         if self._settings.velocity:
             return self._settings.velocity
         if slot_velocity is not None:
             return slot_velocity
-        if self._recent_velocities:
-            return max(1, min(127, round(statistics.fmean(self._recent_velocities))))
-        return DEFAULT_VELOCITY
+        return self._performer.velocity()
 
     def _notes_of(self, index: int) -> list[int]:
         token = self.vocab.vocabulary[index]
@@ -567,7 +470,7 @@ class Engine:
             return voice_chord(chord_pitch_classes(token), self._centre())
         return [name_to_midi(token)]
 
-    def _play(self, slot: _Slot, on_time: float, out: list[Event]) -> None:
+    def _play(self, slot: Slot, on_time: float, out: list[Event]) -> None:
         index = self._choose()
         self._push(index)
         velocity = self._velocity(slot.velocity)
@@ -577,15 +480,8 @@ class Engine:
             off_time = on_time + 1e-3
         answer = self._mode == "call-response"
         for note in self._notes_of(index):
-            key = (self._channel, note)
-            if key in self._sounding:
-                # Retrigger: the old note ends where the new one begins.
-                del self._sounding[key]
-                out.append(Event(on_time, mido.Message("note_off", channel=key[0], note=note)))
-            out.append(
-                Event(on_time, mido.Message("note_on", channel=key[0], note=note, velocity=velocity))
-            )
-            self._sounding[key] = _Sounding(on_time, slot.beat, off_time, answer)
+            out.extend(self._voices.start(self._channel, note, velocity, on_time, slot.beat,
+                                          off_time, answer))
             self._notes_out += 1
 
     def advance(self, now: float) -> list[Event]:
@@ -617,13 +513,10 @@ class Engine:
             self._release_due(on_time, out)
             self._play(slot, on_time, out)
         self._release_due(horizon, out)
-        return _sorted(out)
+        return in_sending_order(out)
 
     def _release_due(self, until: float, out: list[Event]) -> None:
-        for key, sounding in list(self._sounding.items()):
-            if sounding.off_time <= until:
-                del self._sounding[key]
-                out.append(Event(sounding.off_time, mido.Message("note_off", channel=key[0], note=key[1])))
+        out.extend(self._voices.release_due(until))
 
     def next_deadline(self) -> float | None:
         """When ``advance`` must be called next (lookahead already taken off)."""
@@ -636,7 +529,9 @@ class Engine:
             on_time = self._time(slot.beat)
             if on_time is not None:
                 candidates.append(on_time - self.lookahead)
-        candidates.extend(s.off_time - self.lookahead for s in self._sounding.values())
+        end = self._voices.next_end()
+        if end is not None:
+            candidates.append(end - self.lookahead)
         return min(candidates) if candidates else None
 
     # ----------------------------------------------------------- stopping
@@ -649,16 +544,12 @@ class Engine:
         so the caller's queue never holds a note-on without its note-off.
         """
         self._tick_now(now)
-        out = [
-            Event(max(now, s.on_time), mido.Message("note_off", channel=key[0], note=key[1]))
-            for key, s in self._sounding.items()
-        ]
-        self._sounding.clear()
+        out = self._voices.release_all(now)
         closed = self._grouper.close()
         if closed is not None:
             self._take_group(closed)
         self._reset_phrase()
-        return _sorted(out)
+        return in_sending_order(out)
 
     def panic(self, now: float) -> list[Event]:
         """Note-offs for everything sounding, then All Notes Off and All Sound Off."""
@@ -668,5 +559,5 @@ class Engine:
                 Event(now, mido.Message("control_change", channel=self._channel, control=control, value=0))
             )
         # A note handed out ahead is released at its onset, after these.
-        return _sorted(out)
+        return in_sending_order(out)
 

@@ -13,345 +13,48 @@ once a second, closes the direction that went away and reopens it when its
 port comes back.  On JACK it also keeps the input from going deaf after a
 broken sysex (``SysexGuard``).
 
-The handlers of ``cadenza ports`` and ``cadenza panic`` live here too.
+Choosing the MIDI system and finding ports: ``midi_api``; the JACK
+workarounds: ``jack_guards``; the ``ports`` and ``panic`` commands:
+``port_commands``.
 """
 
 from __future__ import annotations
 
-import argparse
-import ctypes
-import ctypes.util
 import logging
-import re
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import mido
 import rtmidi
 
-from cadenza.config import Config
 from cadenza.errors import PortError
-from cadenza.live.ledger import silence_messages
+from cadenza.live.jack_guards import JackWatch, SysexGuard
+from cadenza.live.midi_api import (
+    API_LABELS,
+    RTMIDI_ERRORS,
+    VIRTUAL_IN,
+    VIRTUAL_OUT,
+    close_client,
+    match_port,
+    open_client,
+    select_api,
+)
 from cadenza.live.scheduler import favoured
 
 log = logging.getLogger(__name__)
-
-CLIENT_NAME = "Cadenza"
-VIRTUAL_IN = "Cadenza In"
-VIRTUAL_OUT = "Cadenza Out"
-SYSEX_GUARD_PORT = "Cadenza Sysex Guard"
-# An empty, complete sysex: it ends any sysex RtMidi thinks is still going,
-# and, since Cadenza's input ignores sysex, it never reaches Cadenza itself.
-SYSEX_RESET = [0xF0, 0xF7]
-
-API_IDS = {
-    "alsa": rtmidi.API_LINUX_ALSA,
-    "jack": rtmidi.API_UNIX_JACK,
-    "coremidi": rtmidi.API_MACOSX_CORE,
-    "windows": rtmidi.API_WINDOWS_MM,
-}
-API_LABELS = {"alsa": "ALSA", "jack": "JACK", "coremidi": "CoreMIDI", "windows": "Windows MM"}
-
-#: What a user can do when an API does not work.
-INSTALL_HINTS = {
-    "alsa": "ALSA: needs the sequencer device /dev/snd/seq, from a kernel with snd-seq "
-    "(`sudo modprobe snd-seq`)",
-    "jack": "JACK: install jackd2 and start a server (`jackd -d alsa`, or "
-    "`jackd -d dummy` without a sound card)",
-    "coremidi": "CoreMIDI: comes with macOS",
-    "windows": "Windows MM: comes with Windows; for virtual ports install loopMIDI",
-}
 
 # JACK (and CoreMIDI) hand sent messages to the MIDI system on its next cycle,
 # and a connection made by name takes effect a cycle or two later: closing a
 # port right after sending, or sending right after connecting, loses messages.
 DRAIN = 0.1  # seconds kept open after the last message before a port is closed
 SETTLE = 0.1  # seconds after connecting by name before the first message matters
-CALLBACK_SETTLE = 0.02  # seconds for a callback under way to finish before its port closes
 PANIC_PACING = 0.001  # seconds between panic messages: a burst can overrun a small device
 # A panic is rare and must not lose a message: wait longer than a normal
 # connection does, before the first message and before closing.
 PANIC_SETTLE = 0.3
 
-# rtmidi reports trouble as RtMidiError subclasses, some of them also OSError/ValueError.
-RTMIDI_ERRORS = (rtmidi.RtMidiError, RuntimeError, OSError, ValueError)
-
 InputCallback = Callable[[list[int], float], None]
-
-
-def native_api(platform: str = sys.platform) -> str:
-    if platform.startswith("darwin"):
-        return "coremidi"
-    if platform.startswith(("win32", "cygwin")):
-        return "windows"
-    return "alsa"
-
-
-def compiled_apis() -> list[str]:
-    """The APIs this python-rtmidi was built with, by our names."""
-    compiled = set(rtmidi.get_compiled_api())
-    return [name for name, api in API_IDS.items() if api in compiled]
-
-
-def candidate_apis(api: str = "auto") -> list[str]:
-    """The APIs to try, in order: ``auto`` is the system's own MIDI, then JACK."""
-    compiled = compiled_apis()
-    if api == "auto":
-        return [name for name in dict.fromkeys([native_api(), "jack"]) if name in compiled]
-    if api not in API_IDS:
-        raise PortError(f"unknown MIDI API {api!r} (known: auto, {', '.join(API_IDS)})")
-    if api not in compiled:
-        raise PortError(
-            f"MIDI API {api!r} is not built into this python-rtmidi "
-            f"(it has: {', '.join(compiled) or 'none'})"
-        )
-    return [api]
-
-
-def no_midi_error(failures: dict[str, str]) -> PortError:
-    """The error for "no MIDI system works here", with what to install."""
-    tried = "; ".join(f"{API_LABELS[name]}: {why}" for name, why in failures.items())
-    hints = " ".join(f"{INSTALL_HINTS[name]}." for name in failures)
-    return PortError(
-        f"no MIDI system is available (tried {tried or 'nothing'}). {hints} "
-        "To hear Cadenza without a MIDI system, run `cadenza simulate --out duet.mid`."
-    )
-
-
-def open_client(direction: str, api: str) -> rtmidi.MidiIn | rtmidi.MidiOut:
-    """A MIDI client ("in" or "out") of ``api``, with no port open yet."""
-    cls = rtmidi.MidiIn if direction == "in" else rtmidi.MidiOut
-    try:
-        client = cls(API_IDS[api], CLIENT_NAME)
-    except RTMIDI_ERRORS as err:
-        raise PortError(f"{API_LABELS[api]} MIDI is not available: {err}") from err
-    if direction == "in":
-        # MIDI clock must reach the engine; sysex and active sensing need not.
-        client.ignore_types(sysex=True, timing=False, active_sense=True)
-    return client
-
-
-def _close(client: rtmidi.MidiIn | rtmidi.MidiOut | None) -> None:
-    if client is None:
-        return
-    if isinstance(client, rtmidi.MidiIn):
-        # Remove the callback first: no call may arrive into a half-closed port.
-        client.cancel_callback()
-        # python-rtmidi closes a port holding the GIL, and JACK's server waits
-        # for the client's cycle to end: a callback already under way, waiting
-        # for the GIL, would never end.  Let it finish first.
-        time.sleep(CALLBACK_SETTLE)
-    try:
-        client.close_port()
-    finally:
-        # Only deleting the C++ object closes a virtual port and its client now.
-        client.delete()
-
-
-def select_api(api: str = "auto") -> str:
-    """The first API in ``candidate_apis(api)`` that opens a client."""
-    failures: dict[str, str] = {}
-    for name in candidate_apis(api):
-        try:
-            _close(open_client("out", name))
-        except PortError as err:
-            failures[name] = str(err.__cause__ or err)
-            log.debug("%s unavailable: %s", name, failures[name])
-            continue
-        return name
-    raise no_midi_error(failures)
-
-
-@dataclass(frozen=True)
-class PortListing:
-    api: str
-    inputs: tuple[str, ...]  # ports Cadenza can listen to (other programs' outputs)
-    outputs: tuple[str, ...]  # ports Cadenza can play to
-
-
-def list_ports(api: str) -> PortListing:
-    """The ports of one API; PortError when the API does not work here."""
-    midi_in = open_client("in", api)
-    try:
-        midi_out = open_client("out", api)
-        try:
-            return PortListing(api, tuple(midi_in.get_ports()), tuple(midi_out.get_ports()))
-        finally:
-            _close(midi_out)
-    finally:
-        _close(midi_in)
-
-
-def _bare(name: str) -> str:
-    # ALSA appends "client:port" numbers that change when a device is replugged.
-    return re.sub(r"\s+\d+:\d+$", "", name).casefold()
-
-
-def match_port(available: Sequence[str], wanted: str, what: str) -> str:
-    """The one port whose name contains ``wanted`` (case-insensitive).
-
-    A name equal to ``wanted`` (whole, or after ``client:``) wins over longer
-    ones that merely contain it.  Unknown or ambiguous: PortError listing the
-    ports there are.
-    """
-    needle = wanted.casefold()
-    hits = [name for name in available if needle in name.casefold()]
-    if len(hits) == 1:
-        return hits[0]
-    exact = [n for n in hits if needle in (_bare(n), _bare(n).split(":", 1)[-1])]
-    if len(exact) == 1:
-        return exact[0]
-    shown = ", ".join(repr(n) for n in available) or "none"
-    if not hits:
-        raise PortError(
-            f"no MIDI {what} port matches {wanted!r}; {what} ports: {shown}. "
-            f"`cadenza ports` lists them all; leave out --{'in' if what == 'input' else 'out'} "
-            f"to get Cadenza's own virtual port instead"
-        )
-    raise PortError(
-        f"{wanted!r} matches several MIDI {what} ports ({', '.join(repr(n) for n in hits)}); "
-        f"give more of the name. {what.capitalize()} ports: {shown}"
-    )
-
-
-def _libjack_path() -> str | None:
-    """The libjack this process already uses (python-rtmidi's wheel bundles its
-    own copy), else the system's."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            for line in maps:
-                if "libjack" in line and "/" in line:
-                    return line[line.index("/"):].strip()
-    except OSError:
-        pass
-    return ctypes.util.find_library("jack")
-
-
-_SHUTDOWN_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-_JACK_NO_START_SERVER = 0x01
-
-
-class JackWatch:
-    """Hears the JACK server go away, the moment it does.
-
-    When jackd dies, the clients python-rtmidi holds keep answering port
-    lists from a stale copy of the graph, so a dead server cannot be seen
-    from them.  This is one more JACK client, with no ports and never
-    activated (it costs the audio graph nothing), that registers JACK's
-    shutdown callback: ``gone`` is set and ``on_shutdown`` called (on a JACK
-    thread: keep it short) when the server stops.
-    """
-
-    def __init__(self, on_shutdown: Callable[[], None] | None = None) -> None:
-        self.gone = threading.Event()
-        self._on_shutdown = on_shutdown
-        self._lib: ctypes.CDLL | None = None
-        self._client: int | None = None
-        # Keep a reference: JACK calls it after this method has returned.
-        self._callback = _SHUTDOWN_CALLBACK(self._shutdown)
-
-    def _shutdown(self, _arg: object) -> None:
-        self.gone.set()
-        if self._on_shutdown is not None:
-            self._on_shutdown()
-
-    def open(self) -> bool:
-        """Start watching; False when libjack or the server cannot be reached."""
-        path = _libjack_path()
-        if path is None:
-            log.debug("libjack not found: a JACK server restart will not be noticed")
-            return False
-        try:
-            lib = ctypes.CDLL(path)
-            lib.jack_client_open.restype = ctypes.c_void_p
-            lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
-            lib.jack_on_shutdown.argtypes = [ctypes.c_void_p, _SHUTDOWN_CALLBACK, ctypes.c_void_p]
-            lib.jack_client_close.argtypes = [ctypes.c_void_p]
-        except (OSError, AttributeError) as err:
-            log.debug("cannot use %s to watch the JACK server: %s", path, err)
-            return False
-        status = ctypes.c_int()
-        client = lib.jack_client_open(
-            f"{CLIENT_NAME}-watch".encode(), _JACK_NO_START_SERVER, ctypes.byref(status)
-        )
-        if not client:
-            return False
-        lib.jack_on_shutdown(client, self._callback, None)
-        self._lib, self._client = lib, client
-        return True
-
-    def close(self) -> None:
-        if self._lib is not None and self._client:
-            self._lib.jack_client_close(self._client)
-        self._client = None
-
-
-class SysexGuard:
-    """Keeps a JACK input from going deaf after an unterminated sysex.
-
-    RtMidi's JACK input treats every event after a sysex start (``0xF0``) as
-    more of that sysex until an event ends in ``0xF7``; with sysex ignored it
-    throws them all away.  One broken sysex from a controller would make
-    Cadenza deaf until that controller's next good one.  The guard is an
-    output port of Cadenza's own, connected to Cadenza's input, through
-    which ``reset()`` sends an empty sysex (``F0 F7``) about once a second:
-    it ends a broken sysex (which Cadenza ignores anyway), so the input is
-    deaf for at most a second, and otherwise it is dropped unseen.
-    """
-
-    def __init__(self) -> None:
-        self._client: rtmidi.MidiOut | None = None
-        self._before: list[str] = []
-
-    def prepare(self) -> None:
-        """Before the input port opens: note the ports there are already."""
-        try:
-            self._client = open_client("out", "jack")
-            self._before = self._client.get_ports()
-        except (PortError, *RTMIDI_ERRORS) as err:
-            log.warning("no sysex guard for the JACK input: %s", err)
-            self.close()
-
-    def connect(self) -> bool:
-        """After the input port opened: connect to it, the one new port of its name."""
-        if self._client is None:
-            return False
-        try:
-            now = self._client.get_ports()
-            ours = [name for name in now
-                    if name not in self._before and name.endswith(f":{VIRTUAL_IN}")]
-            if len(ours) != 1:
-                raise PortError(f"cannot tell Cadenza's own input among {ours or 'no ports'}")
-            self._client.open_port(now.index(ours[0]), SYSEX_GUARD_PORT)
-        except (PortError, *RTMIDI_ERRORS) as err:
-            log.warning(
-                "no sysex guard for the JACK input (%s): a broken sysex from a "
-                "controller may make Cadenza deaf until its next complete sysex", err,
-            )
-            self.close()
-            return False
-        log.debug("sysex guard connected to %r", ours[0])
-        return True
-
-    def reset(self) -> None:
-        if self._client is None:
-            return
-        try:
-            self._client.send_message(SYSEX_RESET)
-        except RTMIDI_ERRORS as err:
-            log.debug("sysex guard could not send: %s", err)
-
-    def close(self) -> None:
-        client, self._client = self._client, None
-        if client is None:
-            return
-        try:
-            _close(client)
-        except RTMIDI_ERRORS as err:
-            log.debug("closing the sysex guard failed: %s", err)
 
 
 class _Side:
@@ -468,7 +171,7 @@ class MidiPorts:
             if guard is not None:
                 guard.close()
             for client in clients.values():
-                _close(client)
+                close_client(client)
             if isinstance(err, RTMIDI_ERRORS) and not isinstance(err, PortError):
                 raise PortError(f"cannot open {API_LABELS[api]} MIDI ports: {err}") from err
             raise
@@ -517,7 +220,7 @@ class MidiPorts:
             if side.direction == "in":  # the guard feeds the input: it goes with it
                 guard, self._sysex_guard = self._sysex_guard, None
         try:
-            _close(client)
+            close_client(client)
         except RTMIDI_ERRORS as err:
             log.debug("closing the %s failed: %s", side.label, err)
         # After the input: closing an rtmidi JACK output waits (up to a
@@ -614,60 +317,3 @@ class MidiPorts:
         if guard is not None and not self._server_gone():
             guard.reset()
         return lost, restored
-
-
-# -- command handlers ------------------------------------------------------
-
-
-def format_listing(listings: list[PortListing], failures: dict[str, str]) -> str:
-    lines = []
-    for listing in listings:
-        lines.append(f"{API_LABELS[listing.api]} ({listing.api}):")
-        lines.append("  inputs (Cadenza can listen to, --in):")
-        lines.extend(f"    {name}" for name in listing.inputs or ("(none)",))
-        lines.append("  outputs (Cadenza can play to, --out):")
-        lines.extend(f"    {name}" for name in listing.outputs or ("(none)",))
-    for api, why in failures.items():
-        lines.append(f"{API_LABELS[api]} ({api}): not available: {why}")
-    return "\n".join(lines) + "\n"
-
-
-def run_ports(args: argparse.Namespace, config: Config) -> int:
-    """``cadenza ports``: the ports of each API (or of ``--api``)."""
-    api = config.live.api
-    names = compiled_apis() if api == "auto" else candidate_apis(api)
-    listings, failures = [], {}
-    for name in names:
-        try:
-            listings.append(list_ports(name))
-        except PortError as err:
-            failures[name] = str(err.__cause__ or err)
-    sys.stdout.write(format_listing(listings, failures))
-    if not listings:
-        raise no_midi_error(failures)
-    return 0
-
-
-def panic_messages(channel: int) -> list[mido.Message]:
-    """What ``cadenza panic`` sends: a note-off for every note on the output
-    channel (a synth may ignore the controllers), then CC 123 and CC 120 on
-    all 16 channels."""
-    offs = [mido.Message("note_off", channel=channel, note=n, velocity=0) for n in range(128)]
-    return offs + silence_messages(range(16))
-
-
-def run_panic(args: argparse.Namespace, config: Config) -> int:
-    """``cadenza panic --out NAME``: silence a port Cadenza left sounding."""
-    settings = config.live
-    if not settings.out_port:
-        raise PortError("cadenza panic needs --out NAME: the port to silence")
-    ports = MidiPorts(settings.api, out_port=settings.out_port, want_input=False)
-    messages = panic_messages(settings.channel - 1)
-    with ports:
-        time.sleep(PANIC_SETTLE)
-        for message in messages:
-            ports.send(message)
-            time.sleep(PANIC_PACING)
-        time.sleep(PANIC_SETTLE)
-    log.info("sent %d panic messages to %r", len(messages), ports.output_name)
-    return 0

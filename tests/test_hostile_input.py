@@ -88,7 +88,7 @@ def still_answers(daemon: Daemon, client: MidiClient) -> None:
     # The performer lets go of everything the hostile input left "held" (sent
     # now that the way is clear, so JACK cannot lose it in a full buffer).
     release_everything(client)
-    assert eventually(lambda: not daemon.engine._held, timeout=5), daemon.engine._held
+    assert eventually(lambda: not daemon.engine.held, timeout=5), daemon.engine.held
     before = len([r for r in daemon.scheduler.recent if r[2].type == "note_on" and r[2].velocity])
     before += daemon.scheduler.dropped + daemon.engine.stats()["skipped_late"]
     for note in CALL:
@@ -283,9 +283,9 @@ def test_all_channels_unmatched_notes_and_running_status(jack_server):
         # The keys "held" by the note-ons above keep the call open until the
         # performer's All Notes Off lets go of them.
         # (JACK on a busy machine may lose one or two of a burst.)
-        assert eventually(lambda: len(daemon.engine._held) >= 8)
+        assert eventually(lambda: len(daemon.engine.held) >= 8)
         release_everything(client)
-        assert eventually(lambda: not daemon.engine._held)
+        assert eventually(lambda: not daemon.engine.held)
         check_healthy(daemon)
         still_answers(daemon, client)
     assert result["status"] == 0

@@ -11,17 +11,16 @@ import pytest
 
 from cadenza.cli import main
 from cadenza.errors import PortError
-from cadenza.live.ports import (
-    MidiPorts,
+from cadenza.live.midi_api import (
     PortListing,
     candidate_apis,
     compiled_apis,
-    format_listing,
     match_port,
     native_api,
-    panic_messages,
     select_api,
 )
+from cadenza.live.port_commands import format_listing, panic_messages
+from cadenza.live.ports import MidiPorts
 from tests.jack_server import (
     JackServer,
     MidiClient,
