@@ -19,8 +19,6 @@ See docs/engine.md for the musical rules.
 from __future__ import annotations
 
 import logging
-import statistics
-import time as _time
 from collections import deque
 from collections.abc import Sequence
 
@@ -35,13 +33,12 @@ from cadenza.live.clock import (
     MidiClockFollower,
     grid_beats,
     step_after,
-    step_at_or_after,
 )
+from cadenza.live.context import ModelContext
 from cadenza.live.events import Event, in_sending_order
 from cadenza.live.ledger import ALL_NOTES_OFF, ALL_SOUND_OFF
 from cadenza.live.performer import Performer
-from cadenza.live.phrase import CallNote, Slot, plan_answer
-from cadenza.live.vocab_map import VocabMap
+from cadenza.live.phrase import CallNote, Phrase, Slot, plan_answer
 from cadenza.live.voices import Voices
 from cadenza.predictor import Predictor
 from cadenza.sampling import Sampler, SamplingSettings
@@ -49,11 +46,9 @@ from cadenza.tokens import chord_pitch_classes, is_chord, name_to_midi, voice_ch
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WINDOW = 50  # the model's context when the predictor does not say
 PERFORMER_RELEASE = (ALL_SOUND_OFF, ALL_NOTES_OFF)  # from the performer: release everything
 MAX_CALL = 256  # call notes remembered for the answer's length and rhythm
 MAX_LATE = 0.05  # seconds: a step this overdue is skipped, not played in a burst
-LATENCY_SAMPLES = 4096
 # Seconds the engine chooses a note before it is due: the daemon and simulate
 # both use it, so an offline duet makes the same calls as a live one.
 LOOKAHEAD = 0.02
@@ -74,13 +69,10 @@ class Engine:
             raise ValueError(f"lookahead must be 0 or more seconds, got {lookahead}")
         self.predictor = predictor
         self.lookahead = float(lookahead)
-        self.vocab = VocabMap(predictor.vocabulary)
-        window = getattr(predictor, "window", None)
-        self._window: deque[int] = deque(maxlen=int(window) if window else DEFAULT_WINDOW)
+        self._context = ModelContext(predictor, Sampler(SamplingSettings(), settings.seed))
+        self.vocab = self._context.vocab
         self._now = float(start_time)
         self._start_time = float(start_time)
-        self._predictions = 0
-        self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self._notes_out = 0
         self._skipped = 0
         self._performer_tokens = 0
@@ -90,7 +82,7 @@ class Engine:
         self._settings = settings
         self._apply_settings(settings, first=True)
         self._reset_phrase()
-        self.prime(self._bundle_primer(), reset=True)
+        self.prime(self._context.bundle_primer(), reset=True)
 
     # ------------------------------------------------------------------ setup
 
@@ -107,9 +99,9 @@ class Engine:
             self._grouper.window = settings.chord_window_ms / 1000.0
         sampling = self._sampling_settings()
         if old is None or old.seed != settings.seed:
-            self._sampler = Sampler(sampling, settings.seed)
+            self._context.sampler = Sampler(sampling, settings.seed)
         else:
-            self._sampler.settings = sampling
+            self._context.sampler.settings = sampling
         if old is None or old.clock != settings.clock or old.clock_window != settings.clock_window:
             if settings.clock == "midi":
                 self._clock: InternalClock | MidiClockFollower = MidiClockFollower(
@@ -128,24 +120,9 @@ class Engine:
             temperature=self._temperature, top_k=s.top_k, top_p=s.top_p, loop_guard=s.loop_guard
         )
 
-    def _bundle_primer(self) -> list[str | int]:
-        # The ONNX runners left-fill a short history with the bundle's first
-        # primer (``fill``, indices); starting the window from the same tokens
-        # makes both runners see exactly what ``window`` shows.
-        fill = getattr(self.predictor, "fill", None)
-        if fill is None:
-            primers = getattr(self.predictor, "primers", None) or ()
-            fill = primers[0] if primers else ()
-        return list(fill)[-self._window.maxlen :] if self._window.maxlen else []
-
     def _reset_phrase(self) -> None:
         """Forget the call, the answer being played and where continuous play stands."""
-        self._call: list[CallNote] = []
-        self._plan: deque[Slot] = deque()
-        self._last_slot_beat: float | None = None
-        self._activity_beat: float | None = None  # last performer onset or release
-        self._phrase_onset_beat: float | None = None  # first onset after a pause
-        self._resume_beat = self._beat(self._now) or 0.0
+        self._phrase = Phrase(resume_beat=self._beat(self._now) or 0.0)
 
     def prime(self, tokens: Sequence[str | int], *, reset: bool = False) -> None:
         """Put tokens (strings of the scheme, or vocabulary indices) into the window.
@@ -154,16 +131,7 @@ class Engine:
         mode plays on from whatever the window holds: the bundle's primer,
         a seed phrase given here, and everything heard since.
         """
-        indices = [
-            int(t) if isinstance(t, int) else self.vocab.index_of_token(t) for t in tokens
-        ]
-        if reset:
-            self._window.clear()
-            self._window.extend(indices)
-            self.predictor.reset(list(self._window))
-        else:
-            for index in indices:
-                self._push(index)
+        self._context.prime(tokens, reset=reset)
 
     def reload(self, settings: LiveConfig) -> None:
         """New settings (SIGHUP); the window and the sounding notes are kept.
@@ -206,13 +174,17 @@ class Engine:
     @property
     def window(self) -> tuple[str, ...]:
         """The tokens the model is conditioned on, oldest first."""
-        vocabulary = self.vocab.vocabulary
-        return tuple(vocabulary[i] for i in self._window)
+        return self._context.tokens
 
     @property
     def sounding(self) -> frozenset[tuple[int, int]]:
         """(channel 0-15, note) turned on by the engine and not yet turned off."""
         return self._voices.keys
+
+    @property
+    def window_length(self) -> int:
+        """The most tokens the window holds (the model's context)."""
+        return self._context.capacity
 
     @property
     def held(self) -> frozenset[tuple[int, int]]:
@@ -223,10 +195,8 @@ class Engine:
         return self._beat(time)
 
     def stats(self) -> dict:
-        latencies = list(self._latencies)
         out: dict = {
-            "predictions": self._predictions,
-            "latencies": latencies,
+            **self._context.latency_stats(),
             "notes_out": self._notes_out,
             "skipped_late": self._skipped,
             "performer_tokens": self._performer_tokens,
@@ -235,11 +205,6 @@ class Engine:
             "mode": self._mode,
             "enabled": self._enabled,
         }
-        if latencies:
-            ordered = sorted(latencies)
-            out["latency_p50"] = statistics.median(ordered)
-            out["latency_p99"] = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-            out["latency_max"] = ordered[-1]
         return out
 
     # ------------------------------------------------------------ time helpers
@@ -277,15 +242,15 @@ class Engine:
             self._take_group(closed)
         beat = self._beat(now)
         paused = not self._performer.held and (
-            self._activity_beat is None
+            self._phrase.activity_beat is None
             or beat is None
-            or beat >= self._activity_beat + self._settings.pause_beats
+            or beat >= self._phrase.activity_beat + self._settings.pause_beats
         )
         if paused:
-            self._phrase_onset_beat = beat
+            self._phrase.phrase_onset_beat = beat
         self._performer.press(message.channel, message.note)
         if beat is not None:
-            self._activity_beat = beat
+            self._phrase.activity_beat = beat
         if self._mode == "call-response":
             self._interrupt(now, beat)
             self._extend_call(message.note, message.velocity, beat)
@@ -294,21 +259,21 @@ class Engine:
         # The call's rhythm and count are kept per chord group: a note that
         # joined the open group extends the newest entry instead of starting one.
         group = self._grouper.pending
-        if group is not None and len(group.notes) > 1 and self._call:
-            self._call[-1].open_notes.add(note)
-            self._call[-1].velocity = max(self._call[-1].velocity, velocity)
+        if group is not None and len(group.notes) > 1 and self._phrase.call:
+            self._phrase.call[-1].open_notes.add(note)
+            self._phrase.call[-1].velocity = max(self._phrase.call[-1].velocity, velocity)
             return
-        self._call.append(CallNote(beat if beat is not None else self._resume_beat, velocity, {note}))
-        if len(self._call) > MAX_CALL:
-            del self._call[0]  # a performer who never pauses: keep the latest notes
+        self._phrase.call.append(CallNote(beat if beat is not None else self._phrase.resume_beat, velocity, {note}))
+        if len(self._phrase.call) > MAX_CALL:
+            del self._phrase.call[0]  # a performer who never pauses: keep the latest notes
 
     def _performer_off(self, message: mido.Message, now: float) -> None:
         if not self._performer.release(message.channel, message.note):
             return  # a release of something pressed before we listened
         beat = self._beat(now)
         if beat is not None:
-            self._activity_beat = beat
-        for entry in reversed(self._call):
+            self._phrase.activity_beat = beat
+        for entry in reversed(self._phrase.call):
             if message.note in entry.open_notes:
                 entry.open_notes.discard(message.note)
                 if not entry.open_notes and beat is not None:
@@ -323,14 +288,13 @@ class Engine:
         self._performer.onset(group.velocity)
 
     def _push(self, index: int) -> None:
-        self._window.append(index)
-        self.predictor.feed(index)
+        self._context.push(index)
 
     def _interrupt(self, now: float, beat: float | None) -> None:
         """The performer plays again during an answer: stop within one grid step."""
-        if not self._plan and not self._voices.answering:
+        if not self._phrase.plan and not self._voices.answering:
             return
-        self._plan.clear()
+        self._phrase.plan.clear()
 
         def cutoff(on_beat: float | None) -> float:
             # The next grid line after both the interruption and the note's
@@ -352,7 +316,7 @@ class Engine:
             value = message.value
             if name == "temperature":
                 self._temperature = controls.temperature_from(value)
-                self._sampler.settings = self._sampling_settings()
+                self._context.sampler.settings = self._sampling_settings()
             elif name == "mode":
                 mode = controls.mode_from(value)
                 if mode != self._mode:
@@ -390,12 +354,12 @@ class Engine:
             out.extend(self.stop(now))
             clock.start(now)
             self._reset_phrase()
-            self._resume_beat = 0.0
+            self._phrase.resume_beat = 0.0
         elif kind == "continue":
             out.extend(self.stop(now))
             clock.continue_(now)
             self._reset_phrase()
-            self._resume_beat = clock.position_ticks / TICKS_PER_BEAT
+            self._phrase.resume_beat = clock.position_ticks / TICKS_PER_BEAT
         elif kind == "stop":
             clock.stop(now)
             out.extend(self.stop(now))
@@ -408,51 +372,25 @@ class Engine:
         """Where the next Cadenza token goes, as far as is known now."""
         if not self._enabled or not self._clock.running:
             return None
-        step = self._step
-        gate_length = step
-        if self._mode == "call-response":
-            if self._plan:
-                return self._plan[0]
-            if not self._call or self._performer.held or self._grouper.pending is not None:
-                return None
-            base = self._activity_beat if self._activity_beat is not None else self._resume_beat
-            start = step_at_or_after(base + self._settings.pause_beats, step)
-            return Slot(start, gate_length, start_marker=True)
-        if self._mode == "accompany":
-            onset = self._phrase_onset_beat
-            if onset is None or self._activity_beat is None:
-                return None
-            after = onset if self._last_slot_beat is None else max(onset, self._last_slot_beat)
-            beat = step_after(after, step)
-            if self._performer.held or beat < self._activity_beat + self._settings.pause_beats:
-                return Slot(beat, gate_length)
-            return None
-        # continue
-        if self._last_slot_beat is None:
-            beat = step_at_or_after(self._resume_beat, step)
-        else:
-            beat = step_after(self._last_slot_beat, step)
-        return Slot(beat, gate_length)
+        return self._phrase.next_slot(
+            self._mode, self._step, self._settings.pause_beats,
+            performer_active=bool(self._performer.held) or self._grouper.pending is not None,
+            keys_down=bool(self._performer.held),
+        )
 
     def _build_answer(self, start: float) -> None:
         """Turn the call into the answer's slots, starting on ``start``."""
         settings = self._settings
         slots = plan_answer(
-            self._call, start, self._step, rhythm=settings.rhythm,
+            self._phrase.call, start, self._step, rhythm=settings.rhythm,
             answer_bars=settings.answer_bars, max_notes=settings.max_answer_notes,
             follow_velocity=settings.velocity == 0,
         )
-        self._call.clear()
-        self._plan = deque(slots)
+        self._phrase.call.clear()
+        self._phrase.plan = deque(slots)
 
     def _choose(self) -> int:
-        # perf_counter measures prediction latency only; musical time is passed in.
-        began = _time.perf_counter()
-        probs = self.predictor.distribution()
-        index = self._sampler.choose(probs, list(self._window))
-        self._latencies.append(_time.perf_counter() - began)
-        self._predictions += 1
-        return index
+        return self._context.choose()
 
     def _centre(self) -> int:
         return self._performer.centre(self._settings.octave)
@@ -501,12 +439,12 @@ class Engine:
                 break
             if slot.start_marker:
                 self._build_answer(slot.beat)
-                if not self._plan:
+                if not self._phrase.plan:
                     break
                 continue
-            if self._plan:
-                self._plan.popleft()
-            self._last_slot_beat = slot.beat
+            if self._phrase.plan:
+                self._phrase.plan.popleft()
+            self._phrase.last_slot_beat = slot.beat
             if on_time < now - MAX_LATE:
                 self._skipped += 1
                 continue

@@ -9,10 +9,11 @@ grid, repeated to fill ``answer_bars``).  Pure arithmetic: no model, no time.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from cadenza.live.clock import BEATS_PER_BAR, snap
+from cadenza.live.clock import BEATS_PER_BAR, snap, step_after, step_at_or_after
 
 
 @dataclass
@@ -93,3 +94,47 @@ def mirror_pattern(
             length = min(length, offsets[i + 1] - offsets[i])
         pattern.append((offsets[i], length, entry.velocity if follow_velocity else None))
     return pattern
+
+
+@dataclass
+class Phrase:
+    """Where the music stands in beats: the call being heard, the answer being
+    played, and the marks each mode plans its next slot from."""
+
+    resume_beat: float = 0.0  # where play (re)starts: Start, Continue, a mode change
+    call: list[CallNote] = field(default_factory=list)
+    plan: deque[Slot] = field(default_factory=deque)
+    last_slot_beat: float | None = None
+    activity_beat: float | None = None  # last performer onset or release
+    phrase_onset_beat: float | None = None  # first onset after a pause
+
+    def next_slot(
+        self, mode: str, step: float, pause_beats: float, *,
+        performer_active: bool, keys_down: bool,
+    ) -> Slot | None:
+        """Where the mode's next token goes, as far as is known now.
+
+        ``performer_active``: keys are down or a chord group is still open;
+        ``keys_down``: keys are down.
+        """
+        if mode == "call-response":
+            if self.plan:
+                return self.plan[0]
+            if not self.call or performer_active:
+                return None
+            base = self.activity_beat if self.activity_beat is not None else self.resume_beat
+            start = step_at_or_after(base + pause_beats, step)
+            return Slot(start, step, start_marker=True)
+        if mode == "accompany":
+            onset = self.phrase_onset_beat
+            if onset is None or self.activity_beat is None:
+                return None
+            after = onset if self.last_slot_beat is None else max(onset, self.last_slot_beat)
+            beat = step_after(after, step)
+            if keys_down or beat < self.activity_beat + pause_beats:
+                return Slot(beat, step)
+            return None
+        # continue
+        if self.last_slot_beat is None:
+            return Slot(step_at_or_after(self.resume_beat, step), step)
+        return Slot(step_after(self.last_slot_beat, step), step)

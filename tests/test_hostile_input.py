@@ -108,7 +108,7 @@ def check_healthy(daemon: Daemon) -> None:
     queue = daemon.queue
     assert queue.peak <= 2 * queue.size, (queue.peak, queue.size)
     assert len(daemon.heard) <= HEARD
-    assert len(daemon.engine.window) <= daemon.engine._window.maxlen
+    assert len(daemon.engine.window) <= daemon.engine.window_length
 
 
 def nothing_left_sounding(daemon: Daemon, client: MidiClient) -> None:
