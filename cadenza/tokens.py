@@ -171,3 +171,13 @@ def token_to_midis(token: str, centre: int = 60) -> list[int]:
     if is_chord(token):
         return voice_chord(chord_pitch_classes(token), centre)
     return [name_to_midi(token)]
+
+
+def transpose_token(token: str, semitones: int) -> str | None:
+    """The token moved by ``semitones``: a note's name moves (music21's spelling
+    of the new pitch), a chord's pitch classes rotate and are put in normal
+    order again.  ``None`` for a note pushed outside MIDI's 0..127."""
+    if is_chord(token):
+        return chord_token(pc + semitones for pc in chord_pitch_classes(token))
+    midi = name_to_midi(token) + semitones
+    return midi_to_name(midi) if 0 <= midi <= 127 else None
