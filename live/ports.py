@@ -30,12 +30,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import mido
-import rtmidi
 
 from cadenza.config import Config
 from cadenza.errors import PortError
 from cadenza.live.ledger import silence_messages
+from cadenza.live.midi_backend import rtmidi_import_error
 from cadenza.live.scheduler import favoured
+
+try:
+    import rtmidi
+except ImportError as err:  # a system library it links is missing: say which, no traceback
+    raise rtmidi_import_error(err) from err
 
 log = logging.getLogger(__name__)
 
