@@ -5,7 +5,8 @@ TensorFlow: the token scheme version, the vocabulary in index order, the
 window length, the input encoding, each graph's file and tensor names, the
 LSTM state shapes, and how the model was made (training report and config,
 data digest, versions).  ``read_bundle`` refuses a bundle that is missing,
-corrupt or from an incompatible scheme with a message naming the file.
+corrupt, from an incompatible scheme, or whose graphs lie outside its folder,
+with a message naming the file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from cadenza.errors import BundleError, TokenError
@@ -119,6 +120,29 @@ def _check_graph_roles(
         raise BundleError(f"{where}: graph {kind!r} lacks {', '.join(missing)}")
 
 
+def _graph_path(folder: Path, name: str, kind: str, manifest_path: Path) -> Path:
+    """Where graph ``kind``'s ``file`` lies, refused unless it is inside ``folder``.
+
+    A bundle is shared as one folder, so its manifest may only name files in
+    it: an absolute path, a ``..`` or a symlink out would load a graph the
+    bundle does not carry.  Windows separators and drives count as well, so
+    a manifest is judged the same on every system.
+    """
+    where = f"{manifest_path}: graph {kind!r} file {name!r}"
+    written = PureWindowsPath(name)  # splits on both "/" and "\\"
+    if written.anchor or PurePosixPath(name).is_absolute():
+        raise BundleError(
+            f"{where} is an absolute path (or names a drive); it must be a name inside {folder}"
+        )
+    if ".." in written.parts:
+        raise BundleError(f"{where} climbs out with '..'; it must be a name inside {folder}")
+    graph_path = folder / name
+    resolved = graph_path.resolve()
+    if not resolved.is_relative_to(folder.resolve()):
+        raise BundleError(f"{where} leads through a symlink to {resolved}, outside {folder}")
+    return graph_path
+
+
 def read_bundle(path: str | Path) -> Bundle:
     """Read and check a bundle folder (or its ``model.json``)."""
     path = Path(path)
@@ -194,7 +218,7 @@ def read_bundle(path: str | Path) -> Bundle:
             raise BundleError(f"{manifest_path}: unknown graph kind {graph_kind!r}")
         if not isinstance(spec, dict) or not isinstance(spec.get("file"), str):
             raise BundleError(f"{manifest_path}: graph {graph_kind!r} needs a 'file'")
-        graph_path = path / spec["file"]
+        graph_path = _graph_path(path, spec["file"], graph_kind, manifest_path)
         if not graph_path.is_file():
             raise BundleError(f"{graph_path}: graph file missing (named in {manifest_path})")
         inputs = {r: _tensor(t, manifest_path, r) for r, t in spec.get("inputs", {}).items()}

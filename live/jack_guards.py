@@ -14,10 +14,9 @@ import logging
 import threading
 from collections.abc import Callable
 
-import rtmidi
-
 from cadenza.errors import PortError
 from cadenza.live.midi_api import CLIENT_NAME, RTMIDI_ERRORS, VIRTUAL_IN, close_client, open_client
+from cadenza.live.midi_backend import rtmidi
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import rtmidi
-
 from cadenza.errors import PortError
+from cadenza.live.midi_backend import rtmidi
 
 log = logging.getLogger(__name__)
 

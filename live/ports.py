@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 
 import mido
-import rtmidi
 
 from cadenza.errors import PortError
 from cadenza.live.jack_guards import JackWatch, SysexGuard
@@ -40,6 +39,7 @@ from cadenza.live.midi_api import (
     open_client,
     select_api,
 )
+from cadenza.live.midi_backend import rtmidi
 from cadenza.live.scheduler import favoured
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,9 @@ cd "$(dirname "$0")/.."
 cadenza=${CADENZA:-.venv/bin/cadenza}
 duet=${DUET:-duet}
 
-# `cadenza ports` exits 1 when no MIDI system works here (and 2 for a bad
-# config.toml, which the daemon would refuse too).  Its stdout is the port
+# `cadenza ports` exits 1 when no MIDI system works here, or when python-rtmidi
+# cannot load the system's MIDI libraries (libasound on a minimal image), and 2
+# for a bad config.toml, which the daemon would refuse too.  Its stdout is the port
 # list; stderr carries the reason and, from the C libraries, some noise.
 set +e
 probe=$("$cadenza" ports 2>&1 >/dev/null)
@@ -25,16 +26,22 @@ if ((status == 0)); then
   exec "$cadenza" live "$@"
 fi
 # The reason, without the C libraries' chatter (and without its advice to run
-# simulate, which is what happens next).
+# simulate, which is what happens next).  `|| true`: a grep that finds nothing
+# must not end the script under `set -e -o pipefail`.
 reason=$(grep -E 'ERROR cadenza' <<<"$probe" | tail -n 1 \
-  | sed -E -e 's/^.*ERROR cadenza[.a-z]*: //' -e 's/ To hear Cadenza without a MIDI system.*$//')
+  | sed -E -e 's/^.*ERROR cadenza[.a-z_]*: //' -e 's/ To hear Cadenza without a MIDI system.*$//' \
+  || true)
+# No log line: it died before logging (a traceback), and its last line says why.
+if [[ -z $reason ]]; then
+  reason=$(grep -v '^[[:space:]]*$' <<<"$probe" | tail -n 1 || true)
+fi
 if ((status != 1)); then
   echo "cadenza ports failed (exit $status): ${reason:-$probe}" >&2
   exit "$status"
 fi
 
-echo "make run: no MIDI system on this machine, so no live ports." >&2
-echo "  (${reason:-cadenza ports found no MIDI API})" >&2
+echo "make run: MIDI does not work on this machine, so no live ports." >&2
+echo "  (${reason:-`cadenza ports` failed and gave no reason})" >&2
 echo "make run: playing the offline duet instead: cadenza simulate on the example phrase." >&2
 "$cadenza" simulate --out "$duet.mid" --plot "$duet.png"
 echo "make run: wrote $duet.mid (you and Cadenza, two tracks; open it in any MIDI player or DAW)" >&2

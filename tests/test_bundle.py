@@ -176,6 +176,77 @@ def test_refuses_a_missing_graph_file(tmp_path):
     assert str(folder / "stream.onnx") in message and "graph file missing" in message
 
 
+def outside_bundle(tmp_path: Path, file: str) -> tuple[Path, str]:
+    """A bundle whose stream graph is named ``file``, and a real graph file
+    beside the bundle that such a name could reach."""
+    (tmp_path / "other.onnx").write_bytes(b"not this bundle's")
+    folder = write_bundle(tmp_path / "b", manifest())
+    doc = json.loads((folder / MANIFEST).read_text())
+    doc["graphs"]["stream"]["file"] = file
+    (folder / MANIFEST).write_text(json.dumps(doc))
+    return folder, refusal(folder)
+
+
+@pytest.mark.parametrize(
+    ("file", "expected"),
+    [
+        ("../other.onnx", "climbs out with '..'"),
+        ("sub/../../other.onnx", "climbs out with '..'"),
+        ("..\\other.onnx", "climbs out with '..'"),
+        ("ABSOLUTE", "is an absolute path"),
+        ("\\\\server\\share\\other.onnx", "is an absolute path"),
+        ("C:other.onnx", "is an absolute path"),
+    ],
+)
+def test_refuses_a_graph_file_named_outside_the_bundle(tmp_path, file, expected):
+    if file == "ABSOLUTE":
+        file = str(tmp_path / "other.onnx")
+    folder, message = outside_bundle(tmp_path, file)
+    assert str(folder / MANIFEST) in message
+    assert f"graph 'stream' file {file!r}" in message
+    assert expected in message
+
+
+def test_refuses_a_graph_file_that_is_a_symlink_out_of_the_bundle(tmp_path):
+    folder = write_bundle(tmp_path / "b", manifest())
+    (tmp_path / "other.onnx").write_bytes(b"not this bundle's")
+    (folder / "stream.onnx").unlink()
+    (folder / "stream.onnx").symlink_to(tmp_path / "other.onnx")
+    message = refusal(folder)
+    assert str(folder / MANIFEST) in message and "graph 'stream' file 'stream.onnx'" in message
+    assert f"symlink to {(tmp_path / 'other.onnx').resolve()}, outside {folder}" in message
+
+
+def test_refuses_a_graph_file_reached_through_a_symlinked_folder(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "stream.onnx").write_bytes(b"not this bundle's")
+    folder = write_bundle(tmp_path / "b", manifest())
+    (folder / "graphs").symlink_to(tmp_path / "elsewhere")
+    doc = json.loads((folder / MANIFEST).read_text())
+    doc["graphs"]["stream"]["file"] = "graphs/stream.onnx"
+    (folder / MANIFEST).write_text(json.dumps(doc))
+    assert "outside" in refusal(folder)
+
+
+def test_symlinks_that_stay_inside_the_bundle_are_fine(tmp_path):
+    """A bundle folder reached through a symlink, and a graph linked to another
+    file of the same bundle, are still the bundle's own files."""
+    folder = write_bundle(tmp_path / "b", manifest())
+    (folder / "stream.onnx").unlink()
+    (folder / "stream.onnx").symlink_to("window.onnx")
+    (tmp_path / "current").symlink_to(folder)
+    bundle = read_bundle(tmp_path / "current")
+    assert bundle.graph("stream").path == tmp_path / "current" / "stream.onnx"
+
+
+def test_a_graph_file_in_a_subfolder_of_the_bundle_is_fine(tmp_path):
+    doc = manifest()
+    doc["graphs"]["stream"]["file"] = "int8/stream.onnx"
+    (tmp_path / "b" / "int8").mkdir(parents=True)
+    bundle = read_bundle(write_bundle(tmp_path / "b", doc))
+    assert bundle.graph("stream").path == tmp_path / "b" / "int8" / "stream.onnx"
+
+
 def test_write_json_atomic_replaces_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "sub" / "doc.json"
     write_json_atomic(target, {"a": 1})

@@ -4,9 +4,10 @@ Each ``cadenza ...`` line of its command blocks must parse with the real
 argument parser (so an option renamed in the code breaks this test, not a
 newcomer's first try), each ``make`` target must exist in the Makefile, and
 each linked file must be in the repository.  ``scripts/run.sh`` (what
-``make run`` runs) is tested for its three outcomes with a stand-in for the
-``cadenza`` executable whose ``ports`` answers what the test needs; the
-fallback's ``simulate`` is the real one.
+``make run`` runs) is tested for each of its outcomes with a stand-in for the
+``cadenza`` executable whose ``ports`` answers what the test needs (or the
+real one, on a python-rtmidi that cannot load libasound); the fallback's
+``simulate`` is the real one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import mido
 import pytest
 
 from cadenza.cli import build_parser
+from tests.test_midi_backend import unloadable_rtmidi
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -148,3 +150,43 @@ def test_run_with_a_bad_config_says_so_and_does_not_fall_back(tmp_path):
     assert "[live] bpm = 1000.0" in result.stderr
     assert not (tmp_path / "duet.mid").exists()
     assert not (tmp_path / "live-args").exists()
+
+
+def test_run_without_the_midi_libraries_says_which_one_and_falls_back(tmp_path):
+    """A minimal image: python-rtmidi cannot load libasound.  The real ``cadenza``
+    runs, with an ``rtmidi`` in front of the real one that fails as the loader does."""
+    pytest.importorskip("matplotlib")
+    if not (REPO / "models" / "default" / "model.json").is_file():
+        pytest.skip("the bundled model is not built")
+    shadow = unloadable_rtmidi(tmp_path / "shadow")
+    cadenza = tmp_path / "cadenza"
+    cadenza.write_text(
+        f'#!/bin/sh\nPYTHONPATH="{shadow}" exec "{sys.executable}" -m cadenza "$@"\n',
+        encoding="utf-8",
+    )
+    cadenza.chmod(cadenza.stat().st_mode | stat.S_IXUSR)
+    result = run_script(tmp_path, cadenza)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    reason = next(line for line in result.stderr.splitlines() if "libasound.so.2" in line)
+    assert "sudo apt install libasound2" in reason
+    assert "cannot open shared object file" in reason
+    assert (tmp_path / "duet.mid").is_file()
+
+
+def test_run_passes_on_the_last_line_of_a_crash_that_logged_nothing(tmp_path):
+    cadenza = tmp_path / "cadenza"
+    cadenza.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        "  ports) printf 'Traceback (most recent call last):\\n  File \"x\"\\n"
+        "ImportError: libfoo.so.1: cannot open\\n\\n' >&2; exit 1;;\n"
+        f'  simulate) echo "$@" > "{tmp_path}/simulate-args";;\n'
+        "esac\n",
+        encoding="utf-8",
+    )
+    cadenza.chmod(cadenza.stat().st_mode | stat.S_IXUSR)
+    result = run_script(tmp_path, cadenza)
+    assert result.returncode == 0, result.stderr
+    assert "(ImportError: libfoo.so.1: cannot open)" in result.stderr
+    assert (tmp_path / "simulate-args").read_text().startswith("simulate --out")
