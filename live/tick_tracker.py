@@ -56,6 +56,7 @@ GAP_DOUBT = 0.25  # the arrival noise of a tick after a gap, as a fraction of an
 RESEED_RUN = 6  # this many regular intervals that disagree with the filter re-seed it
 RESEED_SPREAD = 0.25  # "regular": each within this fraction of their median
 RESEED_DISAGREE = 0.08  # "disagree": their median this far (relative) from the filter's
+RESEED_FIT = 4  # ... from a line through the latest this many of them
 RESEED_OBVIOUS = 0.3  # ... or this far, when the errors need not agree
 
 
@@ -140,6 +141,10 @@ class TickTracker:
         if self._acquired < ACQUIRE_TICKS:
             return self._acquire(now, raw)
         steps = round((now - self.phase) / self.period)
+        if steps > 1 and self._lean > 0:
+            # The filter lags (the master is slowing): its own lag is no
+            # evidence of a lost tick, only the interval since the last is.
+            steps = max(1, min(steps, round(raw / self.period)))
         if steps <= 0:
             # Nearest to a tick already placed: a late one of a bunch.
             self.bunched += 1
@@ -267,11 +272,13 @@ class TickTracker:
             return
         if intervals[0] < (1 - RESEED_SPREAD) * median or intervals[-1] > (1 + RESEED_SPREAD) * median:
             return
-        # Regular arrivals: one tick each, whatever the old interval made of them.
+        # Regular arrivals: one tick each, whatever the old interval made of
+        # them; the latest few give the new tempo (the older may be the old one).
         first = self._recent[0][1]
         points = [(t, first + i) for i, t in enumerate(times)]
         self.reseeds += 1
-        self._fit(points)
+        self._fit(points[-RESEED_FIT:])
+        self._wander_scale = 1.0
         self._noise.break_run()
         self._recent.clear()
         self._recent.append(points[-1])
