@@ -171,7 +171,7 @@ class LiveConfig:
     grid: str = "1/8"
     clock: str = "internal"
     clock_out: bool = False
-    clock_window: int = 96  # MIDI clock ticks in the tempo fit (4 beats): more is steadier, fewer follows tempo changes faster
+    clock_window: int = 96  # the clock tracker's longest memory in MIDI ticks (4 beats): more is steadier on a steady master
     chord_window_ms: float = 30.0
     pause_beats: float = 2.0
     answer_bars: int = 0  # 0: answer with as many notes as the call

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -306,3 +307,94 @@ def sounding_notes(messages) -> set[tuple[int, int]]:
             else:
                 on.pop(key, None)
     return set(on)
+
+
+# -- third-party JACK clients: jack_lsp, jack_connect, jack_transport, jack_midi_dump --
+
+
+def jack_ports(env: dict[str, str]) -> list[str]:
+    """Every port of the JACK server ``env`` points at (``jack_lsp``)."""
+    out = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True, timeout=10)
+    return out.stdout.splitlines()
+
+
+def wait_port(env: dict[str, str], part: str, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        hits = [p for p in jack_ports(env) if part in p]
+        if hits:
+            return hits[0]
+        time.sleep(0.05)  # polling interval while a client starts
+    raise TimeoutError(f"no JACK port containing {part!r}: {jack_ports(env)}")
+
+
+def connect(env: dict[str, str], source: str, sink: str) -> None:
+    subprocess.run(["jack_connect", source, sink], env=env, check=True, timeout=10)
+
+
+def transport(env: dict[str, str], command: str) -> None:
+    subprocess.run(["jack_transport"], input=f"{command}\nquit\n", env=env, text=True,
+                   capture_output=True, timeout=10, check=False)
+
+
+def read_midi_dump(path: Path) -> list[tuple[int, list[int]]]:
+    """(frame, bytes) of each event jack_midi_dump -a printed
+    ("  58304: 90 3c 50 note on  (channel  0): ...": the bytes, then words)."""
+    events = []
+    for line in path.read_text(errors="replace").splitlines():
+        frame, _, rest = line.partition(":")
+        data = []
+        for word in rest.split():
+            if len(word) != 2 or any(c not in "0123456789abcdef" for c in word):
+                break
+            data.append(int(word, 16))
+        with contextlib.suppress(ValueError):
+            events.append((int(frame), data))
+    return events
+
+
+def note_on_frames(events) -> list[int]:
+    return [f for f, d in events if d and d[0] & 0xF0 == 0x90 and len(d) > 2 and d[2] > 0]
+
+
+@contextlib.contextmanager
+def background_process(command: list[str], env: dict[str, str], log: Path):
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@contextlib.contextmanager
+def running_daemon(predictor, live):
+    """A Daemon on ``predictor`` with ``live`` settings, supervised in a thread until the block ends."""
+    from cadenza.live.daemon import Daemon
+
+    daemon = Daemon(predictor, live)
+    daemon.start()
+    supervisor = threading.Thread(target=daemon.run, name="supervisor")
+    supervisor.start()
+    try:
+        yield daemon
+    finally:
+        daemon.request_stop("test over")
+        supervisor.join(10)
+        assert not supervisor.is_alive(), "the daemon did not stop"
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    """Poll ``predicate`` until true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)  # polling a file another process writes
+    return True

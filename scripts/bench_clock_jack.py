@@ -1,0 +1,175 @@
+"""Cadenza following jack_midi_clock through JACK: answer onsets against the master's ticks.
+
+A private JACK server (real-time where allowed; dummy driver, 48 kHz, 64
+frames), Cadenza in ``continue`` mode on the 1/8 grid following
+``jack_midi_clock``, and one ``jack_midi_dump -a`` hearing both, on the same
+frame clock.  Each note is compared with the master's own tick for its
+eighth (ticks numbered by time after Start or Continue: after an xrun,
+jack_midi_clock itself skips the ticks of the cycle it missed; dump-gaps
+counts them).
+
+    python scripts/bench_clock_jack.py                 # every scenario
+    python scripts/bench_clock_jack.py --scenario drifting --seconds 30
+
+Scenarios: steady (-b 97 -B), drifting (-J 5: every interval jittered by
+up to 5 %, accumulating), ramp (jack_transport as timebase master: a bar
+at 120, down to 80 BPM over four bars, a bar at 80, back up over four, in
+steps of a sixteenth), spp
+(locate to bar 5 while stopped, then play: Song Position Pointer, then
+Continue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from cadenza.config import LiveConfig
+from cadenza.live.jack_harness import (
+    JackServer,
+    background_process,
+    connect,
+    jack_environment,
+    note_on_frames,
+    read_midi_dump,
+    running_daemon,
+    transport,
+    wait_port,
+)
+from cadenza.predictor import FakePredictor
+
+VOCAB = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
+
+RATE = 48000
+
+
+def judge(events, bpm: float) -> dict[str, float]:
+    """|note onset - the master's tick for its eighth| in ms, after two beats."""
+    numbered: list[tuple[int, int]] = []  # (tick number, frame)
+    number = 0
+    for frame, data in events:
+        if data[:1] == [0xF2] and len(data) == 3:
+            number = (data[1] | data[2] << 7) * 6
+        elif data in ([0xFA], [0xFB]):
+            number = 0 if data == [0xFA] else number
+            numbered.append((number, -1))  # a marker: the next tick carries `number`
+        elif data == [0xF8] and numbered:
+            if numbered[-1][1] == -1:
+                numbered[-1] = (numbered[-1][0], frame)
+            elif len(numbered) > 1 and numbered[-2][1] >= 0:
+                # By time, as a slave must: after an xrun jack_midi_clock
+                # skips the ticks that fell in the missed cycle.
+                (k0, f0), (k1, f1) = numbered[-2], numbered[-1]
+                steps = max(1, round((frame - f1) / ((f1 - f0) / (k1 - k0))))
+                numbered.append((k1 + steps, frame))
+            else:
+                numbered.append((numbered[-1][0] + 1, frame))
+    ticks = {k: f for k, f in numbered if f >= 0}
+    frames = sorted(ticks.values())
+    gaps = sum(1 for a, b in zip(frames, frames[1:], strict=False)
+               if b - a > 1.6 * RATE * 60 / (bpm * 24))
+    first = min(ticks)
+    errors = []
+    for frame in note_on_frames(events):
+        nearest = min((k for k in ticks if k % 12 == 0 and k >= first + 48),
+                      key=lambda k: abs(ticks[k] - frame), default=None)
+        if nearest is not None and abs(ticks[nearest] - frame) < RATE * 60 / bpm / 4:
+            errors.append(abs(frame - ticks[nearest]) / RATE * 1e3)
+    errors.sort()
+    pick = lambda q: errors[min(len(errors) - 1, int(q * len(errors)))] if errors else float("nan")  # noqa: E731
+    return {"notes": len(errors), "p50": pick(0.5), "p99": pick(0.99),
+            "max": errors[-1] if errors else float("nan"), "dump_gaps": gaps}
+
+
+def scenario(name: str, seconds: float, env: dict[str, str], folder: Path) -> dict[str, float]:
+    dump = folder / f"{name}.txt"
+    bpm = 120.0 if name in ("ramp", "spp") else 97.0
+    master = ["jack_midi_clock", "-b", str(bpm)]
+    if name in ("steady", "drifting"):
+        master.append("-B")
+    if name == "drifting":
+        master += ["-J", "5"]
+    if name == "spp":
+        master += ["-d", "1"]
+    live = LiveConfig(api="jack", clock="midi", mode="continue", grid="1/8", bpm=100.0, channel=1)
+    timebase = None
+    with background_process(["jack_midi_dump", "-a", "bench-dump"], env, dump), \
+         background_process(master, env, folder / f"{name}-mclk.log"), running_daemon(FakePredictor(VOCAB), live) as daemon:
+        if name in ("ramp", "spp"):
+            timebase = subprocess.Popen(["jack_transport"], stdin=subprocess.PIPE, text=True, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            timebase.stdin.write(f"master\ntempo {bpm}\n")
+            timebase.stdin.flush()
+        monitor = wait_port(env, "bench-dump:")
+        clock_out = wait_port(env, "jack_midi_clock:mclk_out")
+        connect(env, clock_out, wait_port(env, ":Cadenza In"))
+        connect(env, clock_out, monitor)
+        connect(env, wait_port(env, ":Cadenza Out"), monitor)
+        transport(env, "locate 0")
+        if name == "spp":
+            transport(env, "play")
+            time.sleep(4.0)  # a few bars from the top (the master's own pace)
+            transport(env, "stop")
+            time.sleep(0.5)
+            transport(env, f"locate {16 * RATE // 2}")  # beat 16 at 120 BPM (bar 5)
+            time.sleep(0.5)
+        transport(env, "play")
+        began = time.monotonic()
+        if name == "ramp":
+            # Four bars at 120, 120 -> 80 over four bars, four at 80, back over four.
+            plan = [120.0] * 16 + [120.0 - 40.0 * i / 64 for i in range(64)] + [80.0] * 16 \
+                + [80.0 + 40.0 * i / 64 for i in range(65)]
+            for value in plan:
+                timebase.stdin.write(f"tempo {value:.3f}\n")
+                timebase.stdin.flush()
+                time.sleep(60.0 / value / 4)  # a sixteenth at that tempo
+        while time.monotonic() - began < seconds:
+            time.sleep(0.1)  # the master plays on; nothing here is timed
+        transport(env, "stop")
+        tracker = daemon.engine.clock.tracker
+        counts = {"lost": tracker.lost, "bunched": tracker.bunched, "reseeds": tracker.reseeds}
+        if timebase is not None:
+            timebase.stdin.write("quit\n")
+            timebase.stdin.flush()
+            timebase.wait(5)
+    result = judge(read_midi_dump(dump), bpm if name != "ramp" else 100.0)
+    result.update(counts)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", action="append",
+                        choices=["steady", "drifting", "ramp", "spp"])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--no-realtime", action="store_true")
+    args = parser.parse_args(argv)
+    server = JackServer(realtime=not args.no_realtime)
+    try:
+        server.start()
+    except (RuntimeError, TimeoutError):
+        server = JackServer(realtime=False).start()
+    env = {**os.environ, **server.env}
+    print(f"JACK {'real-time' if server.realtime else 'not real-time'}, 64 frames at 48 kHz")
+    print(f"{'scenario':<9} {'notes':>5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  lost bunched reseeds dump-gaps")
+    try:
+        with jack_environment(server), TemporaryDirectory() as folder:
+            for name in args.scenario or ["steady", "drifting", "ramp", "spp"]:
+                r = scenario(name, args.seconds, env, Path(folder))
+                print(f"{name:<9} {r['notes']:>5} {r['p50']:7.2f} {r['p99']:7.2f} {r['max']:7.2f}"
+                      f"  {r['lost']:>4} {r['bunched']:>7} {r['reseeds']:>7} {r['dump_gaps']:>9}")
+                sys.stdout.flush()
+    finally:
+        server.stop()
+        server.log_path.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
