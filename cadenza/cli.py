@@ -18,7 +18,7 @@ from typing import Any
 
 from cadenza import __version__
 from cadenza.bundle import MANIFEST, bundled_model_path
-from cadenza.config import GRIDS, MODES, Config, load_config
+from cadenza.config import GRIDS, MODES, TOKENIZERS, Config, load_config
 from cadenza.errors import BundleError, CadenzaError
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ DEFAULT_CONFIG = Path("config.toml")
 HANDLERS = {
     "train": "cadenza.train.cli:run_train",
     "generate": "cadenza.train.cli:run_generate",
+    "tokens": "cadenza.train.tokens_cmd:run_tokens",
     "export": "cadenza.export.cli:run_export",
     "bench": "cadenza.export.cli:run_bench",
     "simulate": "cadenza.live.simulate:run_simulate",
@@ -101,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed for the split and the weights")
     p.add_argument("--out", type=Path, help="output folder")
 
+    p = sub.add_parser("tokens", help="write the tokens of training files as JSON "
+                       "(what the model will see; warms the parse cache)")
+    p.add_argument("--data", nargs="+", metavar="SOURCE", required=True,
+                   help="folders, MIDI files or music21:NAME")
+    p.add_argument("--tokenizer", choices=TOKENIZERS, help="how MIDI files are read")
+    p.add_argument("--no-cache", action="store_true", dest="no_cache",
+                   help="parse every file again, and store nothing")
+    p.add_argument("--json", type=Path, required=True, help="JSON file to write")
+
     p = sub.add_parser("generate", help="write a generated melody to a MIDI file")
     p.add_argument("--model", help="a trained model folder or an ONNX bundle "
                    "(default: the bundled model)")
@@ -158,6 +168,7 @@ CONFIG_OPTIONS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("data", ("min_count", "max_files")),
         ("train", ("preset", "epochs", "batch_size", "split", "strategy", "seed")),
     ],
+    "tokens": [("data", ("tokenizer",))],
     "export": [("export", ("int8", "opset"))],
     "simulate": [
         ("live", ("model", "mode", "rhythm", "bpm", "grid", "runner", "int8", "channel", "seed",
@@ -181,11 +192,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
             value = getattr(args, name, None)
             if value is not None:
                 overrides.setdefault(section, {})[name] = value
-    if args.command == "train":
-        if args.data:
-            overrides.setdefault("data", {})["sources"] = list(args.data)
-        if args.out:
-            overrides.setdefault("train", {})["out"] = str(args.out)
+    if args.command in ("train", "tokens") and args.data:
+        overrides.setdefault("data", {})["sources"] = list(args.data)
+    if args.command == "train" and args.out:
+        overrides.setdefault("train", {})["out"] = str(args.out)
     path = args.config
     if path is None and DEFAULT_CONFIG.is_file():
         path = DEFAULT_CONFIG

@@ -31,6 +31,10 @@ from cadenza.errors import ConfigError
 MIN_OPSET, MAX_OPSET = 17, 18
 GRIDS = ("1/4", "1/8", "1/16", "1/4t", "1/8t", "1/16t")
 MODES = ("call-response", "accompany", "continue")
+# How MIDI files become tokens: "fast" reads them with symusic and does
+# music21's work in numpy; "music21" is the reference (and always the path
+# for scores: MusicXML, kern, the music21 corpus).
+TOKENIZERS = ("fast", "music21")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class DataConfig:
     max_files: int = 0  # 0: no limit; handy for quick experiments on a big corpus
     chordify: bool = True  # scores with no piano part also give their chordified reduction
     parse_timeout: float = 300.0  # seconds music21 may spend on one file; 0: no limit
+    tokenizer: str = "fast"  # for MIDI files; see TOKENIZERS
 
     def check(self) -> dict[str, str]:
         problems = {}
@@ -64,6 +69,8 @@ class DataConfig:
             problems["cache_dir"] = "must name a folder"
         if self.parse_timeout < 0:
             problems["parse_timeout"] = "must be 0 (no limit) or more seconds"
+        if self.tokenizer not in TOKENIZERS:
+            problems["tokenizer"] = f"must be one of {', '.join(TOKENIZERS)}"
         return problems
 
 
