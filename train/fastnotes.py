@@ -173,11 +173,17 @@ class _Measure:
     chord_cut: bool = False
     note_cut: bool = False
     first_end: int = 0  # its end time before makeTies cut anything
+    # Kept as elements arrive, so that most measures need no second look:
+    level_end: int = 0  # the latest end among the elements outside voices
+    overlapped: bool = False  # one of them began before an earlier one ended
 
     def insert(self, container: list[Element], element: Element) -> None:
         self.counter += 1
         element.rank = self.counter
         container.append(element)
+        if container is self.level:
+            self.overlapped = self.overlapped or element.offset < self.level_end
+            self.level_end = max(self.level_end, element.end)
 
 
 class _Voice(list):
@@ -242,6 +248,7 @@ def _make_voices(measure: _Measure) -> None:
                 break
         # else: no voice is free; music21 drops the note
     measure.level = []
+    measure.level_end = 0
     measure.voices = [v for v in voices if v]
     for voice in measure.voices:
         voice.first_end = max(e.end for e in voice)
@@ -290,6 +297,9 @@ def _tie(measures: list[_Measure], signatures: list[tuple[int, int]]) -> None:
             following, appended = measures[number + 1], True
         next_has_voices = following.voices is not None
         has_voices = measure.voices is not None
+        if not has_voices and measure.level_end <= measure.length:
+            number += 1  # nothing crosses this barline
+            continue
         bundle = measure.voices if has_voices else [measure.level]
         moved_into = None
         for container in bundle:
@@ -315,6 +325,7 @@ def _tie(measures: list[_Measure], signatures: list[tuple[int, int]]) -> None:
                     # second piece adds a second, empty, voice and joins the first.)
                     moved = _sorted(following.level)
                     following.level = []
+                    following.level_end = 0
                     following.voices = following.voices or []
                     following.voices.append(_Voice())
                     for e in moved:
@@ -462,7 +473,7 @@ def track_elements(track: TrackNotes, ticks_per_quarter: int,
         measure.insert(measure.level, element)
     if voices_needed:
         for measure in measures:
-            if len(measure.level) > 1:
+            if measure.overlapped:
                 _make_voices(measure)
     _tie(measures, signatures)
     return flat_order(measures, voices_needed)
