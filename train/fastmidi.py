@@ -24,12 +24,17 @@ event before symusic sees a byte.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 import numpy as np
 
-from cadenza.train.fastnotes import UNIT, TrackNotes, quantize_offsets, track_elements
+from cadenza.train.fastnotes import (
+    UNIT,
+    TrackNotes,
+    TrackOrder,
+    quantize_offsets,
+    track_elements,
+)
 from cadenza.train.midifile import MidiLayout, TrackFacts
 
 #: Bumped whenever this module turns the same file into different tokens.
@@ -135,9 +140,9 @@ def _score_tokens(music: bytes, facts: list[TrackFacts]) -> list[str]:
     if len(read) != len(note_tracks):
         raise Unsupported(f"symusic read {len(read)} tracks with notes, music21 would make "
                           f"{len(note_tracks)} parts")
-    parts: dict[str, list[list]] = {}
+    parts: dict[str, list[TrackOrder]] = {}
     order: list[str] = []
-    for index, ((number, track_facts), track) in enumerate(zip(note_tracks, read, strict=True)):
+    for (number, track_facts), track in zip(note_tracks, read, strict=True):
         _check_track(number, track_facts)
         part = _part_of(number, track_facts)
         for name in part.names:
@@ -151,14 +156,21 @@ def _score_tokens(music: bytes, facts: list[TrackFacts]) -> list[str]:
             TrackNotes(on, on + notes["duration"].astype(np.int64),
                        notes["pitch"].astype(np.int64), meta),
             per_quarter, _signatures(facts, track_facts, per_quarter))
-        # music21's merged part: by offset, grace first, then track by track.
-        parts.setdefault(part.key, []).append(
-            [(offset, not_grace, index, position, element.token)
-             for offset, not_grace, position, element in elements])
+        parts.setdefault(part.key, []).append(elements)
     piano = [key for key in order if key in parts and PIANO_MARK in key]
     if not piano:
         raise Unsupported("no piano part (music21 would read every part, and chordify them)")
-    return [item[-1] for key in piano for item in heapq.merge(*parts[key])]
+    return [t for key in piano for t in _merged(parts[key])]
+
+
+def _merged(tracks: list[TrackOrder]) -> list[str]:
+    """music21's part of several tracks: by offset, grace first, then track by track."""
+    track = np.concatenate([np.full(t.offset.size, n) for n, t in enumerate(tracks)])
+    offset = np.concatenate([t.offset for t in tracks])
+    not_grace = np.concatenate([t.not_grace for t in tracks])
+    position = np.concatenate([t.position for t in tracks])
+    tokens = np.concatenate([t.tokens for t in tracks])
+    return tokens[np.lexsort((position, track, not_grace, offset))].tolist()
 
 
 def fast_sequences(layout: MidiLayout) -> list[list[str]]:

@@ -27,7 +27,9 @@ which the tied pieces and the voices decide.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -76,24 +78,35 @@ def music21_note_offs(on: np.ndarray, off: np.ndarray, pitch: np.ndarray) -> np.
     return np.where(found, np.minimum(off, later), off)
 
 
-def group_chords(on: np.ndarray, off: np.ndarray, ticks_per_quarter: int
-                 ) -> tuple[list[list[int]], bool]:
-    """music21's chord groups (note indices, in note order) and whether voices are needed."""
+@dataclass
+class Groups:
+    """music21's chord groups: each group's first and last note, and the members of chords."""
+
+    first: np.ndarray
+    last: np.ndarray
+    chords: dict[int, list[int]]  # group number -> its note indices, for groups of two or more
+    voices: bool  # a note began with another but ended elsewhere: music21 makes voices
+
+
+def group_chords(on: np.ndarray, off: np.ndarray, ticks_per_quarter: int) -> Groups:
+    """music21's chord groups, in note order, and whether it will need voices."""
     tolerance = ticks_per_quarter / max(DIVISORS)
     count = on.size
     # The first note whose onset is a tolerance or more later: only the notes
     # before it can join; most notes have no such neighbour at all.
     reach = np.searchsorted(on, on + tolerance, side="left")
-    alone = reach == np.arange(1, count + 1)
+    crowded = np.flatnonzero(reach > np.arange(1, count + 1))
+    if crowded.size == 0:
+        every = np.arange(count)
+        return Groups(every, every, {}, False)
     off_list, reach_list = off.tolist(), reach.tolist()
     gathered = bytearray(count)
-    groups: list[list[int]] = []
+    chords: dict[int, list[int]] = {}
+    joined: list[int] = []  # notes that joined an earlier one's chord
+    lasts: dict[int, int] = {}  # first note -> last note of its chord
     voices = False
-    for i in range(count):
+    for i in crowded.tolist():
         if gathered[i]:
-            continue
-        if alone[i]:
-            groups.append([i])
             continue
         group = [i]
         end = off_list[i]
@@ -104,8 +117,20 @@ def group_chords(on: np.ndarray, off: np.ndarray, ticks_per_quarter: int
                 continue
             group.append(j)
             gathered[j] = 1
-        groups.append(group)
-    return groups, voices
+            joined.append(j)
+        if len(group) > 1:
+            chords[i] = group
+            lasts[i] = group[-1]
+    keep = np.ones(count, dtype=bool)
+    keep[joined] = False
+    first = np.flatnonzero(keep)
+    last = first.copy()
+    if lasts:
+        at = np.searchsorted(first, list(lasts))
+        last[at] = list(lasts.values())
+    numbered = {int(n): chords[f] for n, f in zip(np.searchsorted(first, list(chords)),
+                                                   chords, strict=True)}
+    return Groups(first, last, numbered, voices)
 
 
 def _nearest(target: np.ndarray, div: int) -> tuple[np.ndarray, np.ndarray]:
@@ -257,25 +282,19 @@ def _make_voices(measure: _Measure) -> None:
             element.rank = measure.counter
 
 
-def _bar_lengths(signatures: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
-    starts = [s for s, _ in signatures]
-    return starts, [length for _, length in signatures]
-
-
-def _measures(elements: list[Element], signatures: list[tuple[int, int]]) -> list[_Measure]:
-    """``makeMeasures``: bars laid end to end, each as long as the signature at its start."""
-    sig_starts, sig_lengths = _bar_lengths(signatures)
-    last = max((e.end for e in elements), default=0)
-    last = max(last, max((e.offset for e in elements), default=0))
-    measures: list[_Measure] = []
+def _bars(signatures: list[tuple[int, int]], last: int) -> tuple[np.ndarray, np.ndarray]:
+    """``makeMeasures``: bar starts and lengths, laid end to end until ``last`` is reached."""
+    sig_starts = [start for start, _ in signatures]
+    starts, lengths = [], []
     start = 0
     while True:
-        length = sig_lengths[max(0, bisect.bisect_right(sig_starts, start) - 1)]
-        measures.append(_Measure(start, length))
+        length = signatures[max(0, bisect.bisect_right(sig_starts, start) - 1)][1]
+        starts.append(start)
+        lengths.append(length)
         start += length
         if start >= last:
             break
-    return measures
+    return np.asarray(starts, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
 
 
 def _split(element: Element, within: int) -> tuple[Element, Element]:
@@ -284,22 +303,24 @@ def _split(element: Element, within: int) -> tuple[Element, Element]:
     return element, rest
 
 
-def _tie(measures: list[_Measure], signatures: list[tuple[int, int]]) -> None:
-    """``makeTies``: cut what crosses each barline; the rest goes to the next measure."""
-    sig_starts, sig_lengths = _bar_lengths(signatures)
-    number = 0
-    while number < len(measures):
+def _tie(measures: dict[int, _Measure], bar_length: Callable[[int], int]) -> None:
+    """``makeTies``: cut what crosses each barline; the rest goes to the next measure.
+
+    ``measures``: by number, every measure that holds a crossing element or
+    receives a piece of one (the others pass through makeTies untouched).
+    """
+    pending = sorted(measures)
+    while pending:
+        number = pending.pop(0)
         measure = measures[number]
-        if number + 1 == len(measures):
-            following = _Measure(measure.start + measure.length, 0)
-            appended = False
-        else:
-            following, appended = measures[number + 1], True
+        following = measures.get(number + 1)
+        if following is None:
+            following = _Measure(measure.start + measure.length, bar_length(number + 1))
+        appended = number + 1 in measures
         next_has_voices = following.voices is not None
         has_voices = measure.voices is not None
         if not has_voices and measure.level_end <= measure.length:
-            number += 1  # nothing crosses this barline
-            continue
+            continue  # nothing crosses this barline
         bundle = measure.voices if has_voices else [measure.level]
         moved_into = None
         for container in bundle:
@@ -340,12 +361,10 @@ def _tie(measures: list[_Measure], signatures: list[tuple[int, int]]) -> None:
                 elif isinstance(destination, _Voice):
                     destination.received = True
                 if not appended:
-                    following.length = sig_lengths[
-                        max(0, bisect.bisect_right(sig_starts, following.start) - 1)]
-                    measures.append(following)
+                    measures[number + 1] = following
+                    bisect.insort(pending, number + 1)
                     appended = True
-        number += 1
-    for measure in measures:
+    for measure in measures.values():
         _flatten_unnecessary_voices(measure)
 
 
@@ -370,7 +389,7 @@ def _covered(elements: list[Element]) -> bool:
     return True
 
 
-def _reported_lengths(measures: list[_Measure], voices_needed: bool) -> list[int]:
+def _reported_length(measure: _Measure, voices_needed: bool) -> int:
     """How long music21 takes each measure to be when it lays them end to end.
 
     ``makeRests`` places every measure where the one before it ends, by the
@@ -384,19 +403,14 @@ def _reported_lengths(measures: list[_Measure], voices_needed: bool) -> list[int
     measures of such tracks keep their bars, unless a voice is stale); the
     comparison script counts the files where this decides the order.
     """
-    lengths = []
-    for measure in measures:
-        if measure.voices:
-            # makeRests fills each voice, or leaves a voice's stale end time be;
-            # the measure is as long as its longest voice, or its bar.
-            length = max([measure.length, *(e.end for e in measure.level)]
-                         + [v.first_end for v in measure.voices if _stale(v)])
-        elif not voices_needed and _stale(measure, measure.level):
-            length = max(measure.first_end, measure.length)
-        else:
-            length = measure.length
-        lengths.append(length)
-    return lengths
+    if measure.voices:
+        # makeRests fills each voice, or leaves a voice's stale end time be;
+        # the measure is as long as its longest voice, or its bar.
+        return max([measure.length, *(e.end for e in measure.level)]
+                   + [v.first_end for v in measure.voices if _stale(v)])
+    if not voices_needed and _stale(measure, measure.level):
+        return max(measure.first_end, measure.length)
+    return measure.length
 
 
 def _stale(holder: _Measure | _Voice, elements: list[Element] | None = None) -> bool:
@@ -404,21 +418,14 @@ def _stale(holder: _Measure | _Voice, elements: list[Element] | None = None) -> 
             and _covered(holder if elements is None else elements))
 
 
-def flat_order(measures: list[_Measure], voices_needed: bool = False
-               ) -> list[tuple[int, bool, int, Element]]:
-    """Each element with its sort key in the flattened part: (offset, not grace, position)."""
-    out = []
-    position = 0
-    start = 0
-    for measure, length in zip(measures, _reported_lengths(measures, voices_needed), strict=True):
-        containers = [*(measure.voices or []), measure.level]
-        for container in containers:
-            for element in _sorted(container):
-                position += 1
-                out.append((start + element.offset, not element.grace, position, element))
-        start += length
-    out.sort(key=lambda item: item[:3])
-    return out
+@dataclass
+class TrackOrder:
+    """A track's elements with the keys music21's flattened part sorts them by."""
+
+    offset: np.ndarray  # UNIT, from the start, measures laid as music21 lays them
+    not_grace: np.ndarray
+    position: np.ndarray  # where it was inserted: breaks the remaining ties
+    tokens: np.ndarray  # of str
 
 
 @dataclass
@@ -431,25 +438,71 @@ class TrackNotes:
     meta_ticks: tuple[int, ...] = ()  # other elements music21 places in the part
 
 
+_NAMES = np.array([midi_to_name(m) for m in range(128)], dtype=object)
+_SLOT = 1 << 24  # positions: measure number * _SLOT + place within the measure
+
+
+@lru_cache(maxsize=8192)
+def _chord_token(pitch_classes: frozenset[int]) -> str:
+    return chord_token(pitch_classes)
+
+
+def _tokens(groups: Groups, pitch: np.ndarray) -> np.ndarray:
+    tokens = _NAMES[pitch[groups.first]]
+    classes = (pitch % 12).tolist()
+    for number, members in groups.chords.items():
+        tokens[number] = _chord_token(frozenset([classes[i] for i in members]))
+    return tokens
+
+
+def _needs_measures(measure: np.ndarray, rel: np.ndarray, end: np.ndarray,
+                    bar_starts: np.ndarray, bar_lengths: np.ndarray, voices_needed: bool
+                    ) -> np.ndarray:
+    """Which measures need music21's steps one element at a time; the rest keep their order.
+
+    A measure with an element across its barline, every measure a piece of
+    one lands in, and, in a track that needs voices, a measure where an
+    element begins before an earlier one has ended.
+    """
+    count = bar_starts.size
+    marked = np.zeros(count + 1, dtype=np.int64)
+    crossing = end > bar_lengths[measure]
+    if crossing.any():
+        np.add.at(marked, measure[crossing], 1)
+        np.add.at(marked, measure[crossing] + 1, -1)
+        # the measures its pieces reach: up to the one where it ends
+        reach = np.searchsorted(bar_starts, bar_starts[measure[crossing]] + end[crossing] - 1,
+                                side="right") - 1
+        spread = np.zeros(count + 1, dtype=np.int64)
+        np.add.at(spread, measure[crossing] + 1, 1)
+        np.add.at(spread, reach + 1, -1)
+        marked += spread
+    needed = np.cumsum(marked)[:count] > 0
+    if voices_needed and measure.size > 1:
+        key = measure * _SLOT
+        reached = np.maximum.accumulate(key + end)
+        before = np.concatenate([[-1], reached[:-1]])
+        late = key + rel < before
+        needed[measure[late]] = True
+    return needed
+
+
 def track_elements(track: TrackNotes, ticks_per_quarter: int,
-                   signatures: list[tuple[int, int]]) -> list[tuple[int, bool, int, Element]]:
-    """The track's notes and chords in music21's flattened order, with their sort keys.
+                   signatures: list[tuple[int, int]]) -> TrackOrder:
+    """The track's notes and chords, with the keys of music21's flattened part.
 
     ``signatures``: (start, bar length) in UNIT, the first at 0.
     """
     on = track.on.astype(np.int64)
     off = music21_note_offs(on, track.off.astype(np.int64), track.pitch)
-    groups, voices_needed = group_chords(on, off, ticks_per_quarter)
-    first = np.fromiter((g[0] for g in groups), dtype=np.int64, count=len(groups))
-    last = np.fromiter((g[-1] for g in groups), dtype=np.int64, count=len(groups))
-    start_ticks = on[first]
+    groups = group_chords(on, off, ticks_per_quarter)
+    voices_needed = groups.voices
+    first, last = groups.first, groups.last
     length_ticks = off[last] - on[last]
     grace = length_ticks == 0
-    pitches = track.pitch.tolist()
-    tokens = [midi_to_name(pitches[g[0]]) if len(g) == 1 else chord_token([pitches[i] for i in g])
-              for g in groups]
+    tokens = _tokens(groups, track.pitch)
 
-    offsets = quantize_offsets(start_ticks / ticks_per_quarter)
+    offsets = quantize_offsets(on[first] / ticks_per_quarter)
     meta = np.asarray(track.meta_ticks, dtype=np.int64)
     others = quantize_offsets(meta / ticks_per_quarter) if meta.size else meta
     onsets = np.unique(np.concatenate([offsets, others]))
@@ -461,19 +514,56 @@ def track_elements(track: TrackNotes, ticks_per_quarter: int,
     durations = np.where(has_next, with_gap, without)
 
     # The part, sorted once quantized: by offset, grace notes first, then as inserted.
-    order = np.lexsort((np.arange(len(groups)), ~grace, offsets))
-    elements = [Element(tokens[i], int(offsets[i]), int(durations[i]), bool(grace[i]))
-                for i in order.tolist()]
-    measures = _measures(elements, signatures)
-    starts = [m.start for m in measures]
-    for element in elements:
-        measure = measures[bisect.bisect_right(starts, element.offset) - 1]
-        element.offset -= measure.start
-        measure.first_end = max(measure.first_end, element.end)
-        measure.insert(measure.level, element)
-    if voices_needed:
-        for measure in measures:
-            if measure.overlapped:
-                _make_voices(measure)
-    _tie(measures, signatures)
-    return flat_order(measures, voices_needed)
+    order = np.lexsort((np.arange(first.size), ~grace, offsets))
+    offsets, durations, grace, tokens = offsets[order], durations[order], grace[order], tokens[order]
+    last_time = int(max((offsets + durations).max(initial=0), offsets.max(initial=0)))
+    bar_starts, bar_lengths = _bars(signatures, last_time)
+    measure = np.searchsorted(bar_starts, offsets, side="right") - 1
+    rel = offsets - bar_starts[measure]
+    needed = _needs_measures(measure, rel, rel + durations, bar_starts, bar_lengths,
+                             voices_needed)
+
+    simulated: dict[int, _Measure] = {}
+    chosen = np.flatnonzero(needed[measure])
+    for number, token, at, length, is_grace in zip(
+            measure[chosen].tolist(), tokens[chosen].tolist(), rel[chosen].tolist(),
+            durations[chosen].tolist(), grace[chosen].tolist(), strict=True):
+        held = simulated.get(number)
+        if held is None:
+            held = simulated[number] = _Measure(int(bar_starts[number]), int(bar_lengths[number]))
+        held.insert(held.level, Element(token, at, length, is_grace))
+    for held in simulated.values():
+        held.first_end = held.level_end
+        if voices_needed and held.overlapped:
+            _make_voices(held)
+
+    def bar_length(number: int) -> int:
+        return int(bar_lengths[min(number, bar_lengths.size - 1)])
+
+    _tie(simulated, bar_length)
+    lengths = bar_lengths.copy()
+    for number, held in simulated.items():
+        if number < lengths.size:
+            lengths[number] = _reported_length(held, voices_needed)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+
+    plain = ~needed[measure]
+    offset_list, grace_list, position_list, token_list = [], [], [], []
+    for number, held in simulated.items():
+        start = int(starts[min(number, lengths.size)])
+        place = number * _SLOT
+        for container in [*(held.voices or []), held.level]:
+            for element in _sorted(container):
+                offset_list.append(start + element.offset)
+                grace_list.append(not element.grace)
+                position_list.append(place)
+                token_list.append(element.token)
+                place += 1
+    held_tokens = np.empty(len(token_list), dtype=object)
+    held_tokens[:] = token_list
+    return TrackOrder(
+        np.concatenate([starts[measure[plain]] + rel[plain], offset_list]).astype(np.int64),
+        np.concatenate([~grace[plain], grace_list]).astype(bool),
+        np.concatenate([measure[plain] * _SLOT + np.flatnonzero(plain), position_list]
+                       ).astype(np.int64),
+        np.concatenate([tokens[plain], held_tokens]))
