@@ -28,6 +28,7 @@ from cadenza.config import (
     RUNNERS,
     SPLITS,
     STRATEGIES,
+    TOKENIZERS,
     Config,
     load_config,
 )
@@ -41,6 +42,7 @@ DEFAULT_CONFIG = Path("config.toml")
 HANDLERS = {
     "train": "cadenza.train.cli:run_train",
     "generate": "cadenza.train.cli:run_generate",
+    "tokens": "cadenza.train.tokens_cmd:run_tokens",
     "export": "cadenza.export.cli:run_export",
     "bench": "cadenza.export.cli:run_bench",
     "simulate": "cadenza.live.simulate:run_simulate",
@@ -115,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="go on from the last finished epoch of an unfinished run into --out")
 
+    p = sub.add_parser("tokens", help="write the tokens of training files as JSON "
+                       "(what the model will see; warms the parse cache)")
+    p.add_argument("--data", nargs="+", metavar="SOURCE", required=True,
+                   help="folders, MIDI files or music21:NAME")
+    p.add_argument("--tokenizer", choices=TOKENIZERS, help="how MIDI files are read")
+    p.add_argument("--no-cache", action="store_true", dest="no_cache",
+                   help="parse every file again, and store nothing")
+    p.add_argument("--json", type=Path, required=True, help="JSON file to write")
+
     p = sub.add_parser("generate", help="write a generated melody to a MIDI file")
     p.add_argument("--model", help="a trained model folder or an ONNX bundle "
                    "(default: the bundled model)")
@@ -172,6 +183,7 @@ CONFIG_OPTIONS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("data", ("min_count", "max_files")),
         ("train", ("preset", "epochs", "batch_size", "split", "strategy", "seed")),
     ],
+    "tokens": [("data", ("tokenizer",))],
     "export": [("export", ("int8", "opset"))],
     "simulate": [
         ("live", ("model", "mode", "rhythm", "bpm", "grid", "runner", "int8", "channel", "seed",
@@ -195,11 +207,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
             value = getattr(args, name, None)
             if value is not None:
                 overrides.setdefault(section, {})[name] = value
-    if args.command == "train":
-        if args.data:
-            overrides.setdefault("data", {})["sources"] = list(args.data)
-        if args.out:
-            overrides.setdefault("train", {})["out"] = str(args.out)
+    if args.command in ("train", "tokens") and args.data:
+        overrides.setdefault("data", {})["sources"] = list(args.data)
+    if args.command == "train" and args.out:
+        overrides.setdefault("train", {})["out"] = str(args.out)
     path = args.config
     if path is None and DEFAULT_CONFIG.is_file():
         path = DEFAULT_CONFIG

@@ -50,6 +50,10 @@ GRID_BEATS = {
     "1/16t": 1.0 / 6.0,
 }
 GRIDS = tuple(GRID_BEATS)
+# How MIDI files become tokens: "fast" reads them with symusic and does
+# music21's work in numpy; "music21" is the reference (and always the path
+# for scores: MusicXML, kern, the music21 corpus).
+TOKENIZERS = ("fast", "music21")
 #: What a MIDI CC can steer in the live engine ([live.cc] maps name -> CC number),
 #: and the controllers they answer to by default (general-purpose CCs 21-25).
 DEFAULT_CC = {"temperature": 21, "mode": 22, "enabled": 23, "panic": 24, "tempo": 25}
@@ -73,6 +77,7 @@ class DataConfig:
     max_files: int = 0  # 0: no limit; handy for quick experiments on a big corpus
     chordify: bool = True  # scores with no piano part also give their chordified reduction
     parse_timeout: float = 300.0  # seconds music21 may spend on one file; 0: no limit
+    tokenizer: str = "fast"  # for MIDI files; see TOKENIZERS
 
     def check(self) -> dict[str, str]:
         problems = {}
@@ -92,6 +97,7 @@ class DataConfig:
             problems["cache_dir"] = "must name a folder"
         if self.parse_timeout < 0:
             problems["parse_timeout"] = "must be 0 (no limit) or more seconds"
+        _one_of(problems, "tokenizer", self.tokenizer, TOKENIZERS)
         return problems
 
 

@@ -48,10 +48,11 @@ def write_cases(folder: Path, names=CASES) -> None:
 # -- one file at a time ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("tokenizer", ["fast", "music21"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_each_kind_of_file_gives_its_tokens_or_its_reason(tmp_path, name):
+def test_each_kind_of_file_gives_its_tokens_or_its_reason(tmp_path, name, tokenizer):
     write_cases(tmp_path, [name])
-    sequences, reason, _ = parse_job(str(tmp_path / name), ParseSettings())
+    sequences, reason, _ = parse_job(str(tmp_path / name), ParseSettings(tokenizer=tokenizer))
     case = CASES[name]
     if case.tokens is not None:
         assert reason is None
@@ -161,7 +162,9 @@ def test_a_file_music21_would_spend_minutes_on_is_skipped_at_the_time_limit(
     folder = tmp_path / "data"
     write_cases(folder, ["good.mid"])
     (folder / "long.mid").write_bytes(bad.midi_file([bad.track(bad.notes(long_tune, ticks=120))]))
-    config = DataConfig(sources=(str(folder),), workers=workers, parse_timeout=2.0)
+    # The fast tokenizer reads it in milliseconds; the limit is music21's.
+    config = DataConfig(sources=(str(folder),), workers=workers, parse_timeout=2.0,
+                        tokenizer="music21")
     with caplog.at_level(logging.WARNING, logger="cadenza.train.corpus"):
         corpus = load_corpus(config, cache_dir=tmp_path / "cache")
     assert [Path(p.path).name for p in corpus.pieces] == ["good.mid"]
@@ -170,8 +173,8 @@ def test_a_file_music21_would_spend_minutes_on_is_skipped_at_the_time_limit(
     assert "long.mid: parsing took longer than 2 s" in caplog.text
     if workers == 2:
         # Running out of time is no fact about the file: it is not cached as bad.
-        again = load_corpus(DataConfig(sources=(str(folder),), workers=1, parse_timeout=0.5),
-                            cache_dir=tmp_path / "cache")
+        again = load_corpus(DataConfig(sources=(str(folder),), workers=1, parse_timeout=0.5,
+                                       tokenizer="music21"), cache_dir=tmp_path / "cache")
         assert again.parsed == 1 and again.cached == 1
 
 

@@ -142,9 +142,15 @@ def load_corpus(
     *,
     cache_dir: Path | None = None,
     settings: ParseSettings | None = None,
+    use_cache: bool = True,
+    require_usable: bool = True,
 ) -> Corpus:
-    """Resolve, read, parse (or fetch from the cache) every file of ``config.sources``."""
-    settings = settings or ParseSettings(chordify=config.chordify)
+    """Resolve, read, parse (or fetch from the cache) every file of ``config.sources``.
+
+    ``use_cache=False`` parses every file and stores nothing; with
+    ``require_usable=False`` a source with no usable file is no error.
+    """
+    settings = settings or ParseSettings(chordify=config.chordify, tokenizer=config.tokenizer)
     cache = TokenCache(cache_dir if cache_dir is not None else resolve_cache_dir(config.cache_dir))
     started = time.perf_counter()
     files = resolve_sources(config.sources, config.max_files)
@@ -171,7 +177,7 @@ def load_corpus(
 
     todo = []
     for job in jobs:
-        entry = cache.get(job.key)
+        entry = cache.get(job.key) if use_cache else None
         if entry is None:
             todo.append(job)
         else:
@@ -179,17 +185,17 @@ def load_corpus(
     cached = len(jobs) - len(todo)
     if todo:
         workers = _worker_count(config.workers, len(todo))
-        log.info("parsing %d files with music21, %d at a time (%d from the cache)",
-                 len(todo), workers, cached)
+        log.info("parsing %d files (%s tokenizer), %d at a time (%d from the cache)",
+                 len(todo), settings.tokenizer, workers, cached)
         if workers == 1:
             # Starting a process would cost more than it saves.
             _parse_here(todo, settings, config.parse_timeout)
         else:
             _parse_in_pool(todo, settings, workers, config.parse_timeout)
-        for job in (j for j in todo if j.cacheable):
+        for job in (j for j in todo if j.cacheable and use_cache):
             entry = {"file": job.file.path.name, "sequences": job.sequences} if job.error is None \
                 else {"file": job.file.path.name, "error": job.error}
-            cache.put(job.key, entry)
+            cache.put(job.key, {**entry, "tokenizer": settings.tokenizer})
     else:
         log.info("all %d files came from the parse cache (%s)", cached, cache.root)
 
@@ -199,7 +205,8 @@ def load_corpus(
             skip(job.file, job.error or "no notes or chords in it")
         else:
             pieces.append(Piece(str(job.file.path), job.file.source, job.digest, job.sequences))
-    _check_sources(config.sources, pieces, skipped)
+    if require_usable:
+        _check_sources(config.sources, pieces, skipped)
     corpus = Corpus(
         pieces=pieces,
         skipped=skipped,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: Files larger than this are not read at all.  The largest piano
 #: performances run to a few hundred kilobytes; a bigger .mid is most likely
@@ -40,12 +40,31 @@ class ParseFailure(Exception):
 
 
 @dataclass(frozen=True)
+class TrackFacts:
+    """What one track says about its instrument, met on the checker's pass over it.
+
+    The fast tokenizer reads notes with symusic, which answers neither
+    whether a track had a program change nor in which order its meta events
+    came; music21 decides a track's part by both, so the checker, which
+    reads every event anyway, keeps them.
+    """
+
+    has_notes: bool = False  # a note-on event: music21 makes a part of this track
+    channels: frozenset[int] = frozenset()  # of its note events, 0-based
+    # (tick, "name" | "instrument" | "program", value), in file order
+    instruments: tuple[tuple[int, str, str | int], ...] = ()
+    time_signatures: tuple[tuple[int, int, int], ...] = ()  # (tick, numerator, denominator)
+    meta_ticks: tuple[int, ...] = ()  # ticks of the other events music21 places in a part
+
+
+@dataclass(frozen=True)
 class MidiLayout:
     """The parts of a checked MIDI file that music21 needs."""
 
     format: int
     division: int
     tracks: tuple[bytes, ...]  # each one whole MTrk chunk, header included
+    facts: tuple[TrackFacts, ...] = ()  # one per track, once check_events has read them
 
     def file_bytes(self, fmt: int, tracks: tuple[bytes, ...], division: int | None = None) -> bytes:
         """A clean file of ``tracks``: a 6-byte header, nothing between or after the chunks."""
@@ -127,11 +146,41 @@ def _ticks_per_quarter(division: int) -> float:
     return float(division)
 
 
-def check_events(layout: MidiLayout) -> None:
-    """Read every track's events with mido; ``ParseFailure`` if one is malformed or absurd."""
+def _facts(track: list) -> TrackFacts:
+    tick = 0
+    channels: set[int] = set()
+    has_notes = False
+    instruments: list[tuple[int, str, str | int]] = []
+    signatures: list[tuple[int, int, int]] = []
+    meta_ticks: list[int] = []
+    for message in track:
+        tick += message.time
+        kind = message.type
+        if kind == "note_on" or kind == "note_off":
+            has_notes = has_notes or kind == "note_on"
+            channels.add(message.channel)
+        elif kind == "program_change":
+            instruments.append((tick, "program", message.program))
+        elif kind == "track_name" or kind == "instrument_name":
+            instruments.append((tick, "name" if kind == "track_name" else "instrument",
+                                message.name))
+        elif kind == "time_signature":
+            signatures.append((tick, message.numerator, message.denominator))
+        elif kind in ("key_signature", "set_tempo"):
+            meta_ticks.append(tick)
+    return TrackFacts(has_notes, frozenset(channels), tuple(instruments), tuple(signatures),
+                      tuple(meta_ticks))
+
+
+def check_events(layout: MidiLayout) -> tuple[TrackFacts, ...]:
+    """Read every track's events with mido; ``ParseFailure`` if one is malformed or absurd.
+
+    Returns what each track says about its instrument (``TrackFacts``).
+    """
     import mido
 
     per_quarter = _ticks_per_quarter(layout.division)
+    facts = []
     for number, chunk in enumerate(layout.tracks, 1):
         try:
             # clip=True: a stray data byte over 127 costs one wrong value, not
@@ -149,10 +198,11 @@ def check_events(layout: MidiLayout) -> None:
                 f"track {number} lasts {quarters:,.0f} quarter notes, more than the "
                 f"{MAX_QUARTER_NOTES:,} any real piece needs (a corrupt delta time?)"
             )
+        facts.append(_facts(midi.tracks[0]))
+    return tuple(facts)
 
 
 def check_midi(data: bytes) -> MidiLayout:
     """The layout of a MIDI file whose chunks and events are all well-formed."""
     layout = read_layout(data)
-    check_events(layout)
-    return layout
+    return replace(layout, facts=check_events(layout))

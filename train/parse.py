@@ -22,11 +22,16 @@ only continues a tie is no new onset, so it gives no token.
 A MIDI file reaches music21 only after ``midifile.check_midi`` has found its
 chunks and events well-formed and its length sane; a file that gives no
 tokens comes back as a reason, never as an exception (``parse_job``).
+
+With ``tokenizer = "fast"`` (the default) a checked MIDI file is read by
+``fastmidi`` instead, which gives the same tokens without music21; a file it
+does not reproduce (``fastmidi.Unsupported``) is read by music21 after all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 import warnings
@@ -37,6 +42,8 @@ from typing import Any
 
 from cadenza.tokens import SCHEME_VERSION, midi_to_name, notes_token
 from cadenza.train.midifile import MidiLayout, ParseFailure, check_midi, size_problem
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ParseFailure", "ParseSettings", "parse_file", "parse_job", "tokens_of_score"]
 
@@ -53,9 +60,16 @@ class ParseSettings:
 
     chordify: bool = True
     piano_mark: str = PIANO_MARK
+    tokenizer: str = "fast"  # for MIDI files: config.TOKENIZERS
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"parser": PARSER_VERSION, "token_scheme": SCHEME_VERSION, **asdict(self)}
+        """What the cache key holds: the rules, and which tokenizer made the entry."""
+        document = {"parser": PARSER_VERSION, "token_scheme": SCHEME_VERSION, **asdict(self)}
+        if self.tokenizer == "fast":
+            from cadenza.train.fastmidi import FAST_VERSION
+
+            document["fast_version"] = FAST_VERSION
+        return document
 
 
 def _is_piano(part: Any, mark: str) -> bool:
@@ -143,6 +157,10 @@ def parse_file(path: str | Path, settings: ParseSettings) -> list[list[str]]:
         raise ParseFailure("empty file")
     is_midi = path.suffix.lower() in MIDI_SUFFIXES
     layout = check_midi(data) if is_midi else None
+    if layout is not None and settings.tokenizer == "fast":
+        fast = _fast_sequences(path, layout, settings)
+        if fast is not None:
+            return fast
     with warnings.catch_warnings():
         # music21 warns about every track name it cannot map to an
         # instrument; those are harmless and would drown the real warnings.
@@ -155,6 +173,27 @@ def parse_file(path: str | Path, settings: ParseSettings) -> list[list[str]]:
             ]
         except Exception as err:  # music21 raises many types on bad input
             raise ParseFailure(f"music21 cannot read it: {type(err).__name__}: {err}") from err
+    if not sequences:
+        raise ParseFailure("no notes or chords in it")
+    return sequences
+
+
+def _fast_sequences(path: Path, layout: MidiLayout, settings: ParseSettings
+                    ) -> list[list[str]] | None:
+    """The fast tokenizer's sequences, or None when music21 must read the file."""
+    from cadenza.train.fastmidi import Unsupported, fast_sequences
+
+    if settings.piano_mark != PIANO_MARK:
+        return None  # the fast path knows only the original's rule
+    try:
+        sequences = fast_sequences(layout)
+    except Unsupported as err:
+        log.debug("%s: read by music21: %s", path, err)
+        return None
+    except Exception as err:  # symusic or a bug: the reference still has the answer
+        log.warning("%s: the fast tokenizer failed (%s: %s); reading it with music21",
+                    path, type(err).__name__, err)
+        return None
     if not sequences:
         raise ParseFailure("no notes or chords in it")
     return sequences
@@ -202,9 +241,13 @@ def parse_job(
     finish), so that file is tried again next time.
     """
     # Imported before the clock starts: the limit is for the file, and a
-    # fresh parser process spends a second importing music21.
-    from music21 import converter  # noqa: F401
-    from music21.midi import translate  # noqa: F401
+    # fresh parser process spends a second importing music21 (which the
+    # fast tokenizer needs only for a file it leaves to music21).
+    if settings.tokenizer == "fast" and Path(path).suffix.lower() in MIDI_SUFFIXES:
+        import symusic  # noqa: F401
+    else:
+        from music21 import converter  # noqa: F401
+        from music21.midi import translate  # noqa: F401
 
     try:
         with _time_limit(time_limit):

@@ -1,0 +1,112 @@
+"""Time the fast tokenizer against music21's, cold, on the same files, in one run.
+
+For each file: the structure check (``midifile.check_midi``, which both
+paths run first), then the tokenization proper on the checked file (read,
+pair, group, quantize, split, spell): music21's ``midiStringToStream`` and
+``tokens_of_score``, and ``fastmidi.fast_sequences``.  Nothing comes from the
+parse cache.  The first import of music21 and of symusic is timed apart.
+
+    nice python scripts/bench_tokenizer.py --limit 30 --json docs/results/tokenizers/bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SOURCES = (str(REPO.parent / "shared" / "data" / "seed-mozart"),
+                   str(REPO.parent / "shared" / "data" / "piano-midi"))
+
+
+def _timed_import(name: str) -> float:
+    started = time.perf_counter()
+    __import__(name)
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sources", nargs="*", default=list(DEFAULT_SOURCES))
+    parser.add_argument("--limit", type=int, default=30,
+                        help="files, spread evenly over the sources (0: all)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="fast-path runs per file; the best counts (music21 runs once)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+
+    from cadenza.train.sources import resolve_sources
+
+    imports = {"symusic": _timed_import("symusic"), "music21": _timed_import("music21")}
+    from music21.midi import translate
+
+    from cadenza.train.fastmidi import Unsupported, fast_sequences
+    from cadenza.train.midifile import check_midi
+    from cadenza.train.parse import ParseSettings, tokens_of_score
+
+    files = [f.path for f in resolve_sources(args.sources)]
+    if args.limit and args.limit < len(files):
+        step = len(files) / args.limit
+        files = [files[int(i * step)] for i in range(args.limit)]
+    settings = ParseSettings(tokenizer="music21")
+    rows = []
+    for path in files:
+        data = path.read_bytes()
+        started = time.perf_counter()
+        layout = check_midi(data)
+        check = time.perf_counter() - started
+        fast_best = float("inf")
+        try:
+            for _ in range(max(1, args.repeat)):
+                started = time.perf_counter()
+                fast = fast_sequences(layout)
+                fast_best = min(fast_best, time.perf_counter() - started)
+        except Unsupported as err:
+            print(f"{path.name}: left to music21 ({err}); not timed", file=sys.stderr)
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            started = time.perf_counter()
+            reference = [s for music in layout.music()
+                         for s in tokens_of_score(translate.midiStringToStream(music), settings,
+                                                  score_rules=False)]
+            m21 = time.perf_counter() - started
+        rows.append({"file": str(path), "tokens": sum(map(len, reference)), "check_s": check,
+                     "music21_s": m21, "fast_s": fast_best, "identical": fast == reference})
+        print(f"{path.name}: music21 {m21:.2f} s, fast {fast_best * 1000:.2f} ms, "
+              f"check {check * 1000:.0f} ms, x{m21 / fast_best:.0f}", file=sys.stderr)
+
+    def total(key: str) -> float:
+        return sum(r[key] for r in rows)
+
+    result = {
+        "machine": f"{platform.machine()}, {platform.python_implementation()} "
+                   f"{platform.python_version()}",
+        "files": len(rows),
+        "identical": sum(r["identical"] for r in rows),
+        "import_s": imports,
+        "music21_s": total("music21_s"),
+        "fast_s": total("fast_s"),
+        "check_s": total("check_s"),
+        "speedup_tokenization": total("music21_s") / total("fast_s"),
+        "speedup_with_check": (total("music21_s") + total("check_s"))
+        / (total("fast_s") + total("check_s")),
+        "fast_ms_per_file_median": 1000 * statistics.median(r["fast_s"] for r in rows),
+        "music21_s_per_file_median": statistics.median(r["music21_s"] for r in rows),
+        "rows": rows,
+    }
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
