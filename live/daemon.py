@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 PORT_POLL = 1.0  # seconds between checks that the ports are still there
 DROP_WARN_INTERVAL = 1.0  # at most one "input dropped" warning per second
 CLOCK_PLAN = 0.1  # seconds of outgoing MIDI clock handed to the scheduler at a time
+CLOCK_CATCH_UP = 0.5  # seconds: clock ticks later than this are skipped, not sent
 START_DELAY = 0.05  # the first beat lies this far after start-up, so clock-out starts on time
 WORKER_JOIN = 2.0
 SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits for it
@@ -374,8 +375,16 @@ class Daemon:
             at = clock.time_at(self._next_tick / TICKS_PER_BEAT)
             if at is None or at > until:
                 break
-            if at >= now - self.lookahead:
-                ticks.append(Event(at, mido.Message("clock")))
+            if at < now - CLOCK_CATCH_UP:
+                # Far behind (a clock reset, a long stall): resume on the grid
+                # rather than send a burst a listener could not follow.
+                skipped = int((now - at) * TICKS_PER_BEAT * clock.bpm / 60.0)
+                log.warning("clock out: %d ticks behind after a stall; skipping them", skipped)
+                self._next_tick += max(1, skipped)
+                continue
+            # A late tick is still sent: a device that counts ticks would
+            # otherwise stay a tick behind for good.
+            ticks.append(Event(at, mido.Message("clock")))
             self._next_tick += 1
         self._ticks_until = until
         self._submit(ticks)
