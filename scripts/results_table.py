@@ -14,6 +14,7 @@ held-out figures of the epochs logged so far.
 
     python scripts/results_table.py                      # print the tables
     python scripts/results_table.py --update docs/results.md
+    python scripts/results_table.py --runs docs/results --update docs/results.md   # the committed runs
 
 ``--update`` replaces the text between the ``<!-- results:begin -->`` and
 ``<!-- results:end -->`` lines of that file and leaves the rest alone.
@@ -82,7 +83,12 @@ def _source_label(sources: Sequence[str]) -> str:
 def _model_label(report: dict) -> str:
     preset = report.get("preset", "?")
     units = report.get("lstm_units")
-    return f"`{preset}`" + (f", LSTM {units}" if units and units != 256 else "")
+    label = f"`{preset}`" + (f", LSTM {units}" if units and units != 256 else "")
+    scale = report.get("input_scale")
+    if preset == "seed" and scale not in (None, 1, 1.0):
+        # Runs made before the seed preset fed raw indices, as the original does.
+        label += ", index / V input (superseded)"
+    return label
 
 
 def row_from_report(report: dict, where: str) -> Row:
