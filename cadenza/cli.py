@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", choices=TOKENIZERS, help="how MIDI files are read")
     p.add_argument("--no-cache", action="store_true", dest="no_cache",
                    help="parse every file again, and store nothing")
-    p.add_argument("--json", type=Path, required=True, help="JSON file to write")
+    p.add_argument("--json", type=Path, required=True, metavar="FILE", help="JSON file to write")
 
     p = sub.add_parser("generate", help="write a generated melody to a MIDI file")
     p.add_argument("--model", help="a trained model folder or an ONNX bundle "

@@ -141,6 +141,8 @@ def _score_tokens(music: bytes, facts: list[TrackFacts]) -> list[str]:
         raise Unsupported(f"symusic read {len(read)} tracks with notes, music21 would make "
                           f"{len(note_tracks)} parts")
     parts: dict[str, list[TrackOrder]] = {}
+    conductor = tuple(tick for f in facts if not f.has_notes
+                      for tick in (*f.meta_ticks, *(t for t, _, _ in f.time_signatures)))
     order: list[str] = []
     for (number, track_facts), track in zip(note_tracks, read, strict=True):
         _check_track(number, track_facts)
@@ -154,7 +156,7 @@ def _score_tokens(music: bytes, facts: list[TrackFacts]) -> list[str]:
             t for t, _, _ in track_facts.time_signatures)
         elements = track_elements(
             TrackNotes(on, on + notes["duration"].astype(np.int64),
-                       notes["pitch"].astype(np.int64), meta),
+                       notes["pitch"].astype(np.int64), meta, conductor),
             per_quarter, _signatures(facts, track_facts, per_quarter))
         parts.setdefault(part.key, []).append(elements)
     piano = [key for key in order if key in parts and PIANO_MARK in key]

@@ -330,9 +330,12 @@ def _tie(measures: dict[int, _Measure], bar_length: Callable[[int], int]) -> Non
                     continue
                 # A cut chord leaves the stale end time of its container.
                 cut = container if has_voices else measure
-                if "." in element.token or element.token.isdigit():
+                is_chord = "." in element.token or element.token.isdigit()
+                if is_chord and element.end - measure.length <= following.length:
                     cut.chord_cut = True
                 else:
+                    # (a chord cut again in the next measure clears this one's
+                    # cache as a note's cut does: seen, not yet explained)
                     cut.note_cut = True
                 _, rest = _split(element, measure.length - element.offset)
                 if next_has_voices:
@@ -389,26 +392,25 @@ def _covered(elements: list[Element]) -> bool:
     return True
 
 
-def _reported_length(measure: _Measure, voices_needed: bool) -> int:
-    """How long music21 takes each measure to be when it lays them end to end.
+def _reported_length(measure: _Measure, cached: bool) -> int:
+    """How long music21 takes a measure to be when it lays the measures end to end.
 
     ``makeRests`` places every measure where the one before it ends, by the
     measure's cached ``highestTime``.  ``makeTies`` cuts a chord without
     telling the measure (``Chord.duration``'s setter informs no site, a
-    note's does), so a measure whose only cuts are chords, that received no
-    piece and that ``makeRests`` leaves alone (no gap to fill) keeps the end
-    time it had before the cut: the next measure, and all after it, start
-    that much later than the barline.  When that cache is filled and
-    cleared in a track that needs voices is not reproduced here (the
-    measures of such tracks keep their bars, unless a voice is stale); the
-    comparison script counts the files where this decides the order.
+    note's does), so a measure whose end time was cached before the cut,
+    whose only cuts are chords, that received no piece and that ``makeRests``
+    leaves alone (no gap to fill) keeps the end time it had before the cut:
+    the next measure, and all after it, start that much later than the
+    barline.  ``cached``: whether the measure's end time was cached then
+    (see ``track_elements``).  A voice is cached whenever makeVoices made it.
     """
     if measure.voices:
         # makeRests fills each voice, or leaves a voice's stale end time be;
         # the measure is as long as its longest voice, or its bar.
         return max([measure.length, *(e.end for e in measure.level)]
                    + [v.first_end for v in measure.voices if _stale(v)])
-    if not voices_needed and _stale(measure, measure.level):
+    if cached and _stale(measure, measure.level):
         return max(measure.first_end, measure.length)
     return measure.length
 
@@ -436,6 +438,8 @@ class TrackNotes:
     off: np.ndarray  # symusic's (first-in first-out) note-offs
     pitch: np.ndarray
     meta_ticks: tuple[int, ...] = ()  # other elements music21 places in the part
+    # the conductor's tempos, keys and signatures, copied in before the measures are made
+    conductor_ticks: tuple[int, ...] = ()
 
 
 _NAMES = np.array([midi_to_name(m) for m in range(128)], dtype=object)
@@ -487,6 +491,46 @@ def _needs_measures(measure: np.ndarray, rel: np.ndarray, end: np.ndarray,
     return needed
 
 
+def _cached_measures(offsets: np.ndarray, durations: np.ndarray, markers: np.ndarray,
+                     bar_starts: np.ndarray, bar_lengths: np.ndarray, voices_needed: bool
+                     ) -> np.ndarray:
+    """Which measures have their end time cached when makeTies starts cutting.
+
+    ``makeMeasures`` lays bars until the part's last end time; when that
+    falls on a barline and a zero-length element (a tempo change, say) sits
+    there, the element lies in no measure and is stored "at the end", which
+    asks the part for its end and so caches every measure's.  In a track
+    that needs voices, ``makeVoices`` then sorts, and so clears, each measure
+    music21 marked unsorted (below), and each measure it splits into voices.
+    """
+    count = bar_starts.size
+    ends = offsets + durations
+    last = max(int(ends.max(initial=0)), int(markers.max(initial=0)))
+    zero_length = np.concatenate([markers, offsets[durations == 0]])
+    at_end = bool((zero_length == last).any())
+    if not (at_end and int(bar_starts[-1] + bar_lengths[-1]) == last):
+        return np.zeros(count, dtype=bool)
+    cached = np.ones(count, dtype=bool)
+    if voices_needed:
+        # Everything in the order makeMeasures inserts it: by offset, the
+        # zero-length elements before the notes there.  A stream is marked
+        # sorted or not by its latest insertion alone (music21's insert sets
+        # the flag anew), so only each measure's last element decides.
+        start = np.concatenate([markers, offsets])
+        end = np.concatenate([markers, ends])
+        rank = np.concatenate([np.zeros(markers.size), np.ones(offsets.size)])
+        order = np.lexsort((rank, start))
+        start, end = start[order], end[order]
+        measure = np.clip(np.searchsorted(bar_starts, start, side="right") - 1, 0, count - 1)
+        key = measure * _SLOT
+        reached = np.maximum.accumulate(key + end - bar_starts[measure])
+        before = np.concatenate([[-1], reached[:-1]])
+        late = key + start - bar_starts[measure] < before
+        last_of_measure = np.concatenate([measure[1:] != measure[:-1], [True]])
+        cached[measure[late & last_of_measure]] = False
+    return cached
+
+
 def track_elements(track: TrackNotes, ticks_per_quarter: int,
                    signatures: list[tuple[int, int]]) -> TrackOrder:
     """The track's notes and chords, with the keys of music21's flattened part.
@@ -516,12 +560,17 @@ def track_elements(track: TrackNotes, ticks_per_quarter: int,
     # The part, sorted once quantized: by offset, grace notes first, then as inserted.
     order = np.lexsort((np.arange(first.size), ~grace, offsets))
     offsets, durations, grace, tokens = offsets[order], durations[order], grace[order], tokens[order]
-    last_time = int(max((offsets + durations).max(initial=0), offsets.max(initial=0)))
+    markers = np.concatenate([others, quantize_offsets(
+        np.asarray(track.conductor_ticks, dtype=np.int64) / ticks_per_quarter)])
+    # makeMeasures lays bars until the last end time of anything in the part
+    last_time = int(max((offsets + durations).max(initial=0), markers.max(initial=0)))
     bar_starts, bar_lengths = _bars(signatures, last_time)
     measure = np.searchsorted(bar_starts, offsets, side="right") - 1
     rel = offsets - bar_starts[measure]
     needed = _needs_measures(measure, rel, rel + durations, bar_starts, bar_lengths,
                              voices_needed)
+    cached = _cached_measures(offsets, durations, markers, bar_starts, bar_lengths,
+                              voices_needed)
 
     simulated: dict[int, _Measure] = {}
     chosen = np.flatnonzero(needed[measure])
@@ -544,7 +593,7 @@ def track_elements(track: TrackNotes, ticks_per_quarter: int,
     lengths = bar_lengths.copy()
     for number, held in simulated.items():
         if number < lengths.size:
-            lengths[number] = _reported_length(held, voices_needed)
+            lengths[number] = _reported_length(held, bool(cached[number]))
     starts = np.concatenate([[0], np.cumsum(lengths)])
 
     plain = ~needed[measure]
