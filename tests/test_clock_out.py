@@ -112,6 +112,15 @@ def test_the_bench_numbers_received_ticks_from_the_start(bench):
     assert heard["heard_start"] and heard["ticks"] == 10 and heard["gaps"] == 1
 
 
+def _clock_out_daemon(start: float) -> Daemon:
+    """A daemon sending clock at 120 BPM from ``start``, on fake ports and a fixed clock."""
+    settings = LiveConfig(api="jack", clock="internal", clock_out=True, bpm=120.0)
+    daemon = Daemon(FakePredictor(VOCAB), settings, clock=lambda: start, ports=Outbox())
+    daemon.engine = Engine(daemon.predictor, settings, start_time=start,
+                           lookahead=daemon.lookahead)
+    return daemon
+
+
 def _clock_dues(daemon, now: float) -> list[float]:
     daemon._plan_clock(now)
     daemon.scheduler.run_due(now + CLOCK_PLAN)
@@ -124,9 +133,7 @@ def test_a_stalled_worker_still_sends_every_tick_late(caplog):
     # A device that counts ticks must hear every one: a stall of 0.3 s
     # (14 ticks at 120 BPM) sends them late, not never.
     now = 1000.0
-    settings = LiveConfig(api="jack", clock="internal", clock_out=True, bpm=120.0)
-    daemon = Daemon(FakePredictor(VOCAB), settings, clock=lambda: now, ports=Outbox())
-    daemon.engine = Engine(daemon.predictor, settings, start_time=now, lookahead=daemon.lookahead)
+    daemon = _clock_out_daemon(now)
     period = 60.0 / (120.0 * TICKS_PER_BEAT)
     dues = _clock_dues(daemon, now)
     dues += _clock_dues(daemon, daemon._ticks_until + 0.3)
@@ -136,9 +143,7 @@ def test_a_stalled_worker_still_sends_every_tick_late(caplog):
 
 def test_a_clock_far_behind_resumes_on_the_grid_with_a_warning(caplog):
     now = 1000.0
-    settings = LiveConfig(api="jack", clock="internal", clock_out=True, bpm=120.0)
-    daemon = Daemon(FakePredictor(VOCAB), settings, clock=lambda: now, ports=Outbox())
-    daemon.engine = Engine(daemon.predictor, settings, start_time=now, lookahead=daemon.lookahead)
+    daemon = _clock_out_daemon(now)
     period = 60.0 / (120.0 * TICKS_PER_BEAT)
     later = now + 5.0
     dues = _clock_dues(daemon, later)

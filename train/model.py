@@ -22,7 +22,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from cadenza.train.presets import PRESETS
+from cadenza.config import PRESETS
 from cadenza.trained import DENSE, EMBEDDING, LSTM_1, LSTM_2, PROBS
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from cadenza.config import PRESETS  # noqa: F401  (the model builder names them from here)
-
 #: Which epoch's model a run keeps and reports.  The original notebook
 #: reported its model as it stood after the last epoch; the improved preset
 #: keeps the epoch of lowest held-out loss.
