@@ -54,6 +54,10 @@ GRIDS = tuple(GRID_BEATS)
 # music21's work in numpy; "music21" is the reference (and always the path
 # for scores: MusicXML, kern, the music21 corpus).
 TOKENIZERS = ("fast", "music21")
+#: The shifts ``[train] transpose = "all"`` trains on: every key once, the
+#: original (0) among them, no copy moved more than half an octave down.
+ALL_SHIFTS = tuple(range(-5, 7))
+MAX_SHIFT = 11
 #: What a MIDI CC can steer in the live engine ([live.cc] maps name -> CC number),
 #: and the controllers they answer to by default (general-purpose CCs 21-25).
 DEFAULT_CC = {"temperature": 21, "mode": 22, "enabled": 23, "panic": 24, "tempo": 25}
@@ -117,6 +121,12 @@ class TrainConfig:
     embedding_dim: int = 64
     strategy: str = "default"
     out: str = "runs/latest"
+    # Shifted copies of the training pieces: "none", "all" (the 12 keys) or
+    # "LOW..HIGH" semitones, e.g. "-3..3".  Needs split = "pieces".
+    transpose: str = "none"
+    # Windows start every `stride` tokens; 0: the preset's own (seed 1, as the
+    # original; default the window, so each token is a target once an epoch).
+    stride: int = 0
 
     def check(self) -> dict[str, str]:
         problems = {}
@@ -141,7 +151,45 @@ class TrainConfig:
             problems["seed"] = "must be between 0 and 2**32 - 1 (NumPy's seed range)"
         if not self.out.strip():
             problems["out"] = "must name a folder"
+        try:
+            shifts = transpose_shifts(self.transpose)
+        except ValueError as err:
+            problems["transpose"] = str(err)
+        else:
+            if shifts != (0,) and self.split != "pieces":
+                problems["transpose"] = (
+                    "needs split = 'pieces', so that no shifted copy of a held-out piece "
+                    "is trained on")
+        if self.stride < 0:
+            problems["stride"] = "must be 0 (the preset's own) or more tokens"
         return problems
+
+    def window_stride(self, window: int) -> int:
+        """How far apart training windows start (``stride``, or the preset's own)."""
+        if self.stride:
+            return self.stride
+        return 1 if self.preset == "seed" else window
+
+
+def transpose_shifts(value: str) -> tuple[int, ...]:
+    """The semitone shifts ``[train] transpose`` names, in rising order."""
+    text = value.strip().lower()
+    if text in ("", "none", "0"):
+        return (0,)
+    if text == "all":
+        return ALL_SHIFTS
+    low, sep, high = text.partition("..")
+    try:
+        if not sep:
+            raise ValueError
+        first, last = int(low), int(high)
+    except ValueError:
+        raise ValueError(
+            f'{value!r} is not "none", "all" or a range of semitones like "-3..3"') from None
+    if not -MAX_SHIFT <= first <= last <= MAX_SHIFT:
+        raise ValueError(
+            f"{value!r}: the range must rise and stay within -{MAX_SHIFT}..{MAX_SHIFT} semitones")
+    return tuple(range(first, last + 1))
 
 
 @dataclass(frozen=True)

@@ -32,20 +32,23 @@ import numpy as np
 
 from cadenza import __version__
 from cadenza.bundle import write_json_atomic
-from cadenza.config import STRATEGIES, Config, as_dict
+from cadenza.config import STRATEGIES, Config, as_dict, transpose_shifts
 from cadenza.errors import CadenzaError, ConfigError, OutputError
 from cadenza.train.corpus import Corpus, load_corpus
 from cadenza.train.outputs import Staging
 from cadenza.train.presets import KEPT_EPOCH, SEED_INPUT_SCALE
 from cadenza.train.resume import ResumeState, read_history, resume_fingerprint
+from cadenza.train.transpose import augment
 from cadenza.train.vocab import Vocabulary, build_vocabulary
 from cadenza.train.windows import (
     Split,
     WindowSet,
     build_windows,
+    choose_test_pieces,
     heldout_document,
     make_split,
     scalar_inputs,
+    split_held_out,
 )
 from cadenza.trained import HELDOUT_FILE, HISTORY_FILE, MODEL_FILE, REPORT_FILE, VOCAB_FILE
 
@@ -66,20 +69,46 @@ class PreparedData:
 
 
 def prepare_data(config: Config, cache_dir: Path | None = None) -> PreparedData:
-    """Parse the sources, build the vocabulary, cut windows and split them."""
+    """Parse the sources, hold out pieces, add shifted copies, build the vocabulary,
+    cut windows and split them.
+
+    The held-out pieces are chosen first, on the pieces as they are; only
+    the others get shifted copies (``[train] transpose``), and the
+    vocabulary is counted after that, over what will be trained and judged.
+    """
+    settings = config.train
+    window = config.data.window
     corpus = load_corpus(config.data, cache_dir=cache_dir)
-    vocab = build_vocabulary(
-        (s for piece in corpus.pieces for s in piece.sequences), config.data.min_count
-    )
-    distinct = len({t for piece in corpus.pieces for s in piece.sequences for t in s})
+    sequences = [piece.sequences for piece in corpus.pieces]
+    held: tuple[int, ...] = ()
+    if settings.split == "pieces":
+        sizes = [sum(max(0, len(s) - window) for s in piece) for piece in sequences]
+        held = choose_test_pieces(sizes, settings.test_fraction, settings.seed)
+    shifts = transpose_shifts(settings.transpose)
+    entries, owners = augment(sequences, shifts, held)
+    if len(shifts) > 1:
+        log.info("transposed the %d training pieces by %d..%d semitones: %d copies",
+                 len(sequences) - len(held), shifts[0], shifts[-1], len(entries) - len(held))
+    vocab = build_vocabulary((s for entry in entries for s in entry), config.data.min_count)
+    distinct = len({t for entry in entries for s in entry for t in s})
     log.info("vocabulary: %d of %d distinct tokens occur at least %d times",
              len(vocab), distinct, config.data.min_count)
-    encoded = [[vocab.encode(s) for s in piece.sequences] for piece in corpus.pieces]
-    windows = build_windows(encoded, config.data.window)
-    split = make_split(windows, config.train.split, config.train.test_fraction, config.train.seed)
-    log.info("%d windows of %d: %d to train, %d held out (split by %s)",
-             len(windows), windows.window, split.train.size, split.test.size, split.kind)
+    encoded = [[vocab.encode(s) for s in entry] for entry in entries]
+    stride = settings.window_stride(window)
+    windows = build_windows(encoded, window, stride=stride, piece_ids=owners)
+    if settings.split == "pieces":
+        split = split_held_out(windows, held, settings.seed)
+    else:
+        split = make_split(windows, settings.split, settings.test_fraction, settings.seed)
+    log.info("%d windows of %d, every %d tokens: %d to train, %d held out (split by %s)",
+             len(windows), windows.window, stride, split.train.size, split.test.size, split.kind)
     return PreparedData(corpus, vocab, windows, split)
+
+
+def predictions_per_epoch(preset: str, data: PreparedData) -> int:
+    """How many next-token targets one epoch trains on."""
+    rows = int(data.split.train.size)
+    return rows if preset == "seed" else rows * data.windows.window
 
 
 def model_inputs(preset: str, windows: WindowSet, which: np.ndarray, vocab_size: int) -> np.ndarray:
@@ -238,8 +267,9 @@ def _fit_and_report(
     csv_logger = keras.callbacks.CSVLogger(str(out / HISTORY_FILE), append=bool(state))
     history = keras.callbacks.History()
     resumable = ResumeCheckpoint(out, checkpoint, fingerprint)
-    log.info("training the %s preset for %d epochs (batch %d, LSTM %d, %s strategy)",
-             preset, settings.epochs, settings.batch_size, settings.lstm_units, settings.strategy)
+    log.info("training the %s preset for %d epochs (batch %d, LSTM %d, %s strategy): "
+             "%d predictions an epoch", preset, settings.epochs, settings.batch_size,
+             settings.lstm_units, settings.strategy, predictions_per_epoch(preset, data))
     started = time.perf_counter()
     interrupted = False
     try:
@@ -346,6 +376,8 @@ def _describe_run(
     settings = config.train
     kept = KEPT_EPOCH[settings.preset]
     epoch_seconds = history.get("seconds") or []
+    predictions = predictions_per_epoch(settings.preset, data)
+    median_epoch = statistics.median(epoch_seconds) if epoch_seconds else None
     eval_seconds = history.get("eval_seconds") or []
     last = {key: round(float(values[-1]), 6) for key, values in history.items() if values}
     corpus = data.corpus
@@ -372,7 +404,11 @@ def _describe_run(
             else "the last epoch's model, as the original notebook reported it"
         ) + ", in inference mode; accuracy and loss of the next token after each window",
         "history_last_epoch": last,
-        "seconds_per_epoch": round(statistics.median(epoch_seconds), 3) if epoch_seconds else None,
+        "seconds_per_epoch": round(median_epoch, 3) if median_epoch else None,
+        "predictions_per_epoch": predictions,
+        "tokens_per_second": round(predictions / median_epoch, 1) if median_epoch else None,
+        "stride": settings.window_stride(data.windows.window),
+        "transpose": list(transpose_shifts(settings.transpose)),
         "first_epoch_seconds": round(epoch_seconds[0], 3) if epoch_seconds else None,
         "eval_seconds_per_epoch": round(statistics.median(eval_seconds), 3)
         if eval_seconds else None,

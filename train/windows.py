@@ -64,19 +64,48 @@ class WindowSet:
         return self._rows(which, self.window + 1)
 
 
-def build_windows(pieces: Sequence[Sequence[Sequence[int]]], window: int) -> WindowSet:
-    """Windows of every sequence of every piece (pieces are lists of index sequences)."""
+def window_starts(length: int, window: int, stride: int = 1) -> np.ndarray:
+    """Where the windows of one sequence of ``length`` tokens begin.
+
+    Every ``stride`` tokens from the first; with a stride above 1 one more
+    window ends exactly at the sequence's end, so its last tokens are
+    targets too (that window overlaps the one before it).
+    """
+    count = max(0, length - window)
+    starts = np.arange(0, count, stride, dtype=np.int64)
+    if count and starts[-1] != count - 1:
+        starts = np.append(starts, count - 1)
+    return starts
+
+
+def build_windows(
+    pieces: Sequence[Sequence[Sequence[int]]],
+    window: int,
+    *,
+    stride: int = 1,
+    piece_ids: Sequence[int] | None = None,
+) -> WindowSet:
+    """Windows of every sequence of every piece (pieces are lists of index sequences).
+
+    ``piece_ids`` names the piece each entry is a copy of (a transposed copy
+    is the same piece); by default entry ``n`` is piece ``n``.
+    """
+    if stride < 1:
+        raise ValueError(f"stride must be at least 1, not {stride}")
+    ids = list(piece_ids) if piece_ids is not None else list(range(len(pieces)))
+    if len(ids) != len(pieces):
+        raise ValueError("piece_ids must name one piece per entry")
     flat: list[np.ndarray] = []
     starts: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     offset = 0
-    for number, sequences in enumerate(pieces):
+    for number, sequences in zip(ids, pieces, strict=True):
         for sequence in sequences:
             array = np.asarray(sequence, dtype=np.int32)
-            count = max(0, array.size - window)
+            begins = window_starts(array.size, window, stride)
             flat.append(array)
-            starts.append(offset + np.arange(count, dtype=np.int64))
-            owners.append(np.full(count, number, dtype=np.int32))
+            starts.append(offset + begins)
+            owners.append(np.full(begins.size, number, dtype=np.int32))
             offset += array.size
     if offset == 0 or not any(s.size for s in starts):
         raise DataError(
@@ -88,7 +117,7 @@ def build_windows(pieces: Sequence[Sequence[Sequence[int]]], window: int) -> Win
         starts=np.concatenate(starts),
         pieces=np.concatenate(owners),
         window=window,
-        piece_count=len(pieces),
+        piece_count=max(ids, default=-1) + 1,
     )
 
 
@@ -110,9 +139,13 @@ def split_windows(windows: WindowSet, fraction: float, seed: int) -> Split:
     return Split("windows", train=order[held:], test=order[:held])
 
 
-def split_pieces(windows: WindowSet, fraction: float, seed: int) -> Split:
-    """Hold out whole pieces, about ``fraction`` of the windows (see the module)."""
-    per_piece = np.bincount(windows.pieces, minlength=windows.piece_count)
+def choose_test_pieces(sizes: Sequence[int], fraction: float, seed: int) -> tuple[int, ...]:
+    """The pieces to hold out, about ``fraction`` of all windows (``sizes``: each piece's count).
+
+    Chosen on the pieces as they are, before any shifted copy exists, so the
+    choice does not depend on the augmentation.
+    """
+    per_piece = np.asarray(sizes, dtype=np.int64)
     usable = [int(p) for p in np.flatnonzero(per_piece)]
     if len(usable) < 2:
         raise DataError(
@@ -120,7 +153,7 @@ def split_pieces(windows: WindowSet, fraction: float, seed: int) -> Split:
             f"the data has {len(usable)}: add files or use split = 'windows'"
         )
     rng = np.random.default_rng(seed=seed)
-    target = fraction * len(windows)
+    target = fraction * int(per_piece.sum())
     chosen: list[int] = []
     total = 0
     for piece in rng.permutation(usable):
@@ -133,7 +166,21 @@ def split_pieces(windows: WindowSet, fraction: float, seed: int) -> Split:
         chosen = [min(usable, key=lambda p: (per_piece[p], p))]
     if len(chosen) == len(usable):
         chosen.pop()
-    held = np.isin(windows.pieces, chosen)
+    return tuple(sorted(chosen))
+
+
+def split_pieces(windows: WindowSet, fraction: float, seed: int) -> Split:
+    """Hold out whole pieces, about ``fraction`` of the windows (see the module)."""
+    per_piece = np.bincount(windows.pieces, minlength=windows.piece_count)
+    return split_held_out(windows, choose_test_pieces(per_piece, fraction, seed), seed)
+
+
+def split_held_out(windows: WindowSet, chosen: Sequence[int], seed: int) -> Split:
+    """The ``pieces`` split with the held-out pieces already chosen."""
+    # Its own stream (seed + 1): the held-out order does not depend on how
+    # many draws choosing the pieces took.
+    rng = np.random.default_rng(seed=seed + 1)
+    held = np.isin(windows.pieces, list(chosen))
     test = np.flatnonzero(held)
     return Split(
         "pieces",
