@@ -344,3 +344,38 @@ def test_multi_worker_without_tf_config_is_named_before_parsing(tmp_path, corpus
     assert code != 0
     assert "needs the TF_CONFIG environment variable" in caplog.text
     assert "parsing" not in caplog.text and not (tmp_path / "o").exists()
+
+
+JAX_TRAIN = """
+import sys
+
+class BlockTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("TensorFlow is blocked in this test")
+
+sys.meta_path.insert(0, BlockTensorFlow())
+from cadenza import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_the_fit_runs_on_keras_with_jax_and_no_tensorflow(tmp_path, corpus_dir):
+    """A GPU machine may have Keras on JAX and no TensorFlow: the fit must not need it."""
+    pytest.importorskip("jax")
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "run-jax"
+    config = _config(tmp_path, epochs=1, split="pieces", transpose="-1..1")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", JAX_TRAIN, "--config", str(config), "train",
+         "--data", str(corpus_dir), "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["versions"]["keras_backend"] == "jax"
+    assert report["epochs"] == 1 and report["transpose"] == [-1, 0, 1]
+    assert (out / "model.keras").stat().st_size > 0

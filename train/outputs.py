@@ -16,6 +16,7 @@ import importlib.metadata
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,9 +141,12 @@ def _save_figure_atomic(figure: object, path: Path) -> None:
 def versions() -> dict[str, str]:
     """Versions of what built the model (read from package metadata: no imports)."""
     found = {}
-    for name in ("tensorflow", "keras", "music21", "numpy", "cadenza"):
+    for name in ("tensorflow", "keras", "jax", "music21", "numpy", "cadenza"):
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             found[name] = "not installed"
+    # Which engine ran the fit: KERAS_BACKEND, as Keras resolved it.
+    keras = sys.modules.get("keras")
+    found["keras_backend"] = keras.backend.backend() if keras else "not loaded"
     return found

@@ -16,6 +16,7 @@ Ctrl-C stops training after the current step and still writes everything.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -129,9 +130,25 @@ def _training_arrays(preset: str, data: PreparedData) -> tuple[np.ndarray, np.nd
     return chunks[:, :-1], chunks[:, 1:]
 
 
+class _NoStrategy:
+    """The ``default`` strategy where Keras runs on another backend (JAX on a GPU
+    machine): one device, nothing to distribute, no TensorFlow needed."""
+
+    def scope(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+
 def make_strategy(name: str) -> Any:
     """TensorFlow's distribution strategy for the ``strategy`` setting."""
     _check_strategy(name)
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        if name != "default":
+            raise ConfigError(
+                f"[train] strategy = {name!r} needs Keras on TensorFlow; this Keras runs on "
+                f"{keras.backend.backend()} (KERAS_BACKEND): use strategy = 'default'")
+        return _NoStrategy()
     import tensorflow as tf
 
     if name == "default":
