@@ -200,6 +200,9 @@ class ExportConfig:
     int8: bool = False
     tolerance: float = 1e-4
     max_int8_accuracy_drop: float = 0.01
+    # Written into the bundle as its "notice": the training data's attribution
+    # and licence, which a model trained on CC BY-SA data must carry.
+    notice: str = ""
 
     def check(self) -> dict[str, str]:
         problems = {}

@@ -53,13 +53,40 @@ def _metrics(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_manifest(trained: TrainedModel, graphs: dict[str, Any]) -> dict[str, Any]:
+def _portable_path(path: str) -> str:
+    """A training file's path as the bundle keeps it: no machine's own folders.
+
+    A relative path (as the source named it) stays; an absolute one keeps
+    its last two parts (a corpus's folder and the file), enough to find it.
+    """
+    candidate = Path(path)
+    return path if not candidate.is_absolute() else Path(*candidate.parts[-2:]).as_posix()
+
+
+def portable_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The training report without absolute paths of the machine that trained it."""
+    copy = dict(report)
+    if isinstance(copy.get("test_pieces"), list):
+        copy["test_pieces"] = [_portable_path(str(p)) for p in copy["test_pieces"]]
+    for key in ("files", "files_skipped"):
+        if isinstance(copy.get(key), list):
+            copy[key] = [{**entry, "file": _portable_path(str(entry["file"]))}
+                         if isinstance(entry, dict) and "file" in entry else entry
+                         for entry in copy[key]]
+    if isinstance(copy.get("sources"), list):
+        copy["sources"] = [_portable_path(str(s)) for s in copy["sources"]]
+    return copy
+
+
+def build_manifest(
+    trained: TrainedModel, graphs: dict[str, Any], notice: str = ""
+) -> dict[str, Any]:
     vocabulary = list(trained.vocabulary)
     encoding: dict[str, Any] = {"kind": trained.input_encoding}
     if trained.input_encoding == "scalar":
         # The graphs take indices and divide by the scale themselves.
         encoding |= {"scale": trained.input_scale, "in_graph": True}
-    report = trained.report
+    report = portable_report(trained.report)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -73,6 +100,7 @@ def build_manifest(trained: TrainedModel, graphs: dict[str, Any]) -> dict[str, A
         "primers": [
             [vocabulary[i] for i in window] for window in trained.heldout_windows[:PRIMER_COUNT].tolist()
         ],
+        "notice": notice,
         "training": {"report": report, "config": report.get("config")},
         "data_digest": report.get("data_digest"),
         "metrics": _metrics(report),
@@ -153,7 +181,7 @@ def export_bundle(model_dir: str | Path, out: str | Path, config: ExportConfig) 
     folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         graphs = convert.export_graphs(trained, folder, config.opset)
-        manifest = build_manifest(trained, graphs)
+        manifest = build_manifest(trained, graphs, config.notice)
         write_json_atomic(folder / MANIFEST, manifest)
         bundle = read_bundle(folder)
         windows, targets = trained.heldout_windows, trained.heldout_targets

@@ -311,3 +311,22 @@ def test_generate_gives_the_same_notes_from_keras_and_from_the_bundle(
     from_keras = generate_file(tiny_models[model], tmp_path / "k.mid", length=60, seed=4)
     from_bundle = generate_file(tiny_bundles[model], tmp_path / "b.mid", length=60, seed=4)
     assert from_bundle == from_keras
+
+
+def test_the_bundle_keeps_no_absolute_paths_of_the_training_machine():
+    from cadenza.export.writer import portable_report
+
+    report = {
+        "test_pieces": ["/home/me/data/piano-midi/chopin/chpn_op7_1.mid", "piano/x.mid"],
+        "files": [{"file": "/home/me/data/piano-midi/bach/bach_846.mid", "tokens": 3}],
+        "files_skipped": [{"file": "/srv/a/b.mid", "reason": "empty file"}],
+        "sources": ["/home/me/data/piano-midi", "music21:bach"],
+        "test_accuracy": 0.5,
+    }
+    portable = portable_report(report)
+    assert portable["test_pieces"] == ["chopin/chpn_op7_1.mid", "piano/x.mid"]
+    assert portable["files"] == [{"file": "bach/bach_846.mid", "tokens": 3}]
+    assert portable["files_skipped"][0] == {"file": "a/b.mid", "reason": "empty file"}
+    assert portable["sources"] == ["data/piano-midi", "music21:bach"]
+    assert portable["test_accuracy"] == 0.5
+    assert report["test_pieces"][0].startswith("/home")  # the run's own report is unchanged
