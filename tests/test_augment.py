@@ -159,3 +159,15 @@ def test_prepare_data_holds_out_before_transposing_and_counts_the_vocabulary_aft
     train_rows = data.windows.chunks(data.split.train)
     pieces_trained = 6 - len(held)
     assert train_rows.shape[0] <= pieces_trained * 12 * (80 // 8 + 1)
+
+
+def test_a_resume_may_change_export_and_live_settings_but_not_training_ones():
+    from cadenza.train.resume import resume_fingerprint
+
+    base = Config()
+    same = resume_fingerprint(base, "digest")
+    assert resume_fingerprint(base.replace("export", notice="CC BY-SA"), "digest") == same
+    assert resume_fingerprint(base.replace("live", bpm=90), "digest") == same
+    assert resume_fingerprint(base.replace("train", epochs=3), "digest") == same
+    assert resume_fingerprint(base.replace("train", stride=5), "digest") != same
+    assert resume_fingerprint(base, "other data") != same

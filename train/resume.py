@@ -25,13 +25,16 @@ LAST_MODEL_FILE = "last.keras"
 STATE_FILE = "resume.json"
 # Settings a resumed run may change: how long it trains and where it publishes.
 FREE_TO_CHANGE = {("train", "epochs"), ("train", "out")}
+TRAINING_SECTIONS = ("data", "train")
 
 
 def resume_fingerprint(config: Config, data_digest: str) -> dict[str, Any]:
     """The settings and data a run's epochs depend on."""
+    # Only what training reads: the export and live settings may change
+    # between a run and its resume.
     settings = {
         section: {k: v for k, v in values.items() if (section, k) not in FREE_TO_CHANGE}
-        for section, values in as_dict(config).items()
+        for section, values in as_dict(config).items() if section in TRAINING_SECTIONS
     }
     # Through JSON, so it compares equal to the copy read back (tuples become lists).
     return json.loads(json.dumps({"config": settings, "data_digest": data_digest}))
