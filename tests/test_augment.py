@@ -171,3 +171,14 @@ def test_a_resume_may_change_export_and_live_settings_but_not_training_ones():
     assert resume_fingerprint(base.replace("train", epochs=3), "digest") == same
     assert resume_fingerprint(base.replace("train", stride=5), "digest") != same
     assert resume_fingerprint(base, "other data") != same
+
+
+def test_a_run_saved_with_export_and_live_in_its_fingerprint_still_resumes(tmp_path):
+    from cadenza.train.resume import LAST_MODEL_FILE, ResumeState, resume_fingerprint
+
+    now = resume_fingerprint(Config(), "digest")
+    older = {**now, "config": {**now["config"], "export": {"opset": 99}, "live": {"bpm": 1}}}
+    ResumeState.write(tmp_path, 3, 1.5, 2, older)
+    (tmp_path / LAST_MODEL_FILE).write_bytes(b"model")
+    state = ResumeState.read(tmp_path, now)
+    assert state is not None and state.epochs == 3 and state.best_epoch == 2

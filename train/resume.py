@@ -74,7 +74,7 @@ class ResumeState:
         try:
             doc = json.loads(path.read_text())
             epochs, best_loss, best_epoch = int(doc["epochs"]), float(doc["best_loss"]), int(doc["best_epoch"])
-            saved = doc["fingerprint"]
+            saved = _training_part(doc["fingerprint"])
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ConfigError(f"{path}: cannot resume from it: {err}") from err
         if saved != fingerprint:
@@ -108,6 +108,13 @@ class ResumeState:
         """A finished run publishes no resume files."""
         for name in (STATE_FILE, LAST_MODEL_FILE):
             (Path(folder) / name).unlink(missing_ok=True)
+
+
+def _training_part(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    # Runs saved before the fingerprint left out [export] and [live] still
+    # resume: those sections are not compared.
+    config = {k: v for k, v in fingerprint["config"].items() if k in TRAINING_SECTIONS}
+    return {**fingerprint, "config": config}
 
 
 def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
