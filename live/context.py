@@ -43,9 +43,11 @@ class ModelContext:
     def bundle_primer(self) -> list[int]:
         """The start the bundle gives the window (indices; empty if none).
 
-        The ONNX runners left-fill a short history with the bundle's first
-        primer (``fill``); starting the window from the same tokens makes both
-        runners see exactly what ``tokens`` shows.
+        The seed preset's runners left-fill a short history with the bundle's
+        first primer (``fill``); starting the window from the same tokens
+        makes both runners see exactly what ``tokens`` shows.  The default
+        preset's runners have no fill: the window starts empty and holds
+        only what was played and answered.
         """
         fill = getattr(self.predictor, "fill", None)
         if fill is None:
