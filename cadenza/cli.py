@@ -85,6 +85,9 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true", default=None,
                         help="use the bundle's int8 graph where it has one")
     parser.add_argument("--channel", type=int, help="output MIDI channel 1..16")
+    parser.add_argument("--key", help="auto, off, or a key such as 'D major' or 'F# minor'")
+    parser.add_argument("--key-strength", type=float, dest="key_strength",
+                        help="0: the model alone .. 1: out-of-key tokens only as a last resort")
     _sampling_options(parser)
 
 
@@ -187,11 +190,11 @@ CONFIG_OPTIONS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "export": [("export", ("int8", "opset"))],
     "simulate": [
         ("live", ("model", "mode", "rhythm", "bpm", "grid", "runner", "int8", "channel", "seed",
-                  "temperature", "top_k", "top_p")),
+                  "temperature", "top_k", "top_p", "key", "key_strength")),
     ],
     "live": [
         ("live", ("model", "mode", "rhythm", "bpm", "grid", "runner", "int8", "channel", "seed",
-                  "temperature", "top_k", "top_p", "in_port", "out_port", "api", "clock",
+                  "temperature", "top_k", "top_p", "key", "key_strength", "in_port", "out_port", "api", "clock",
                   "clock_out", "record", "stats_interval")),
     ],
     "generate": [("live", ("seed", "temperature", "top_k", "top_p"))],

@@ -25,6 +25,7 @@ else:  # pragma: no cover - Python 3.10 on older boards
     import tomli as tomllib
 
 from cadenza.errors import ConfigError
+from cadenza.key import parse_key
 
 # ONNX opsets the exporter may ask for: 17 has every operator the graphs
 # need; tf2onnx 1.17 converts to at most 18.
@@ -54,9 +55,15 @@ GRIDS = tuple(GRID_BEATS)
 # music21's work in numpy; "music21" is the reference (and always the path
 # for scores: MusicXML, kern, the music21 corpus).
 TOKENIZERS = ("fast", "music21")
+#: [live] key: follow the window's key, leave the model alone, or a key name
+#: ("D major", "F# minor", "Bb major": anything cadenza.key.parse_key reads).
+KEY_AUTO, KEY_OFF = "auto", "off"
+KEY_SETTINGS = (KEY_AUTO, KEY_OFF)
 #: What a MIDI CC can steer in the live engine ([live.cc] maps name -> CC number),
-#: and the controllers they answer to by default (general-purpose CCs 21-25).
-DEFAULT_CC = {"temperature": 21, "mode": 22, "enabled": 23, "panic": 24, "tempo": 25}
+#: and the controllers they answer to by default (general-purpose CCs 21-26).
+DEFAULT_CC = {
+    "temperature": 21, "mode": 22, "enabled": 23, "panic": 24, "tempo": 25, "key_strength": 26,
+}
 CC_CONTROLS = tuple(DEFAULT_CC)
 
 
@@ -190,6 +197,8 @@ class LiveConfig:
     channel: int = 1
     gate: float = 0.9
     octave: int = -1  # -1: voice near the performer's register; else a fixed octave
+    key: str = "auto"  # auto: the window's key; off: the model alone; or a key, "D major"
+    key_strength: float = 0.5  # 0: the model alone .. 1: out-of-key tokens only when nothing else
     velocity: int = 0  # 0: follow the performer's dynamics
     api: str = "auto"
     in_port: str = ""
@@ -238,6 +247,15 @@ class LiveConfig:
             problems["gate"] = "must be in (0, 1]"
         if not -1 <= self.octave <= 8:
             problems["octave"] = "must be -1 (follow the performer) or an octave 0..8"
+        if self.key not in KEY_SETTINGS:
+            try:
+                parse_key(self.key)
+            except ConfigError:
+                problems["key"] = (
+                    f"must be {' or '.join(KEY_SETTINGS)} or a key such as 'D major' or 'F# minor'"
+                )
+        if not 0.0 <= self.key_strength <= 1.0:
+            problems["key_strength"] = "must be between 0 (the model alone) and 1"
         if not 0 <= self.velocity <= 127:
             problems["velocity"] = "must be 0 (follow the performer) or 1..127"
         _one_of(problems, "api", self.api, APIS)

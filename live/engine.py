@@ -91,6 +91,7 @@ class Engine:
         self._settings = settings
         self._mode = settings.mode
         self._temperature = settings.temperature
+        self._context.key.configure(settings.key, settings.key_strength)
         self._step = grid_beats(settings.grid)
         self._channel = settings.channel - 1
         if first:
@@ -136,7 +137,7 @@ class Engine:
     def reload(self, settings: LiveConfig) -> None:
         """New settings (SIGHUP); the window and the sounding notes are kept.
 
-        Values set by CC (temperature, mode, tempo) go back to the new file's.
+        Values set by CC (temperature, mode, tempo, key strength) go back to the new file's.
         A change of mode or clock source drops the phrase being played.
         """
         old_mode = self._mode
@@ -204,6 +205,8 @@ class Engine:
             "bpm": self.bpm,
             "mode": self._mode,
             "enabled": self._enabled,
+            "key": None if self._context.key.key is None else str(self._context.key.key),
+            "key_strength": self._context.key.strength,
         }
         return out
 
@@ -335,6 +338,8 @@ class Engine:
                     out.extend(self.panic(now))
             elif name == "tempo" and isinstance(self._clock, InternalClock):
                 self._clock.set_bpm(controls.tempo_from(value), now)
+            elif name == "key_strength":
+                self._context.key.strength = controls.strength_from(value)
 
     def release_performer(self, now: float, channel: int | None = None) -> None:
         """Let go of every key the performer holds (on ``channel``, or all): their
