@@ -59,6 +59,8 @@ TOKENIZERS = ("fast", "music21")
 #: ("D major", "F# minor", "Bb major": anything cadenza.key.parse_key reads).
 KEY_AUTO, KEY_OFF = "auto", "off"
 KEY_SETTINGS = (KEY_AUTO, KEY_OFF)
+#: [live] register: place single notes near the performer, or as the model gave them.
+REGISTERS = ("follow", "model")
 #: What a MIDI CC can steer in the live engine ([live.cc] maps name -> CC number),
 #: and the controllers they answer to by default (general-purpose CCs 21-26).
 DEFAULT_CC = {
@@ -196,7 +198,8 @@ class LiveConfig:
     seed: int = 0
     channel: int = 1
     gate: float = 0.9
-    octave: int = -1  # -1: voice near the performer's register; else a fixed octave
+    octave: int = -1  # -1: place answers near the performer's register; else around a fixed octave
+    register: str = "follow"  # follow: single notes moved by octaves near that register; model: as given
     key: str = "auto"  # auto: the window's key; off: the model alone; or a key, "D major"
     key_strength: float = 0.5  # 0: the model alone .. 1: out-of-key tokens only when nothing else
     velocity: int = 0  # 0: follow the performer's dynamics
@@ -247,6 +250,7 @@ class LiveConfig:
             problems["gate"] = "must be in (0, 1]"
         if not -1 <= self.octave <= 8:
             problems["octave"] = "must be -1 (follow the performer) or an octave 0..8"
+        _one_of(problems, "register", self.register, REGISTERS)
         if self.key not in KEY_SETTINGS:
             try:
                 parse_key(self.key)

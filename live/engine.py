@@ -39,10 +39,10 @@ from cadenza.live.events import Event, in_sending_order
 from cadenza.live.ledger import ALL_NOTES_OFF, ALL_SOUND_OFF
 from cadenza.live.performer import Performer
 from cadenza.live.phrase import CallNote, Phrase, Slot, plan_answer
+from cadenza.live.register import Register
 from cadenza.live.voices import Voices
 from cadenza.predictor import Predictor
 from cadenza.sampling import Sampler, SamplingSettings
-from cadenza.tokens import chord_pitch_classes, is_chord, name_to_midi, voice_chord
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class Engine:
         self._performer_tokens = 0
         self._voices = Voices()
         self._performer = Performer()
+        self._register = Register()
         self._enabled = True
         self._settings = settings
         self._apply_settings(settings, first=True)
@@ -124,6 +125,7 @@ class Engine:
     def _reset_phrase(self) -> None:
         """Forget the call, the answer being played and where continuous play stands."""
         self._phrase = Phrase(resume_beat=self._beat(self._now) or 0.0)
+        self._register.new_phrase()
 
     def prime(self, tokens: Sequence[str | int], *, reset: bool = False) -> None:
         """Put tokens (strings of the scheme, or vocabulary indices) into the window.
@@ -251,6 +253,7 @@ class Engine:
         )
         if paused:
             self._phrase.phrase_onset_beat = beat
+            self._performer.new_phrase()
         self._performer.press(message.channel, message.note)
         if beat is not None:
             self._phrase.activity_beat = beat
@@ -393,6 +396,7 @@ class Engine:
         )
         self._phrase.call.clear()
         self._phrase.plan = deque(slots)
+        self._register.new_phrase()  # each answer is placed as a phrase of its own
 
     def _choose(self) -> int:
         return self._context.choose()
@@ -408,10 +412,8 @@ class Engine:
         return self._performer.velocity()
 
     def _notes_of(self, index: int) -> list[int]:
-        token = self.vocab.vocabulary[index]
-        if is_chord(token):
-            return voice_chord(chord_pitch_classes(token), self._centre())
-        return [name_to_midi(token)]
+        follow = self._settings.register == "follow"
+        return self._register.place(self.vocab.vocabulary[index], self._centre(), follow)
 
     def _play(self, slot: Slot, on_time: float, out: list[Event]) -> None:
         index = self._choose()

@@ -57,6 +57,7 @@ def test_key_settings_that_load(key):
         ({"key": ""}, "[live] key = ''"),
         ({"key_strength": 1.5}, "[live] key_strength = 1.5: must be between 0"),
         ({"key_strength": -0.1}, "[live] key_strength = -0.1"),
+        ({"register": "up"}, "[live] register = 'up': must be one of follow, model"),
     ],
 )
 def test_bad_key_settings_are_named(values, named):
