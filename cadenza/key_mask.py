@@ -32,26 +32,31 @@ def token_pitch_classes(token: str) -> tuple[int, ...]:
     return (name_to_midi(token) % 12,)
 
 
-def _centred_profiles() -> tuple[np.ndarray, np.ndarray]:
+def _scoring_profiles() -> np.ndarray:
+    """The 24 profiles, centred and scaled to unit length: one row per key.
+
+    Pearson's r of counts ``x`` with a profile ``y`` is ``(y - mean y) .
+    (x - mean x) / (|y - mean y| |x - mean x|)``.  A centred row sums to zero,
+    so it ignores ``mean x``; ``|x - mean x|`` is the same for every key, so
+    it cannot change which key scores best.  What is left is one product.
+    """
     rows = [np.roll(MAJOR_PROFILE if key.mode == "major" else MINOR_PROFILE, key.tonic)
             for key in KEYS]
     profiles = np.asarray(rows, dtype=float)
     profiles -= profiles.mean(axis=1, keepdims=True)
-    return profiles, np.linalg.norm(profiles, axis=1)
+    return profiles / np.linalg.norm(profiles, axis=1, keepdims=True)
 
 
-_PROFILES, _PROFILE_NORMS = _centred_profiles()
+_PROFILES = _scoring_profiles()
 
 
 def estimate_key_fast(counts: np.ndarray) -> Key | None:
-    """``cadenza.key.estimate_key`` as one matrix product: the Pearson correlation
-    of ``counts`` with all 24 profiles at once (the tests prove them the same)."""
+    """``cadenza.key.estimate_key`` as one matrix product (the tests prove
+    them the same): None with no notes or flat counts, else the best key."""
     counts = np.asarray(counts, dtype=float)
-    if counts.sum() <= 0 or np.ptp(counts) == 0:
+    if counts.max() == counts.min() or counts.sum() <= 0:
         return None
-    centred = counts - counts.mean()
-    scores = _PROFILES @ centred / (_PROFILE_NORMS * np.linalg.norm(centred))
-    return KEYS[int(np.argmax(scores))]
+    return KEYS[int(np.argmax(_PROFILES @ counts))]
 
 
 class VocabularyKeys:
@@ -66,10 +71,21 @@ class VocabularyKeys:
             outside[k, list(key.pitch_classes)] = 0.0
         # A token is inside a key when none of its pitch classes is outside it.
         self.masks = (self.pitch_classes @ outside.T == 0).T  # [24, V]
+        self._weights = np.ones(len(vocabulary))
+        self._weights_for: tuple[Key, float] | None = None
 
     def mask(self, key: Key) -> np.ndarray:
         """True for the tokens inside ``key``."""
         return self.masks[_KEY_INDEX[key]]
+
+    def weights(self, key: Key, strength: float) -> np.ndarray:
+        """What each token's probability is multiplied by: 1 inside ``key``,
+        ``1 - strength`` outside (cached: key and strength change rarely)."""
+        cache_key = (key, strength)
+        if self._weights_for != cache_key:
+            self._weights = np.where(self.mask(key), 1.0, 1.0 - strength)
+            self._weights_for = cache_key
+        return self._weights
 
     def counts(self, indices: Iterable[int]) -> np.ndarray:
         """12 bins: how often each pitch class sounds in these tokens (a chord
@@ -87,8 +103,14 @@ def weigh_by_key(probs: np.ndarray, inside: np.ndarray, strength: float) -> np.n
     the model's own distribution stands: some answer beats none)."""
     if strength <= 0.0:
         return probs
-    weighted = np.where(inside, probs, probs * (1.0 - strength))
+    return weigh(probs, np.where(inside, 1.0, 1.0 - strength))
+
+
+def weigh(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``probs * weights``, renormalised; ``probs`` itself when that leaves nothing."""
+    weighted = probs * weights
     total = weighted.sum()
     if total <= 0.0:
         return probs
-    return weighted / total
+    weighted /= total
+    return weighted

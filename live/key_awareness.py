@@ -16,7 +16,7 @@ import numpy as np
 
 from cadenza.config import KEY_AUTO, KEY_OFF
 from cadenza.key import Key, parse_key
-from cadenza.key_mask import VocabularyKeys, estimate_key_fast, weigh_by_key
+from cadenza.key_mask import VocabularyKeys, estimate_key_fast, weigh
 
 
 class KeyAwareness:
@@ -69,4 +69,4 @@ class KeyAwareness:
         key = self.key
         if key is None:
             return probs
-        return weigh_by_key(probs, self._keys.mask(key), self.strength)
+        return weigh(probs, self._keys.weights(key, self.strength))
