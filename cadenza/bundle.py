@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from cadenza.config import PRESETS
 from cadenza.errors import BundleError, TokenError
 from cadenza.files import write_atomic
 from cadenza.tokens import SCHEME_VERSION, validate_token
@@ -71,6 +72,26 @@ class Bundle:
     @property
     def vocab_size(self) -> int:
         return len(self.vocabulary)
+
+    @property
+    def preset(self) -> str:
+        """The preset that trained the model: the manifest's word, else what the
+        input encoding implies (the scalar encoding is the seed preset's)."""
+        preset = self.manifest.get("preset")
+        if preset in PRESETS:
+            return preset
+        return "seed" if self.input_encoding == "scalar" else "default"
+
+    @property
+    def left_filled(self) -> bool:
+        """Whether a history shorter than the window is padded with a primer.
+
+        The seed preset learnt only from full windows of real music, so it
+        predicts only from a full window.  The default preset learnt a
+        prediction at every position of a chunk from zero state, so it
+        predicts from whatever was heard, however short, with nothing before it.
+        """
+        return self.preset == "seed"
 
     def graph(self, kind: str) -> GraphSpec:
         try:

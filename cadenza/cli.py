@@ -24,6 +24,7 @@ from cadenza.config import (
     GRIDS,
     MODES,
     PRESETS,
+    REGISTERS,
     RHYTHMS,
     RUNNERS,
     SPLITS,
@@ -85,6 +86,11 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true", default=None,
                         help="use the bundle's int8 graph where it has one")
     parser.add_argument("--channel", type=int, help="output MIDI channel 1..16")
+    parser.add_argument("--key", help="auto, off, or a key such as 'D major' or 'F# minor'")
+    parser.add_argument("--key-strength", type=float, dest="key_strength",
+                        help="0: the model alone .. 1: out-of-key tokens only as a last resort")
+    parser.add_argument("--register", choices=REGISTERS,
+                        help="follow: answers near the performer's register; model: as given")
     _sampling_options(parser)
 
 
@@ -187,11 +193,11 @@ CONFIG_OPTIONS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "export": [("export", ("int8", "opset"))],
     "simulate": [
         ("live", ("model", "mode", "rhythm", "bpm", "grid", "runner", "int8", "channel", "seed",
-                  "temperature", "top_k", "top_p")),
+                  "temperature", "top_k", "top_p", "key", "key_strength", "register")),
     ],
     "live": [
         ("live", ("model", "mode", "rhythm", "bpm", "grid", "runner", "int8", "channel", "seed",
-                  "temperature", "top_k", "top_p", "in_port", "out_port", "api", "clock",
+                  "temperature", "top_k", "top_p", "key", "key_strength", "register", "in_port", "out_port", "api", "clock",
                   "clock_out", "record", "stats_interval")),
     ],
     "generate": [("live", ("seed", "temperature", "top_k", "top_p"))],

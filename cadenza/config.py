@@ -25,6 +25,7 @@ else:  # pragma: no cover - Python 3.10 on older boards
     import tomli as tomllib
 
 from cadenza.errors import ConfigError
+from cadenza.key import parse_key
 
 # ONNX opsets the exporter may ask for: 17 has every operator the graphs
 # need; tf2onnx 1.17 converts to at most 18.
@@ -58,9 +59,17 @@ TOKENIZERS = ("fast", "music21")
 #: original (0) among them, no copy moved more than half an octave down.
 ALL_SHIFTS = tuple(range(-5, 7))
 MAX_SHIFT = 11
+#: [live] key: follow the window's key, leave the model alone, or a key name
+#: ("D major", "F# minor", "Bb major": anything cadenza.key.parse_key reads).
+KEY_AUTO, KEY_OFF = "auto", "off"
+KEY_SETTINGS = (KEY_AUTO, KEY_OFF)
+#: [live] register: place single notes near the performer, or as the model gave them.
+REGISTERS = ("follow", "model")
 #: What a MIDI CC can steer in the live engine ([live.cc] maps name -> CC number),
-#: and the controllers they answer to by default (general-purpose CCs 21-25).
-DEFAULT_CC = {"temperature": 21, "mode": 22, "enabled": 23, "panic": 24, "tempo": 25}
+#: and the controllers they answer to by default (general-purpose CCs 21-26).
+DEFAULT_CC = {
+    "temperature": 21, "mode": 22, "enabled": 23, "panic": 24, "tempo": 25, "key_strength": 26,
+}
 CC_CONTROLS = tuple(DEFAULT_CC)
 
 
@@ -240,7 +249,10 @@ class LiveConfig:
     seed: int = 0
     channel: int = 1
     gate: float = 0.9
-    octave: int = -1  # -1: voice near the performer's register; else a fixed octave
+    octave: int = -1  # -1: place answers near the performer's register; else around a fixed octave
+    register: str = "follow"  # follow: single notes moved by octaves near that register; model: as given
+    key: str = "auto"  # auto: the window's key; off: the model alone; or a key, "D major"
+    key_strength: float = 0.5  # 0: the model alone .. 1: out-of-key tokens only when nothing else
     velocity: int = 0  # 0: follow the performer's dynamics
     api: str = "auto"
     in_port: str = ""
@@ -289,6 +301,16 @@ class LiveConfig:
             problems["gate"] = "must be in (0, 1]"
         if not -1 <= self.octave <= 8:
             problems["octave"] = "must be -1 (follow the performer) or an octave 0..8"
+        _one_of(problems, "register", self.register, REGISTERS)
+        if self.key not in KEY_SETTINGS:
+            try:
+                parse_key(self.key)
+            except ConfigError:
+                problems["key"] = (
+                    f"must be {' or '.join(KEY_SETTINGS)} or a key such as 'D major' or 'F# minor'"
+                )
+        if not 0.0 <= self.key_strength <= 1.0:
+            problems["key_strength"] = "must be between 0 (the model alone) and 1"
         if not 0 <= self.velocity <= 127:
             problems["velocity"] = "must be 0 (follow the performer) or 1..127"
         _one_of(problems, "api", self.api, APIS)

@@ -8,6 +8,12 @@ distribution given the last ``window`` tokens, recomputed from zero LSTM state
 on every call.  ``StreamRunner`` keeps the LSTM state and advances it by one
 token per call, so a prediction costs one LSTM step instead of ``window``.
 
+A shorter history depends on the preset (``Bundle.left_filled``): the seed
+preset's is left-filled with a primer of real music, as the original only
+ever predicted from full windows; the default preset starts from zero state
+and sees only the history itself, as it was trained.  Before any token at
+all, that model has nothing to go on: the distribution is uniform.
+
 Sessions use one intra-op and one inter-op thread with spin-waiting off: the
 daemon shares a small board with a synth and a scheduler, and a thread that
 spins between notes would burn a core for nothing.  Every session is warmed
@@ -116,13 +122,16 @@ def _bind_output(binding: ort.IOBinding, name: str, array: np.ndarray) -> None:
 
 
 def _fill_tokens(bundle: Bundle) -> tuple[int, ...]:
-    """The left-fill for a history shorter than the window: the first primer.
+    """The left-fill for a history shorter than the window: the first primer
+    for the seed preset, nothing for the default preset.
 
     The original only ever predicted from a full window of real music, so a
     short history is padded on the left with real music too (held-out data
     the exporter stored), never with a constant token the model never saw in
     that position.
     """
+    if not bundle.left_filled:
+        return ()
     index = {token: i for i, token in enumerate(bundle.vocabulary)}
     for primer in bundle.primers:
         if len(primer) >= bundle.window:
@@ -144,6 +153,8 @@ class _Runner:
         self.fill = _fill_tokens(bundle)
         self.session = open_session(bundle, self.spec)
         self._size = bundle.vocab_size
+        # Nothing heard (default preset): every token is as likely as any other.
+        self._uniform = np.full(self._size, 1.0 / self._size)
 
     def _check_index(self, index: int) -> int:
         index = int(index)
@@ -156,16 +167,17 @@ class _Runner:
 
     def _context(self, primer: Sequence[int]) -> list[int]:
         primer = [self._check_index(i) for i in primer]
-        if len(primer) >= self.window:
+        if len(primer) >= self.window or not self.fill:
             return primer
         return list(self.fill[len(self.fill) - (self.window - len(primer)) :]) + primer
 
     def _warm_up(self) -> None:
+        # A full window, so every graph a runner holds runs at least once.
+        context = list(self.fill) or [0] * self.window
         try:
             for _ in range(WARMUP_RUNS):
-                self.reset()
-                for index in self.fill[:2]:
-                    self.feed(index)
+                self.reset(context)
+                self.feed(context[-1])
                 self.distribution()
             self.reset()
         except ModelError as err:
@@ -188,11 +200,29 @@ class _Runner:
         return windows
 
 
+def _short_history_kind(bundle: Bundle, kind: str) -> str:
+    """The stream graph that answers a default-preset history shorter than the
+    window: the window graph's twin (int8 for int8), else the fp32 one."""
+    for candidate in (kind.replace("window", "stream", 1), "stream"):
+        if candidate in bundle.graphs:
+            return candidate
+    raise BundleError(
+        f"{bundle.path / MANIFEST}: the {bundle.preset} preset predicts from a history "
+        f"shorter than the window ({bundle.window} tokens) with the 'stream' graph, "
+        f"which this bundle lacks (it has {', '.join(bundle.graphs)})"
+    )
+
+
 class WindowRunner(_Runner):
     """The original's semantics: the distribution after the last ``window`` tokens.
 
-    Before ``window`` tokens exist, the window is left-filled with the
-    bundle's first primer (see ``_fill_tokens``).
+    Before ``window`` tokens exist, the seed preset's window is left-filled
+    with the bundle's first primer (see ``_fill_tokens``).  The default
+    preset's is not: its window graph has a fixed length and nothing may pad
+    it, so a shorter history is answered by the stream graph from zero state,
+    the same model on exactly those tokens (the exporter proves the two
+    graphs agree), one step per token; once ``window`` tokens are there the
+    window graph takes over.
     """
 
     def __init__(self, bundle: Bundle, kind: str = "window") -> None:
@@ -205,10 +235,19 @@ class WindowRunner(_Runner):
         self._binding.bind_cpu_input(self._tokens_name, self._tokens)
         _bind_output(self._binding, self.spec.outputs["probs"].name, self._probs)
         self._fresh = False
+        self._count = self.window  # tokens of real context in the window, at most window
+        self._short = (
+            None if self.fill else StreamRunner(bundle, _short_history_kind(bundle, kind))
+        )
         self._warm_up()
 
     def reset(self, primer: Sequence[int] = ()) -> None:
-        self._tokens[0, :] = self._context(primer)[-self.window :]
+        context = self._context(primer)[-self.window :]
+        self._count = len(context)
+        if context:
+            self._tokens[0, self.window - len(context) :] = context
+        if self._short is not None and self._count < self.window:
+            self._short.reset(context)
         self._fresh = False
 
     def feed(self, index: int) -> None:
@@ -216,9 +255,15 @@ class WindowRunner(_Runner):
         tokens = self._tokens[0]
         tokens[:-1] = tokens[1:]
         tokens[-1] = index
+        if self._count < self.window:
+            if self._short is not None:
+                self._short.feed(index)
+            self._count += 1
         self._fresh = False
 
     def distribution(self) -> np.ndarray:
+        if self._short is not None and self._count < self.window:
+            return self._short.distribution()
         if not self._fresh:
             try:
                 self.session.run_with_iobinding(self._binding)
@@ -308,7 +353,9 @@ class StreamRunner(_Runner):
         context = self._context(primer)
         # Tokens before the last "window + (n - window) % window" would be
         # forgotten by the shadow switch anyway; skipping them is exact.
-        keep = self.window + (len(context) - self.window) % self.window
+        keep = len(context)
+        if keep > self.window:
+            keep = self.window + (keep - self.window) % self.window
         for array in self._states[self._current].values():
             array.fill(0.0)
         self._active = 0
@@ -320,6 +367,8 @@ class StreamRunner(_Runner):
         self._step(self._check_index(index))
 
     def distribution(self) -> np.ndarray:
+        if self._length == 0:  # nothing heard since reset (default preset)
+            return self._uniform.copy()
         return self._normalised(self._probs[self._active])
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:

@@ -153,17 +153,21 @@ def _int8(
         manifest["graphs"][int8_kind] = dict(manifest["graphs"][kind], file=file)
     write_json_atomic(folder / MANIFEST, manifest)
     bundle = read_bundle(folder)
+    decisions = []
+    # Every twin is judged before any is dropped: a default-preset window
+    # runner opens the stream twin too (for histories shorter than the window).
     for kind in RUNNERS:
         int8_kind = f"{kind}_int8"
         runner = StreamRunner(bundle, int8_kind) if kind == "stream" else WindowRunner(bundle, int8_kind)
-        decision = quantize.decide(
+        decisions.append((int8_kind, quantize.decide(
             int8_kind,
             manifest["graphs"][int8_kind]["file"],
             fp32_probs[kind],
             runner.predict_windows(trained.heldout_windows),
             trained.heldout_targets,
             max_drop,
-        )
+        )))
+    for int8_kind, decision in decisions:
         record["graphs"][int8_kind] = decision.as_dict()
         if not decision.kept:
             del manifest["graphs"][int8_kind]

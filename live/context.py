@@ -1,5 +1,6 @@
 """What the model is conditioned on: the rolling token window, fed to the
-predictor as it grows, and the choice of each next token (sampling), timed.
+predictor as it grows, and the choice of each next token (leaning towards
+the key, then sampling), timed.
 
 The engine decides *when* a token is heard or played; this decides *which*
 token comes next and keeps the model's history in step with the window.
@@ -12,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
+from cadenza.live.key_awareness import KeyAwareness
 from cadenza.live.vocab_map import VocabMap
 from cadenza.predictor import Predictor
 from cadenza.sampling import Sampler
@@ -27,6 +29,7 @@ class ModelContext:
         window = getattr(predictor, "window", None)
         self._window: deque[int] = deque(maxlen=int(window) if window else DEFAULT_WINDOW)
         self.sampler = sampler  # the engine replaces it when the seed changes
+        self.key = KeyAwareness(self.vocab.vocabulary)  # the engine configures it
         self.predictions = 0
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
 
@@ -43,9 +46,11 @@ class ModelContext:
     def bundle_primer(self) -> list[int]:
         """The start the bundle gives the window (indices; empty if none).
 
-        The ONNX runners left-fill a short history with the bundle's first
-        primer (``fill``); starting the window from the same tokens makes both
-        runners see exactly what ``tokens`` shows.
+        The seed preset's runners left-fill a short history with the bundle's
+        first primer (``fill``); starting the window from the same tokens
+        makes both runners see exactly what ``tokens`` shows.  The default
+        preset's runners have no fill: the window starts empty and holds
+        only what was played and answered.
         """
         fill = getattr(self.predictor, "fill", None)
         if fill is None:
@@ -62,20 +67,24 @@ class ModelContext:
         if reset:
             self._window.clear()
             self._window.extend(indices)
+            self.key.refill(self._window)
             self.predictor.reset(list(self._window))
         else:
             for index in indices:
                 self.push(index)
 
     def push(self, index: int) -> None:
+        if len(self._window) == self._window.maxlen:
+            self.key.leave(self._window[0])  # about to scroll out
         self._window.append(index)
+        self.key.enter(index)
         self.predictor.feed(index)
 
     def choose(self) -> int:
-        """The next token's index: the model's distribution, sampled."""
+        """The next token's index: the model's distribution, leaning to the key, sampled."""
         # perf_counter measures prediction latency only; musical time is passed in.
         began = time.perf_counter()
-        probs = self.predictor.distribution()
+        probs = self.key.apply(self.predictor.distribution())
         index = self.sampler.choose(probs, list(self._window))
         self._latencies.append(time.perf_counter() - began)
         self.predictions += 1

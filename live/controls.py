@@ -30,5 +30,10 @@ def tempo_from(value: int) -> float:
     return low + (high - low) * value / 127.0
 
 
+def strength_from(value: int) -> float:
+    """0..127 -> 0.0..1.0 (key_strength)."""
+    return value / 127.0
+
+
 def switch_from(value: int) -> bool:
     return value >= SWITCH_ON

@@ -398,11 +398,12 @@ class Daemon:
         log.info(
             "stats: %.1f predictions/s, prediction p50 %.2f ms p99 %.2f ms, "
             "send lateness p50 %.2f ms p99 %.2f ms, %d notes sounding, "
-            "%d late notes dropped, %d input messages dropped",
+            "%d late notes dropped, %d input messages dropped, key %s (strength %.2f)",
             made / max(now - since, 1e-9),
             percentile(latencies, 0.5) * 1e3, percentile(latencies, 0.99) * 1e3,
             percentile(lateness, 0.5) * 1e3, percentile(lateness, 0.99) * 1e3,
             len(self.ledger), self.scheduler.dropped, self.queue.dropped,
+            stats["key"] or "none", stats["key_strength"],
         )
         return stats["predictions"], now
 

@@ -39,10 +39,10 @@ from cadenza.live.events import Event, in_sending_order
 from cadenza.live.ledger import ALL_NOTES_OFF, ALL_SOUND_OFF
 from cadenza.live.performer import Performer
 from cadenza.live.phrase import CallNote, Phrase, Slot, plan_answer
+from cadenza.live.register import Register
 from cadenza.live.voices import Voices
 from cadenza.predictor import Predictor
 from cadenza.sampling import Sampler, SamplingSettings
-from cadenza.tokens import chord_pitch_classes, is_chord, name_to_midi, voice_chord
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class Engine:
         self._performer_tokens = 0
         self._voices = Voices()
         self._performer = Performer()
+        self._register = Register()
         self._enabled = True
         self._settings = settings
         self._apply_settings(settings, first=True)
@@ -91,6 +92,7 @@ class Engine:
         self._settings = settings
         self._mode = settings.mode
         self._temperature = settings.temperature
+        self._context.key.configure(settings.key, settings.key_strength)
         self._step = grid_beats(settings.grid)
         self._channel = settings.channel - 1
         if first:
@@ -123,6 +125,7 @@ class Engine:
     def _reset_phrase(self) -> None:
         """Forget the call, the answer being played and where continuous play stands."""
         self._phrase = Phrase(resume_beat=self._beat(self._now) or 0.0)
+        self._register.new_phrase()
 
     def prime(self, tokens: Sequence[str | int], *, reset: bool = False) -> None:
         """Put tokens (strings of the scheme, or vocabulary indices) into the window.
@@ -136,7 +139,7 @@ class Engine:
     def reload(self, settings: LiveConfig) -> None:
         """New settings (SIGHUP); the window and the sounding notes are kept.
 
-        Values set by CC (temperature, mode, tempo) go back to the new file's.
+        Values set by CC (temperature, mode, tempo, key strength) go back to the new file's.
         A change of mode or clock source drops the phrase being played.
         """
         old_mode = self._mode
@@ -204,6 +207,8 @@ class Engine:
             "bpm": self.bpm,
             "mode": self._mode,
             "enabled": self._enabled,
+            "key": None if self._context.key.key is None else str(self._context.key.key),
+            "key_strength": self._context.key.strength,
         }
         return out
 
@@ -248,6 +253,7 @@ class Engine:
         )
         if paused:
             self._phrase.phrase_onset_beat = beat
+            self._performer.new_phrase()
         self._performer.press(message.channel, message.note)
         if beat is not None:
             self._phrase.activity_beat = beat
@@ -335,6 +341,8 @@ class Engine:
                     out.extend(self.panic(now))
             elif name == "tempo" and isinstance(self._clock, InternalClock):
                 self._clock.set_bpm(controls.tempo_from(value), now)
+            elif name == "key_strength":
+                self._context.key.strength = controls.strength_from(value)
 
     def release_performer(self, now: float, channel: int | None = None) -> None:
         """Let go of every key the performer holds (on ``channel``, or all): their
@@ -388,6 +396,7 @@ class Engine:
         )
         self._phrase.call.clear()
         self._phrase.plan = deque(slots)
+        self._register.new_phrase()  # each answer is placed as a phrase of its own
 
     def _choose(self) -> int:
         return self._context.choose()
@@ -403,10 +412,8 @@ class Engine:
         return self._performer.velocity()
 
     def _notes_of(self, index: int) -> list[int]:
-        token = self.vocab.vocabulary[index]
-        if is_chord(token):
-            return voice_chord(chord_pitch_classes(token), self._centre())
-        return [name_to_midi(token)]
+        follow = self._settings.register == "follow"
+        return self._register.place(self.vocab.vocabulary[index], self._centre(), follow)
 
     def _play(self, slot: Slot, on_time: float, out: list[Event]) -> None:
         index = self._choose()

@@ -1,6 +1,10 @@
 """The performer as the engine knows them: the keys held down, the recent
 register and the recent dynamics.  The one record of what the performer
 holds: the daemon asks the engine to let go of it when the keyboard goes away.
+
+The register is that of the performer's current phrase (the notes since
+their last pause, the latest ``RECENT_NOTES`` of them): an answer follows
+the call it answers, not a blend with the one before.
 """
 
 from __future__ import annotations
@@ -8,7 +12,7 @@ from __future__ import annotations
 import statistics
 from collections import deque
 
-RECENT_NOTES = 16  # performer notes that define "the recent register"
+RECENT_NOTES = 16  # performer notes (of the current phrase) that define "the recent register"
 RECENT_VELOCITIES = 8  # performer onsets that define "the recent dynamics"
 DEFAULT_VELOCITY = 80  # before the performer has played anything
 DEFAULT_CENTRE = 60  # chords are voiced around middle C until the performer plays
@@ -19,6 +23,10 @@ class Performer:
         self.held: set[tuple[int, int]] = set()  # (channel, note) keys down
         self._recent_notes: deque[int] = deque(maxlen=RECENT_NOTES)
         self._recent_velocities: deque[int] = deque(maxlen=RECENT_VELOCITIES)
+
+    def new_phrase(self) -> None:
+        """The performer starts again after a pause: the register is theirs afresh."""
+        self._recent_notes.clear()
 
     def press(self, channel: int, note: int) -> None:
         self.held.add((channel, note))

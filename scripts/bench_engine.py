@@ -7,6 +7,7 @@ isolates the engine's own cost.
 
     python scripts/bench_engine.py                      # the engine alone
     python scripts/bench_engine.py --model BUNDLE --runner stream
+    python scripts/bench_engine.py --model BUNDLE --key off   # without key awareness
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runner", choices=RUNNERS, default="stream")
     parser.add_argument("--notes", type=int, default=5000)
     parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--key", default=LiveConfig.key, help="auto, off or a key ('D major')")
+    parser.add_argument("--key-strength", type=float, default=LiveConfig.key_strength)
     args = parser.parse_args(argv)
     if args.model:
         from cadenza.runtime import load_predictor
@@ -37,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         predictor = load_predictor(args.model, runner=args.runner)
     else:
         predictor = FakePredictor([midi_to_name(m) for m in range(36, 96)] + ["0.4.7", "2.7.11"])
-    settings = LiveConfig(mode="continue", grid="1/16", bpm=240.0, temperature=args.temperature)
+    settings = LiveConfig(mode="continue", grid="1/16", bpm=240.0, temperature=args.temperature,
+                          key=args.key, key_strength=args.key_strength)
     engine = Engine(predictor, settings)
     calls = []
     while engine.stats()["predictions"] < args.notes:
@@ -46,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.advance(deadline)
         calls.append(time.perf_counter() - began)
     model = engine.stats()["latencies"]
-    name = args.model or "fake model"
+    name = f"{args.model or 'fake model'} (key {args.key})"
     print(f"{name}: {args.notes} notes, advance() p50 {statistics.median(calls) * 1e3:.3f} ms, "
           f"p99 {percentile(calls, 0.99) * 1e3:.3f} ms, max {max(calls) * 1e3:.3f} ms; "
           f"prediction+sampling p50 {statistics.median(model) * 1e3:.3f} ms, "

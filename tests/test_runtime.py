@@ -116,10 +116,20 @@ def test_empty_path_loads_the_bundled_model(tiny_bundles, monkeypatch, path):
 # -- semantics -----------------------------------------------------------------
 
 
+def test_only_the_seed_preset_is_left_filled(tiny_bundles):
+    seed, default = read_bundle(tiny_bundles["seed"]), read_bundle(tiny_bundles["default"])
+    assert (seed.preset, seed.left_filled) == ("seed", True)
+    assert (default.preset, default.left_filled) == ("default", False)
+    for runner in ("stream", "window"):
+        assert len(load_predictor(tiny_bundles["seed"], runner=runner).fill) == seed.window
+        assert load_predictor(tiny_bundles["default"], runner=runner).fill == ()
+
+
 @pytest.mark.parametrize("preset", ["seed", "default"])
 def test_window_runner_is_the_keras_models_window_semantics(tiny_bundles, keras_models, preset):
     """Fed token by token, the answer is Keras's on the last ``window`` tokens;
-    before ``window`` tokens exist the window is left-filled with the first primer."""
+    before ``window`` tokens exist the seed preset's window is left-filled with
+    the first primer, the default preset's is the history alone."""
     runner = load_predictor(tiny_bundles[preset], runner="window")
     bundle, model = runner.bundle, keras_models[preset]
     rng = np.random.default_rng(7)
@@ -133,6 +143,56 @@ def test_window_runner_is_the_keras_models_window_semantics(tiny_bundles, keras_
         context = (list(runner.fill) + history[:fed])[-bundle.window :]
         expected = keras_next(model, bundle, context)
         np.testing.assert_allclose(runner.distribution(), expected, atol=TOL)
+
+
+@pytest.mark.parametrize("start", [0, 1, 7])
+def test_default_preset_runners_agree_on_short_histories(tiny_bundles, start):
+    """From a reset with ``start`` tokens, then fed one by one past the window:
+    both runners answer the model from zero state on exactly the history."""
+    bundle = read_bundle(tiny_bundles["sensitive"])
+    stream, window = StreamRunner(bundle), WindowRunner(bundle)
+    w = bundle.window
+    tokens = np.random.default_rng(13).integers(0, bundle.vocab_size, size=w + 4).tolist()
+    stream.reset(tokens[:start])
+    window.reset(tokens[:start])
+    for fed in range(start, len(tokens) + 1):
+        if fed > start:
+            stream.feed(tokens[fed - 1])
+            window.feed(tokens[fed - 1])
+        if fed == 0:
+            continue
+        expected = stream_from_zero(bundle, tokens[max(0, fed - w) : fed])
+        np.testing.assert_allclose(window.distribution(), expected, atol=TOL)
+        if fed <= w:  # past that the stream runner remembers more than the window
+            np.testing.assert_allclose(stream.distribution(), expected, atol=TOL)
+    # The history matters: one token and two tokens are different contexts.
+    stream.reset(tokens[:1])
+    one = stream.distribution()
+    stream.feed(tokens[1])
+    assert np.abs(stream.distribution() - one).max() > 1e-3
+
+
+@pytest.mark.parametrize("runner", ["stream", "window"])
+def test_default_preset_with_nothing_heard_is_uniform(tiny_bundles, runner):
+    predictor = load_predictor(tiny_bundles["default"], runner=runner)
+    predictor.reset()
+    size = len(predictor.vocabulary)
+    np.testing.assert_allclose(predictor.distribution(), np.full(size, 1.0 / size))
+    predictor.feed(3)
+    assert np.abs(predictor.distribution() - 1.0 / size).max() > 1e-4
+
+
+def test_default_preset_window_runner_needs_the_stream_graph(tiny_bundles, tmp_path):
+    folder, doc = copy_bundle(tiny_bundles["default"], tmp_path / "b")
+    doc["graphs"] = {"window": doc["graphs"]["window"]}
+    save_manifest(folder, doc)
+    with pytest.raises(BundleError, match="shorter than the window .* with the 'stream' graph"):
+        load_predictor(folder, runner="window")
+    # The seed preset left-fills instead: its window graph alone is enough.
+    folder, doc = copy_bundle(tiny_bundles["seed"], tmp_path / "s")
+    doc["graphs"] = {"window": doc["graphs"]["window"]}
+    save_manifest(folder, doc)
+    assert load_predictor(folder, runner="window").fill
 
 
 def test_stream_runner_bounds_its_context(tiny_bundles):
@@ -310,11 +370,18 @@ def test_refuses_a_manifest_with_the_wrong_input_type(tiny_bundles, tmp_path):
     ],
 )
 def test_load_predictor_refuses_a_broken_bundle(tiny_bundles, tmp_path, corrupt, expected):
-    folder, _ = copy_bundle(tiny_bundles["default"], tmp_path / "b")
+    folder, _ = copy_bundle(tiny_bundles["seed"], tmp_path / "b")
     corrupt(folder)
     with pytest.raises(BundleError) as caught:
         load_predictor(folder)
     assert str(folder) in str(caught.value) and expected in str(caught.value)
+
+
+def test_a_default_preset_bundle_needs_no_primer(tiny_bundles, tmp_path):
+    folder, _ = copy_bundle(tiny_bundles["default"], tmp_path / "b")
+    edit(folder, primers=[])
+    for runner in ("stream", "window"):
+        assert load_predictor(folder, runner=runner).fill == ()
 
 
 def edit(folder, **changes):

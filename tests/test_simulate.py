@@ -59,6 +59,9 @@ def bundle(tmp_path_factory) -> Path:
         "format": "cadenza-bundle",
         "format_version": 1,
         "token_scheme": 1,
+        # A window graph alone, answering from a full window: the seed
+        # preset's way, left-filled with the primer.
+        "preset": "seed",
         "vocabulary": VOCAB,
         "window": WINDOW,
         "input_encoding": {"kind": "embedding"},
