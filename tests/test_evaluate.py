@@ -40,6 +40,7 @@ from cadenza.live.simulate import read_performance
 from cadenza.predictor import FakePredictor
 from cadenza.tokens import midi_to_name
 
+REPO = Path(__file__).resolve().parents[1]
 TPB = 480
 SCALES = {"d": [62, 64, 66, 67, 69, 71, 73, 74], "g": [55, 57, 59, 60, 62, 64, 66, 67],
           "f": [53, 55, 57, 58, 60, 62, 64, 65]}
@@ -297,3 +298,34 @@ def test_held_out_keeps_only_the_pieces_training_held_out(pieces, tmp_path, capl
     # The bundled model was trained on Bach chorales: none of these is among them.
     code, _ = evaluate(tmp_path, [pieces], "--held-out")
     assert code == 1 and "held out in training" in caplog.text
+
+
+# -- scripts/tune_live.py ----------------------------------------------------
+
+
+def test_tune_live_scores_each_point_once_and_resumes(pieces, tmp_path, caplog, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tune_live", REPO / "scripts" / "tune_live.py")
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    argv = ["--data", str(pieces), "--out", str(tmp_path / "tune"), "--call-onsets", "8",
+            "--calls-per-piece", "1", "--max-tokens", "5", "--grid", "temperature=0,1.0",
+            "--grid", "rhythm=mirror", "--set", "top_p=0.9"]
+    assert tune.main(argv) == 0
+    written = sorted(p.name for p in (tmp_path / "tune").glob("*.json"))
+    assert written == ["summary.json", "temperature-0__rhythm-mirror.json",
+                       "temperature-1.0__rhythm-mirror.json"]
+    report = json.loads((tmp_path / "tune" / "temperature-1.0__rhythm-mirror.json").read_text())
+    assert report["settings"]["temperature"] == 1.0 and report["settings"]["top_p"] == 0.9
+    assert report["settings"]["rhythm"] == "mirror"
+    summary = json.loads((tmp_path / "tune" / "summary.json").read_text())
+    assert len(summary["points"]) == 2
+    assert [b["row"] for b in summary["baselines"]] == ["continuation", "markov", "random",
+                                                        "other_call"]
+    assert "temperature-0__rhythm-mirror" in capsys.readouterr().out
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert tune.main(argv) == 0
+    assert caplog.text.count("done before") == 2 and "answered" not in caplog.text
+    assert tune.main([*argv, "--grid", "bpm=90,100"]) == 2  # fixed for a search
