@@ -10,8 +10,10 @@ Each point's report goes to ``OUT/<point>.json`` (the JSON ``cadenza
 evaluate --json`` writes); a point whose report is there already, with the
 same settings and data, is read back instead of run again, so a stopped
 search goes on where it stopped.  ``OUT/summary.json`` and the table printed
-last list Cadenza's row of every point, best pitch-class match first, over
-the baselines (the same for every point: they do not depend on the settings).
+last list Cadenza's row of every point, best pitch-class match first, with
+the pitch-class match of the same settings answering another piece's call
+(how much of it is about the call), over the baselines that do not depend on
+the settings.
 
 Keys that change the model or how calls are cut (model, runner, int8,
 chord_window_ms, bpm, pause_beats) are fixed for a search: give them with
@@ -47,7 +49,8 @@ from cadenza.live.evaluate_cmd import (
 log = logging.getLogger("tune_live")
 
 FIXED = ("model", "runner", "int8", "chord_window_ms", "bpm", "pause_beats")
-BASELINES = ("continuation", "markov", "random", "other_call")
+OTHER = "pc match, another call"
+BASELINES = ("continuation", "markov", "random")  # the rows that do not depend on the settings
 
 
 def parse_grid(texts: Sequence[str]) -> dict[str, list[Any]]:
@@ -103,9 +106,12 @@ def summary_rows(reports: dict[str, tuple[dict, dict]]) -> list[dict]:
     """Cadenza's row of every point, best pitch-class match first."""
     rows = []
     for name, (point, report) in reports.items():
-        cadenza = next(r for r in report["rows"] if r["row"] == "cadenza")
-        rows.append({"point": point, "name": name, **{k: v for k, v in cadenza.items()
-                                                      if k not in ("row", "label")}})
+        by_row = {r["row"]: r for r in report["rows"]}
+        cadenza = {k: v for k, v in by_row["cadenza"].items() if k not in ("row", "label")}
+        # The same settings answering another piece's call: what is left of the
+        # pitch-class match when the answer is not about this call.
+        other = by_row.get("other_call", {}).get("pitch_class_match")
+        rows.append({"point": point, "name": name, **cadenza, "other_call_pitch_class_match": other})
     rows.sort(key=lambda r: -(r["pitch_class_match"] or 0.0))
     return rows
 
@@ -114,7 +120,7 @@ def format_summary(rows: list[dict], baselines: list[dict]) -> str:
     width = max([len(r["name"]) for r in rows] + [len(b["label"]) for b in baselines])
     head = [f"{'settings':<{width}}", f"{'calls':>5}", f"{'notes':>5}"]
     head += [f"{title:>{max(len(title), 6)}}" for _, title, _ in COLUMNS]
-    lines = ["  ".join(head)]
+    lines = ["  ".join([*head, OTHER])]
 
     def line(label: str, row: dict) -> str:
         cells = [f"{label:<{width}}", f"{row['calls']:>5}",
@@ -123,7 +129,9 @@ def format_summary(rows: list[dict], baselines: list[dict]) -> str:
                   for k, t, d in COLUMNS]
         return "  ".join(cells)
 
-    lines += [line(r["name"], r) for r in rows]
+    other = [r["other_call_pitch_class_match"] for r in rows]
+    lines += [f"{line(r['name'], r)}  {'-' if o is None else format(o, '.3f'):>{len(OTHER)}}"
+              for r, o in zip(rows, other, strict=True)]
     lines.append("")
     lines += [line(b["label"], b) for b in baselines]
     return "\n".join(lines) + "\n"
