@@ -32,6 +32,7 @@ from cadenza.config import (
     TOKENIZERS,
     Config,
     load_config,
+    parse_assignment,
 )
 from cadenza.errors import BundleError, CadenzaError
 
@@ -47,6 +48,7 @@ HANDLERS = {
     "export": "cadenza.export.cli:run_export",
     "bench": "cadenza.export.cli:run_bench",
     "simulate": "cadenza.live.simulate:run_simulate",
+    "evaluate": "cadenza.live.evaluate_cmd:run_evaluate",
     "plot": "cadenza.live.pianoroll:run_plot",
     "live": "cadenza.cli:run_live_command",
     "ports": "cadenza.cli:run_ports_command",
@@ -158,6 +160,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, help="also draw a piano roll PNG")
     p.add_argument("--bars", type=_positive(float), help="with --mode continue: how long to play")
 
+    p = sub.add_parser("evaluate", help="score the engine's answers to calls cut from pieces, "
+                       "beside baselines (table, and JSON)")
+    p.add_argument("--model", help="model bundle folder (default: the bundled model)")
+    p.add_argument("--data", nargs="+", metavar="SOURCE", required=True,
+                   help="MIDI files or folders (searched recursively)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--set", action="append", default=[], dest="assignments",
+                   metavar="KEY=VALUE", help="a [live] setting for the engine, e.g. "
+                   "temperature=0.8 (repeatable; over the config file)")
+    p.add_argument("--held-out", action="store_true", dest="held_out",
+                   help="only the files the model's training held out (by file name)")
+    p.add_argument("--call-onsets", type=_positive(int), dest="call_onsets",
+                   help="onsets per call, and per continuation (default 16)")
+    p.add_argument("--calls-per-piece", type=_positive(int), dest="calls_per_piece",
+                   help="calls cut from each piece, evenly spaced (default 3)")
+    p.add_argument("--max-tokens", type=_positive(int), dest="max_tokens",
+                   help="next-token positions scored per piece (default 200)")
+    p.add_argument("--per-call", action="store_true", dest="per_call",
+                   help="put every call's pitches and figures in the JSON")
+    p.add_argument("--seed", type=int, help="seed for sampling and the random baselines")
+    p.add_argument("--runner", choices=RUNNERS, help="how the model is run")
+    p.add_argument("--int8", action="store_true", default=None,
+                   help="use the bundle's int8 graph where it has one")
+
     p = sub.add_parser("live", help="run the improviser on MIDI ports")
     _engine_options(p)
     p.add_argument("--in", dest="in_port", help="connect to this input port (substring)")
@@ -200,6 +226,7 @@ CONFIG_OPTIONS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
                   "temperature", "top_k", "top_p", "key", "key_strength", "register", "in_port", "out_port", "api", "clock",
                   "clock_out", "record", "stats_interval")),
     ],
+    "evaluate": [("live", ("model", "seed", "runner", "int8"))],
     "generate": [("live", ("seed", "temperature", "top_k", "top_p"))],
     "ports": [("live", ("api",))],
     "panic": [("live", ("api", "out_port"))],
@@ -208,6 +235,9 @@ CONFIG_OPTIONS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
 
 def config_from_args(args: argparse.Namespace) -> Config:
     overrides: dict[str, dict[str, Any]] = {}
+    for text in getattr(args, "assignments", None) or []:
+        key, value = parse_assignment(text)  # --set: under the named options below
+        overrides.setdefault("live", {})[key] = value
     for section, names in CONFIG_OPTIONS.get(args.command, []):
         for name in names:
             value = getattr(args, name, None)

@@ -458,6 +458,24 @@ def load_config(
     return Config(source=source, **sections)
 
 
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``"key=value"`` from a command line (``--set temperature=0.8``) -> (key, value).
+
+    The value is read as a TOML value where it is one (``0.8``, ``16``,
+    ``true``, ``"x"``), else taken as a plain string (``mirror``, ``1/8``);
+    whether the key exists and the value fits is checked by ``load_config``.
+    """
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key:
+        raise ConfigError(f"{text!r}: expected KEY=VALUE, like temperature=0.8")
+    try:
+        value = tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
 def as_dict(config: Config) -> dict[str, dict[str, Any]]:
     """The configuration as plain data (for reports and bundles)."""
     out: dict[str, dict[str, Any]] = {}

@@ -21,6 +21,7 @@ from cadenza.config import LiveConfig
         ["live", "--duration", "0"],
         ["generate", "--model", "m", "--out", "x.mid", "--length", "0"],
         ["bench", "--calls", "-5"],
+        ["evaluate", "--data", "x", "--call-onsets", "0"],
     ],
 )
 def test_a_number_that_must_be_positive_is_refused_by_argparse(argv, capsys):

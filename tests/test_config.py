@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from cadenza import cli
-from cadenza.config import Config, as_dict, load_config
+from cadenza.config import Config, as_dict, load_config, parse_assignment
 from cadenza.errors import ConfigError
 
 
@@ -129,3 +129,21 @@ def test_the_repositorys_config_file_is_the_built_in_defaults():
 
     repo_file = Path(__file__).resolve().parents[1] / "config.toml"
     assert as_dict(load_config(repo_file)) == as_dict(Config())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("temperature=0.8", ("temperature", 0.8)), ("top_k = 5", ("top_k", 5)),
+     ("clock_out=true", ("clock_out", True)), ("rhythm=mirror", ("rhythm", "mirror")),
+     ("grid=1/8", ("grid", "1/8")), ('model="a b"', ("model", "a b"))],
+)
+def test_a_command_line_assignment_reads_toml_values_and_plain_words(text, expected):
+    assert parse_assignment(text) == expected
+
+
+def test_an_assignment_is_checked_like_the_file():
+    key, value = parse_assignment("top_p=1.5")
+    with pytest.raises(ConfigError, match=r"\[live\] top_p"):
+        load_config(None, overrides={"live": {key: value}})
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_assignment("=3")
