@@ -61,8 +61,10 @@ ALL_SHIFTS = tuple(range(-5, 7))
 MAX_SHIFT = 11
 #: [live] key: follow the window's key, leave the model alone, or a key name
 #: ("D major", "F# minor", "Bb major": anything cadenza.key.parse_key reads).
-KEY_AUTO, KEY_OFF = "auto", "off"
-KEY_SETTINGS = (KEY_AUTO, KEY_OFF)
+#: "call" leans towards the window's own pitch classes, as often as each sounds
+#: (finer than a key: what was just played, not its scale).
+KEY_AUTO, KEY_OFF, KEY_CALL = "auto", "off", "call"
+KEY_SETTINGS = (KEY_AUTO, KEY_OFF, KEY_CALL)
 #: [live] register: place single notes near the performer, or as the model gave them.
 REGISTERS = ("follow", "model")
 #: What a MIDI CC can steer in the live engine ([live.cc] maps name -> CC number),

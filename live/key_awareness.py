@@ -6,6 +6,14 @@ performer's notes and the answers', a chord giving each of its classes) are
 kept up to date as tokens come and go, and the key is estimated from them
 only when a distribution is asked for after they changed.  ``"off"`` leaves
 the model alone; a key name holds that key whatever is played.
+
+``key = "call"`` leans towards the window's own pitch classes rather than a
+key's scale: a pitch class's weight is how often it sounds in the window
+relative to the commonest, a token's the mean over its classes, and its
+probability is multiplied by ``1 - strength + strength * weight``.  A key
+says which seven classes belong; the call says which of them (and which
+others) this music is using now, which is what its continuation goes on
+using.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from cadenza.config import KEY_AUTO, KEY_OFF
+from cadenza.config import KEY_AUTO, KEY_CALL, KEY_OFF
 from cadenza.key import Key, parse_key
 from cadenza.key_mask import VocabularyKeys, estimate_key_fast, weigh
 
@@ -25,6 +33,7 @@ class KeyAwareness:
         self._counts = np.zeros(12)
         self._fixed: Key | None = None
         self._auto = False
+        self._call = False
         self.strength = 0.0
         self._estimate: Key | None = None
         self._stale = True
@@ -32,7 +41,8 @@ class KeyAwareness:
     def configure(self, key: str, strength: float) -> None:
         """``key``: "auto", "off" or a key name (checked by the config already)."""
         self._auto = key == KEY_AUTO
-        self._fixed = None if key in (KEY_AUTO, KEY_OFF) else parse_key(key)
+        self._call = key == KEY_CALL
+        self._fixed = None if key in (KEY_AUTO, KEY_OFF, KEY_CALL) else parse_key(key)
         self.strength = float(strength)
 
     @property
@@ -66,7 +76,17 @@ class KeyAwareness:
         """``probs`` with the tokens outside the current key down-weighted."""
         if self.strength <= 0.0:
             return probs
+        if self._call:
+            return weigh(probs, self._call_weights())
         key = self.key
         if key is None:
             return probs
         return weigh(probs, self._keys.weights(key, self.strength))
+
+    def _call_weights(self) -> np.ndarray:
+        top = self._counts.max()
+        if top <= 0.0:
+            return np.ones(len(self._keys.pitch_classes))
+        share = self._keys.pitch_classes @ (self._counts / top)
+        share /= self._keys.pitch_classes.sum(axis=1)
+        return 1.0 - self.strength + self.strength * share

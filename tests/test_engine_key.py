@@ -52,7 +52,7 @@ def test_key_settings_that_load(key):
 @pytest.mark.parametrize(
     ("values", "named"),
     [
-        ({"key": "H major"}, "[live] key = 'H major': must be auto or off or a key"),
+        ({"key": "H major"}, "[live] key = 'H major': must be auto or off or call or a key"),
         ({"key": "D"}, "[live] key = 'D'"),
         ({"key": ""}, "[live] key = ''"),
         ({"key_strength": 1.5}, "[live] key_strength = 1.5: must be between 0"),

@@ -165,7 +165,8 @@ def test_a_call_is_played_with_its_silences_cut_and_its_held_notes_kept(tmp_path
 def test_the_engine_answers_once_after_the_whole_call(pieces):
     vocab = [midi_to_name(m) for m in range(40, 90)]
     piece = read_piece(pieces / "b" / "g_major.mid", 30.0)
-    settings = LiveConfig()
+    # The model's own octave: the fake's line is checked note for note.
+    settings = LiveConfig(register="model")
     (call,) = cut_calls(piece, 8, 1, silence_limit(settings))
     answer = answer_call(FakePredictor(vocab), settings, call)
     assert len(answer) == 8  # the grid rhythm: one answer onset per call onset
