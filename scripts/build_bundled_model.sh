@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Rebuild the bundled model, models/default/, from scratch (`make bundle`):
 #
-#   1. train the default preset on the Bach chorales inside music21, with the
-#      settings of models/default.toml (LSTM 128, 18 epochs, whole chorales
-#      held out), into runs/bundled-default/;
-#   2. export it to models/default/ with int8 graphs where they qualify.
+#   1. train the default preset on piano-midi.de's 294 files (beside the
+#      repository, ../shared/data/piano-midi; Bernd Krüger, CC BY-SA 3.0 DE)
+#      in all 12 keys, with the settings of models/default.toml (LSTM 128,
+#      13 epochs, whole pieces held out before transposing), into
+#      runs/bundled-default/;
+#   2. export it to models/default/ with int8 graphs where they qualify,
+#      carrying the data's attribution and licence ([export] notice).
 #
-# On the development machine (2 CPU cores shared with other work, no GPU)
-# this took 38 minutes with the parse cache filled (training 37 min: 18
-# epochs, median 106 s each; export 18 s), plus 2-4 minutes the first time to
-# parse the 413 scores.  It prints its own timings at the end.  A GPU, where
-# TensorFlow finds one, is used.
+# models/README.md says how long it took on the development machine (2 CPU
+# cores, no GPU); it prints its own timings at the end.  A GPU, where
+# TensorFlow finds one, is used; KERAS_BACKEND=jax trains on JAX (see
+# docs/training.md), and the export then needs TensorFlow on this machine.
 #
 #   bash scripts/build_bundled_model.sh
 #   CADENZA=/path/to/cadenza EPOCHS=2 bash scripts/build_bundled_model.sh   # a quick try
@@ -26,6 +28,13 @@ config=models/default.toml
 run=${RUN:-runs/bundled-default}
 bundle=${BUNDLE:-models/default}
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+
+data=../shared/data/piano-midi
+if [[ ! -d "$data" ]]; then
+  echo "build_bundled_model: $data not found: the bundled model trains on piano-midi.de's" \
+    "files (http://www.piano-midi.de, CC BY-SA 3.0 DE), expected beside the repository" >&2
+  exit 2
+fi
 
 epochs=()
 if [[ -n "${EPOCHS:-}" ]]; then
