@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "temperature=0.8 (repeatable; over the config file)")
     p.add_argument("--held-out", action="store_true", dest="held_out",
                    help="only the files the model's training held out (by file name)")
+    p.add_argument("--part", choices=("all", "tune", "report"), default="all",
+                   help="every other file (tune: from the first, report: from the second), "
+                   "to choose settings on one half and judge them on the other")
     p.add_argument("--call-onsets", type=_positive(int), dest="call_onsets",
                    help="onsets per call, and per continuation (default 16)")
     p.add_argument("--calls-per-piece", type=_positive(int), dest="calls_per_piece",

@@ -53,6 +53,9 @@ class Options:
     max_tokens: int = DEFAULT_MAX_TOKENS
     held_out: bool = False
     per_call: bool = False
+    # "tune" / "report": every other file of the sorted list, from the first /
+    # the second, so that settings chosen on one half are judged on the other.
+    part: str = "all"
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,23 @@ def options_from_args(args: argparse.Namespace) -> Options:
         if getattr(args, name, None) is not None
     }
     return Options(data=tuple(args.data), held_out=bool(args.held_out),
-                   per_call=bool(args.per_call), **given)
+                   per_call=bool(args.per_call), part=getattr(args, "part", None) or "all",
+                   **given)
+
+
+PARTS = ("all", "tune", "report")
+
+
+def part_of(files: Sequence[Path], part: str) -> list[Path]:
+    """``files`` (sorted), or every other one of them: see ``Options.part``."""
+    if part not in PARTS:
+        raise DataError(f"--part {part!r}: must be one of {', '.join(PARTS)}")
+    if part == "all":
+        return list(files)
+    chosen = list(files)[0 if part == "tune" else 1 :: 2]
+    if not chosen:
+        raise DataError(f"--part {part}: {len(files)} file(s) leave no {part} half")
+    return chosen
 
 
 def _training_report(bundle: Bundle) -> dict:
@@ -107,6 +126,7 @@ def prepare(options: Options, settings: LiveConfig) -> Prepared:
     paths = find_midi_files(options.data)
     if options.held_out:
         paths = held_out_files(paths, bundle)
+    paths = part_of(paths, options.part)
     limit = silence_limit(engine_settings(settings))
     files, skipped, pieces, calls = [], [], [], []
     for path in paths:
@@ -183,6 +203,7 @@ def evaluate_settings(
         "evaluation": {
             "data": list(options.data),
             "held_out": options.held_out,
+            "part": options.part,
             "call_onsets": options.call_onsets,
             "calls_per_piece": options.calls_per_piece,
             "calls": len(prepared.calls),
@@ -218,7 +239,9 @@ def format_table(document: dict) -> str:
         f"{ev['calls']} calls of {ev['call_onsets']} onsets from {len(document['files'])} "
         f"pieces; model {document['model']['path']} ({document['model']['graph']})",
         f"settings: temperature {s['temperature']:g}, top_k {s['top_k']}, top_p {s['top_p']:g}, "
-        f"rhythm {s['rhythm']}, grid {s['grid']}, seed {s['seed']}",
+        f"key {s.get('key', 'off')} at {s.get('key_strength', 0):g}, "
+        f"register {s.get('register', 'follow')}, rhythm {s['rhythm']}, grid {s['grid']}, "
+        f"seed {s['seed']}",
         "",
     ]
     width = max(len(row["label"]) for row in document["rows"])

@@ -94,6 +94,7 @@ def _done(path: Path, settings: LiveConfig, options: Options) -> dict | None:
         and evaluation.get("call_onsets") == options.call_onsets
         and evaluation.get("calls_per_piece") == options.calls_per_piece
         and evaluation.get("held_out") == options.held_out
+        and evaluation.get("part", "all") == options.part
     )
     return report if same else None
 
@@ -148,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", help="model bundle (default: the bundled model)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--held-out", action="store_true", dest="held_out")
+    parser.add_argument("--part", choices=("all", "tune", "report"), default="all")
     parser.add_argument("--call-onsets", type=int, default=DEFAULT_CALL_ONSETS)
     parser.add_argument("--calls-per-piece", type=int, default=DEFAULT_CALLS_PER_PIECE)
     parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
@@ -168,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
     grid = parse_grid(args.grid)
     options = Options(data=tuple(args.data), call_onsets=args.call_onsets,
                       calls_per_piece=args.calls_per_piece, max_tokens=args.max_tokens,
-                      held_out=args.held_out)
+                      held_out=args.held_out, part=args.part)
     todo: dict[str, tuple[dict, LiveConfig]] = {}
     for point in points(grid):  # every point checked before any work starts
         config = load_config(args.config, overrides={"live": {**fixed, **point}})

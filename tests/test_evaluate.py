@@ -330,3 +330,14 @@ def test_tune_live_scores_each_point_once_and_resumes(pieces, tmp_path, caplog, 
         assert tune.main(argv) == 0
     assert caplog.text.count("done before") == 2 and "answered" not in caplog.text
     assert tune.main([*argv, "--grid", "bpm=90,100"]) == 2  # fixed for a search
+
+
+def test_the_tune_and_report_parts_are_the_two_halves_of_the_files():
+    from cadenza.live.evaluate_cmd import part_of
+
+    files = [Path(f"{name}.mid") for name in "abcde"]
+    tune, report = part_of(files, "tune"), part_of(files, "report")
+    assert [f.stem for f in tune] == ["a", "c", "e"] and [f.stem for f in report] == ["b", "d"]
+    assert part_of(files, "all") == files
+    with pytest.raises(DataError, match="no report half"):
+        part_of(files[:1], "report")
