@@ -244,7 +244,9 @@ class LiveConfig:
     pause_beats: float = 2.0
     answer_bars: int = 0  # 0: answer with as many notes as the call
     max_answer_notes: int = 64
-    temperature: float = 0.0
+    # Defaults chosen with `cadenza evaluate` on held-out piano pieces
+    # (docs/results.md): sampled, leaning hard on the call's key and classes.
+    temperature: float = 1.4
     top_k: int = 0
     top_p: float = 1.0
     loop_guard: int = 4  # longest repeated cycle argmax may play before it is broken; 0: off
@@ -253,8 +255,8 @@ class LiveConfig:
     gate: float = 0.9
     octave: int = -1  # -1: place answers near the performer's register; else around a fixed octave
     register: str = "follow"  # follow: single notes moved by octaves near that register; model: as given
-    key: str = "auto"  # auto: the window's key; off: the model alone; or a key, "D major"
-    key_strength: float = 0.5  # 0: the model alone .. 1: out-of-key tokens only when nothing else
+    key: str = "call"  # call: the call's key and classes; auto: the window's key; off; "D major"
+    key_strength: float = 0.9  # 0: the model alone .. 1: out-of-key tokens only when nothing else
     velocity: int = 0  # 0: follow the performer's dynamics
     api: str = "auto"
     in_port: str = ""

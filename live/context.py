@@ -73,11 +73,14 @@ class ModelContext:
             for index in indices:
                 self.push(index)
 
-    def push(self, index: int) -> None:
+    def push(self, index: int, *, performer: bool = False) -> None:
+        """A token enters the window (``performer``: one the performer played)."""
         if len(self._window) == self._window.maxlen:
             self.key.leave(self._window[0])  # about to scroll out
         self._window.append(index)
         self.key.enter(index)
+        if performer:
+            self.key.hear(index)
         self.predictor.feed(index)
 
     def choose(self) -> int:

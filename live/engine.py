@@ -289,12 +289,12 @@ class Engine:
     def _take_group(self, group: NoteGroup) -> None:
         """A closed chord group enters the window as one token."""
         index = self.vocab.index_of_notes(group.notes)
-        self._push(index)
+        self._push(index, performer=True)
         self._performer_tokens += 1
         self._performer.onset(group.velocity)
 
-    def _push(self, index: int) -> None:
-        self._context.push(index)
+    def _push(self, index: int, *, performer: bool = False) -> None:
+        self._context.push(index, performer=performer)
 
     def _interrupt(self, now: float, beat: float | None) -> None:
         """The performer plays again during an answer: stop within one grid step."""

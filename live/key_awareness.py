@@ -7,9 +7,11 @@ kept up to date as tokens come and go, and the key is estimated from them
 only when a distribution is asked for after they changed.  ``"off"`` leaves
 the model alone; a key name holds that key whatever is played.
 
-``key = "call"`` leans towards the window's own pitch classes rather than a
-key's scale: a pitch class's weight is how often it sounds in the window
-relative to the commonest, a token's the mean over its classes, and its
+``key = "call"`` leans towards the window's key as ``auto`` does and, inside
+it, towards the performer's own pitch classes: a pitch class's weight is how often it sounds in the
+performer's last ``HEARD`` tokens relative to the commonest (the answers'
+own notes are left out: counting them, an answer would lean on itself and
+narrow with every note), a token's the mean over its classes, and its
 probability is multiplied by ``1 - strength + strength * weight``.  A key
 says which seven classes belong; the call says which of them (and which
 others) this music is using now, which is what its continuation goes on
@@ -18,6 +20,7 @@ using.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -26,11 +29,17 @@ from cadenza.config import KEY_AUTO, KEY_CALL, KEY_OFF
 from cadenza.key import Key, parse_key
 from cadenza.key_mask import VocabularyKeys, estimate_key_fast, weigh
 
+#: How many of the performer's latest tokens ``key = "call"`` weighs: about
+#: the length of one call.
+HEARD = 16
+
 
 class KeyAwareness:
     def __init__(self, vocabulary: Sequence[str]) -> None:
         self._keys = VocabularyKeys(vocabulary)
         self._counts = np.zeros(12)
+        self._heard: deque[int] = deque()
+        self._heard_counts = np.zeros(12)
         self._fixed: Key | None = None
         self._auto = False
         self._call = False
@@ -62,14 +71,24 @@ class KeyAwareness:
         self._counts += self._keys.pitch_classes[index]
         self._stale = True
 
+    def hear(self, index: int) -> None:
+        """The performer played this token (it also entered the window)."""
+        if len(self._heard) == HEARD:
+            self._heard_counts -= self._keys.pitch_classes[self._heard.popleft()]
+        self._heard.append(index)
+        self._heard_counts += self._keys.pitch_classes[index]
+
     def leave(self, index: int) -> None:
         """A token left the window."""
         self._counts -= self._keys.pitch_classes[index]
         self._stale = True
 
     def refill(self, indices: Iterable[int]) -> None:
-        """The window was replaced by ``indices``."""
+        """The window was replaced by ``indices`` (who played them is not known:
+        ``key = "call"`` starts again from the next note the performer plays)."""
         self._counts = self._keys.counts(indices)
+        self._heard.clear()
+        self._heard_counts = np.zeros(12)
         self._stale = True
 
     def apply(self, probs: np.ndarray) -> np.ndarray:
@@ -77,16 +96,28 @@ class KeyAwareness:
         if self.strength <= 0.0:
             return probs
         if self._call:
-            return weigh(probs, self._call_weights())
+            # The call's key first, then, inside it, the call's own classes.
+            weights = self._call_weights()
+            key = self._estimate_now()
+            if key is not None:
+                weights = weights * self._keys.weights(key, self.strength)
+            return weigh(probs, weights)
         key = self.key
         if key is None:
             return probs
         return weigh(probs, self._keys.weights(key, self.strength))
 
+    def _estimate_now(self) -> Key | None:
+        if self._stale:
+            self._estimate = estimate_key_fast(self._counts)
+            self._stale = False
+        return self._estimate
+
     def _call_weights(self) -> np.ndarray:
-        top = self._counts.max()
+        counts = self._heard_counts
+        top = counts.max()
         if top <= 0.0:
             return np.ones(len(self._keys.pitch_classes))
-        share = self._keys.pitch_classes @ (self._counts / top)
+        share = self._keys.pitch_classes @ (counts / top)
         share /= self._keys.pitch_classes.sum(axis=1)
         return 1.0 - self.strength + self.strength * share

@@ -42,6 +42,7 @@ from tests.jack_server import (
     require_quiet_machine,
     sounding_notes,
 )
+from tests.live_settings import mechanical
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
@@ -86,7 +87,7 @@ CALL = [60, 62, 64, 65]  # C4 D4 E4 F4: the fake model answers G4 A4 B4 C5
 
 
 def settings(**changes) -> LiveConfig:
-    base = LiveConfig(
+    base = mechanical(
         api="jack", bpm=BPM, grid="1/8", pause_beats=PAUSE_BEATS, mode="call-response",
         channel=1,
     )

@@ -10,18 +10,18 @@ import mido
 import numpy as np
 import pytest
 
-from cadenza.config import LiveConfig
 from cadenza.live.engine import Engine, Event
 from cadenza.live.simulate import drive
 from cadenza.predictor import FakePredictor
 from cadenza.tokens import midi_to_name
+from tests.live_settings import mechanical
 
 VOCAB = [midi_to_name(m) for m in range(48, 84)] + ["0.4.7", "2.7.11"]
 C4 = 60
 
 
 def make(vocab=VOCAB, rule=None, start_time=0.0, **settings) -> Engine:
-    return Engine(FakePredictor(vocab, rule), LiveConfig(**settings), start_time=start_time)
+    return Engine(FakePredictor(vocab, rule), mechanical(**settings), start_time=start_time)
 
 
 def on(note: int, velocity: int = 80, channel: int = 0) -> mido.Message:
@@ -104,7 +104,7 @@ def test_the_window_keeps_the_last_tokens_of_both_voices():
     class Small(FakePredictor):
         window = 4
 
-    engine = Engine(Small(VOCAB), LiveConfig())
+    engine = Engine(Small(VOCAB), mechanical())
     run(engine, phrase([60, 62, 64]))  # answered with 3 notes: F4 F#4 G4
     assert engine.window == ("E4", "F4", "F#4", "G4")
     assert engine.predictor.history[-6:] == [VOCAB.index(t) for t in
@@ -117,7 +117,7 @@ def test_window_starts_from_the_runners_fill():
         fill = (5, 6, 7)
 
     predictor = Filled(VOCAB)
-    engine = Engine(predictor, LiveConfig())
+    engine = Engine(predictor, mechanical())
     assert engine.window == tuple(VOCAB[i] for i in (5, 6, 7))
     assert predictor.history == [5, 6, 7]  # reset(primer) was called with the fill
     engine.prime(["C4"])
@@ -354,7 +354,7 @@ def test_reload_keeps_the_window_and_sounding_notes():
     engine = make(mode="continue", grid="1/4", gate=1.0)
     engine.advance(0.0)
     window, sounding = engine.window, engine.sounding
-    engine.reload(LiveConfig(mode="continue", grid="1/4", bpm=60.0, gate=1.0))
+    engine.reload(mechanical(mode="continue", grid="1/4", bpm=60.0, gate=1.0))
     assert engine.window == window and engine.sounding == sounding
     assert engine.bpm == 60.0
     events = run(engine, [], end=2.0)

@@ -30,7 +30,7 @@ def loves_c_sharp(history):
 
 def answer(**settings) -> list[str]:
     """The tokens of the answer to a C major call (no loop guard: argmax may repeat)."""
-    engine = Engine(FakePredictor(VOCAB, loves_c_sharp), LiveConfig(loop_guard=0, **settings))
+    engine = Engine(FakePredictor(VOCAB, loves_c_sharp), LiveConfig(**{"temperature": 0.0, "key": "auto", "loop_guard": 0, **settings}))
     run(engine, phrase(C_MAJOR_CALL), end=20.0)
     tokens = list(engine.window[len(C_MAJOR_CALL) :])
     assert len(tokens) == len(C_MAJOR_CALL)
@@ -81,7 +81,7 @@ def test_the_key_strength_cc_is_the_next_general_purpose_controller():
 @pytest.mark.parametrize(("value", "strength"), [(0, 0.0), (64, 64 / 127), (127, 1.0)])
 def test_the_cc_maps_0_127_to_strength_0_1(value, strength):
     assert controls.strength_from(value) == pytest.approx(strength)
-    engine = Engine(FakePredictor(VOCAB), LiveConfig(key_strength=0.3))
+    engine = Engine(FakePredictor(VOCAB), LiveConfig(temperature=0.0, key="auto", key_strength=0.3))
     engine.on_message(cc(26, value), 0.0)
     assert engine.stats()["key_strength"] == pytest.approx(strength)
 
@@ -122,7 +122,7 @@ def test_half_strength_at_temperature_halves_the_odds_of_out_of_key_tokens():
 
 
 def test_the_cc_steers_a_running_engine_and_reload_restores_the_file():
-    settings = LiveConfig(key="C major", key_strength=1.0, loop_guard=0)
+    settings = LiveConfig(key="C major", key_strength=1.0, loop_guard=0, temperature=0.0)
     engine = Engine(FakePredictor(VOCAB, loves_c_sharp), settings)
     engine.on_message(cc(26, 0), 0.0)  # the model alone
     run(engine, phrase(C_MAJOR_CALL), end=20.0)

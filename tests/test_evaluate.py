@@ -39,6 +39,7 @@ from cadenza.live.nexttoken import scored_positions
 from cadenza.live.simulate import read_performance
 from cadenza.predictor import FakePredictor
 from cadenza.tokens import midi_to_name
+from tests.live_settings import mechanical
 
 REPO = Path(__file__).resolve().parents[1]
 TPB = 480
@@ -166,7 +167,7 @@ def test_the_engine_answers_once_after_the_whole_call(pieces):
     vocab = [midi_to_name(m) for m in range(40, 90)]
     piece = read_piece(pieces / "b" / "g_major.mid", 30.0)
     # The model's own octave: the fake's line is checked note for note.
-    settings = LiveConfig(register="model")
+    settings = mechanical(register="model")
     (call,) = cut_calls(piece, 8, 1, silence_limit(settings))
     answer = answer_call(FakePredictor(vocab), settings, call)
     assert len(answer) == 8  # the grid rhythm: one answer onset per call onset

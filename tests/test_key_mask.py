@@ -133,17 +133,26 @@ def test_off_and_a_fixed_key():
     assert kept == ["C4", "D4", "E-4", "F4", "G4", "A4", "B-4", "3.7.10", "10.2.5"]
 
 
-def test_call_leans_towards_the_windows_own_pitch_classes_as_often_as_they_sound():
+def test_call_leans_towards_the_performers_pitch_classes_as_often_as_they_sound():
+    from cadenza.live.key_awareness import HEARD
+
     aware = KeyAwareness(VOCAB)
     aware.configure("call", 1.0)
     probs = np.full(len(VOCAB), 1.0 / len(VOCAB))
     assert np.allclose(aware.apply(probs), probs)  # nothing heard: the model alone
-    aware.refill(index_of("C4", "C4", "E4", "G4", "C4", "E4"))  # C three times, E twice, G once
+    # The engine's window takes every token (enter); the performer's also count
+    # for the call (hear).
+    for index in index_of("D4", "F4") * HEARD:  # scrolls out: only the last HEARD count
+        aware.enter(index)
+        aware.hear(index)
+    aware.enter(VOCAB.index("D4"))  # an answer's note enters the window: not counted
+    for index in index_of("C4", "C4", "E4", "G4", "C4", "E4") * (HEARD // 6 + 1):
+        aware.enter(index)
+        aware.hear(index)  # C three times, E twice, G once, over and over
     weighted = dict(zip(VOCAB, aware.apply(probs), strict=True))
     assert weighted["C4"] > weighted["E4"] > weighted["G4"] > 0
-    assert weighted["D4"] == 0 and weighted["2.6.9"] == 0  # never heard: gone at strength 1
-    # A chord weighs the mean of its classes: C E G = (1 + 2/3 + 1/3) / 3 of C's.
-    assert weighted["0.4.7"] == pytest.approx(weighted["C4"] * 2 / 3)
+    assert weighted["D4"] == 0 and weighted["2.6.9"] == 0  # not heard lately: gone at strength 1
+    assert weighted["0.4.7"] > weighted["G4"]  # a chord weighs the mean of its classes
     aware.configure("call", 0.5)
     half = dict(zip(VOCAB, aware.apply(probs), strict=True))
     assert half["D4"] == pytest.approx(half["C4"] * 0.5)  # 1 - 0.5 + 0.5 * 0
