@@ -366,3 +366,23 @@ def test_a_broken_bundle_is_refused_by_name(tiny_bundles, tmp_path, caplog, comm
     assert errors[0].exc_info is None  # one line, not a traceback
     assert str(folder) in errors[0].getMessage()
     assert not output.exists()
+
+
+def test_the_parse_time_limit_holds_even_when_the_first_alarm_is_swallowed():
+    import time
+
+    from cadenza.train.parse import ParseTimeout, _time_limit
+
+    started = time.perf_counter()
+    swallowed = 0
+    with pytest.raises(ParseTimeout), _time_limit(0.2):
+        while time.perf_counter() - started < 5:
+            try:
+                while True:
+                    time.sleep(0.01)
+            except BaseException:  # a bare except, as some library code has
+                swallowed += 1
+                if swallowed > 1:
+                    raise
+    assert swallowed == 2
+    assert time.perf_counter() - started < 1.0

@@ -207,6 +207,9 @@ class ParseTimeout(BaseException):
     """
 
 
+REARM_SECONDS = 0.1
+
+
 @contextlib.contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
     """Raise ``ParseTimeout`` in this thread after ``seconds`` (0: no limit).
@@ -223,7 +226,9 @@ def _time_limit(seconds: float) -> Iterator[None]:
         raise ParseTimeout
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # Then again every 0.1 s: a bare ``except:`` inside music21 that happens
+    # to catch the first one must not buy the file unlimited time.
+    signal.setitimer(signal.ITIMER_REAL, seconds, REARM_SECONDS)
     try:
         yield
     finally:
