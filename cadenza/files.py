@@ -1,4 +1,5 @@
-"""Writing files so that a crash, a full disk or Ctrl-C never leaves a torn one."""
+"""Files: writing them so that a crash, a full disk or Ctrl-C never leaves a
+torn one, and finding and reading MIDI files."""
 
 from __future__ import annotations
 
@@ -10,6 +11,20 @@ from pathlib import Path
 import mido
 
 from cadenza.errors import MidiFileError
+
+#: MIDI file name endings, compared lower-cased (piano-midi has ".MID" files).
+MIDI_SUFFIXES = (".mid", ".midi")
+
+
+def is_midi_name(path: Path) -> bool:
+    return path.suffix.lower() in MIDI_SUFFIXES
+
+
+def midi_files_under(root: Path) -> list[Path]:
+    """Every MIDI file in ``root``'s tree, sorted by its path relative to
+    ``root``, so that every machine lists them in the same order."""
+    return sorted((p for p in root.rglob("*") if is_midi_name(p) and p.is_file()),
+                  key=lambda p: p.relative_to(root).as_posix())
 
 
 def write_atomic(path: str | Path, write: Callable[[str], None], mode: int = 0o644) -> Path:

@@ -26,12 +26,11 @@ from pathlib import Path
 import mido
 
 from cadenza.errors import DataError
-from cadenza.files import read_midi
+from cadenza.files import is_midi_name, midi_files_under, read_midi
 from cadenza.live.chords import ChordGrouper
 
 log = logging.getLogger(__name__)
 
-MIDI_SUFFIXES = (".mid", ".midi")  # compared lower-cased: piano-midi has ".MID" files
 PERCUSSION = 9  # channel 10, counted from zero
 DEFAULT_TEMPO = 500_000  # microseconds a beat (120 BPM) until a file sets one
 MIN_LENGTH = 0.001  # seconds: a note released at its own onset still sounds this long
@@ -72,16 +71,13 @@ def find_midi_files(sources: Iterable[str | Path]) -> list[Path]:
     for source in sources:
         root = Path(source).expanduser()
         if root.is_file():
-            if root.suffix.lower() not in MIDI_SUFFIXES:
+            if not is_midi_name(root):
                 raise DataError(f"{root}: not a .mid or .midi file")
             files.append(root)
             continue
         if not root.is_dir():
             raise DataError(f"{root}: no such MIDI file or folder")
-        found = sorted(
-            (p for p in root.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file()),
-            key=lambda p: p.relative_to(root).as_posix(),
-        )
+        found = midi_files_under(root)
         if not found:
             raise DataError(f"{root}: no .mid or .midi files in this folder")
         files.extend(found)

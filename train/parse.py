@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cadenza.files import is_midi_name
 from cadenza.tokens import SCHEME_VERSION, midi_to_name, notes_token
 from cadenza.train.midifile import MidiLayout, ParseFailure, check_midi, size_problem
 
@@ -51,7 +52,6 @@ __all__ = ["ParseFailure", "ParseSettings", "parse_file", "parse_job", "tokens_o
 #: 2: format-2 MIDI files are read, one sequence per pattern.
 PARSER_VERSION = 2
 PIANO_MARK = "Piano"
-MIDI_SUFFIXES = (".mid", ".midi")
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def parse_file(path: str | Path, settings: ParseSettings) -> list[list[str]]:
         raise ParseFailure(f"cannot read it: {err.strerror or err}") from err
     if not data:
         raise ParseFailure("empty file")
-    is_midi = path.suffix.lower() in MIDI_SUFFIXES
+    is_midi = is_midi_name(path)
     layout = check_midi(data) if is_midi else None
     if layout is not None and settings.tokenizer == "fast":
         fast = _fast_sequences(path, layout, settings)
@@ -248,7 +248,7 @@ def parse_job(
     # Imported before the clock starts: the limit is for the file, and a
     # fresh parser process spends a second importing music21 (which the
     # fast tokenizer needs only for a file it leaves to music21).
-    if settings.tokenizer == "fast" and Path(path).suffix.lower() in MIDI_SUFFIXES:
+    if settings.tokenizer == "fast" and is_midi_name(Path(path)):
         import symusic  # noqa: F401
     else:
         from music21 import converter  # noqa: F401

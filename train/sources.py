@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cadenza.errors import DataError
+from cadenza.files import is_midi_name, midi_files_under
 
 log = logging.getLogger(__name__)
 
-MIDI_SUFFIXES = (".mid", ".midi")
 CORPUS_PREFIX = "music21:"
 # Score formats of the corpus worth learning from; roman-numeral analyses
 # (.rntxt) are harmonic reductions written by analysts, not music as played.
@@ -33,21 +33,18 @@ class SourceFile:
 
     @property
     def is_midi(self) -> bool:
-        return self.path.suffix.lower() in MIDI_SUFFIXES
+        return is_midi_name(self.path)
 
 
 def _folder_files(source: str) -> list[Path]:
     root = Path(source).expanduser()
     if root.is_file():
-        if root.suffix.lower() not in MIDI_SUFFIXES:
+        if not is_midi_name(root):
             raise DataError(f"data source {source}: not a .mid or .midi file")
         return [root]
     if not root.is_dir():
         raise DataError(f"data source {source}: no such folder (nor music21:NAME corpus)")
-    files = sorted(
-        (p for p in root.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file()),
-        key=lambda p: p.relative_to(root).as_posix(),
-    )
+    files = midi_files_under(root)
     if not files:
         raise DataError(f"data source {source}: no .mid or .midi files in this folder")
     return files
