@@ -32,6 +32,7 @@ from tempfile import TemporaryDirectory
 
 from cadenza.config import LiveConfig
 from cadenza.live.jack_harness import (
+    RATE,
     JackServer,
     background_process,
     connect,
@@ -46,7 +47,6 @@ from cadenza.predictor import FakePredictor
 
 VOCAB = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
 
-RATE = 48000
 
 
 def judge(events, bpm: float) -> dict[str, float]:

@@ -23,6 +23,7 @@ import pytest
 
 from cadenza.config import LiveConfig
 from cadenza.live.jack_harness import (
+    RATE,
     background_process,
     connect,
     jack_ports,
@@ -38,7 +39,6 @@ from tests.jack_server import JackServer, jack_environment, require_jackd
 
 VOCAB = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
 MASTER_BPM = 97.0
-RATE = 48000
 TICK_FRAMES = RATE * 60.0 / (MASTER_BPM * 24)
 NOTES = 40  # answer notes to judge (20 beats of 1/8 at 97 BPM: about 12 s)
 SETTLE_BEATS = 2
