@@ -59,12 +59,7 @@ class KeyAwareness:
         """The key leaned towards now (None: off, or nothing to estimate from yet)."""
         if self._fixed is not None:
             return self._fixed
-        if not self._auto:
-            return None
-        if self._stale:
-            self._estimate = estimate_key_fast(self._counts)
-            self._stale = False
-        return self._estimate
+        return self._estimate_now() if self._auto else None
 
     def enter(self, index: int) -> None:
         """A token entered the window."""
