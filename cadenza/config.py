@@ -36,6 +36,9 @@ MIN_OPSET, MAX_OPSET = 17, 18
 PRESETS = ("seed", "default")
 SPLITS = ("windows", "pieces")
 STRATEGIES = ("default", "mirrored", "multi-worker")
+# The LSTM gates' activation: today's Keras "sigmoid", or the piecewise-linear
+# "hard_sigmoid" that Keras up to 2.2 used by default (the original's era).
+RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
 RUNNERS = ("stream", "window")
 MODES = ("call-response", "accompany", "continue")
 RHYTHMS = ("grid", "mirror")
@@ -130,6 +133,7 @@ class TrainConfig:
     lstm_units: int = 256
     dropout: float = 0.5
     embedding_dim: int = 64
+    recurrent_activation: str = "sigmoid"
     strategy: str = "default"
     out: str = "runs/latest"
     # Shifted copies of the training pieces: "none", "all" (the 12 keys) or
@@ -158,6 +162,8 @@ class TrainConfig:
         if self.embedding_dim < 1:
             problems["embedding_dim"] = "must be at least 1"
         _one_of(problems, "strategy", self.strategy, STRATEGIES)
+        _one_of(problems, "recurrent_activation", self.recurrent_activation,
+                RECURRENT_ACTIVATIONS)
         if not 0 <= self.seed < 2**32:
             problems["seed"] = "must be between 0 and 2**32 - 1 (NumPy's seed range)"
         if not self.out.strip():

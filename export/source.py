@@ -65,6 +65,8 @@ def load_keras_model(path: Path) -> Any:
     """The Keras model of a model folder, for inference only."""
     import keras
 
+    import cadenza.train.activations  # noqa: F401  (registers the gate activations a model may name)
+
     model_path = path / MODEL_FILE
     if not model_path.is_file():
         raise ExportError(f"{model_path}: missing; {path} is not a trained model folder")

@@ -40,6 +40,7 @@ def make_model_folder(
     heldout: int = 96,
     seed: int = 0,
     weight_scale: float = 1.0,
+    recurrent_activation: str = "sigmoid",
 ) -> Path:
     """Train a tiny model of ``preset`` for one epoch and write a model folder at ``path``.
 
@@ -59,7 +60,8 @@ def make_model_folder(
     starts = np.arange(windows + heldout)
     x = np.stack([sequence[s : s + WINDOW] for s in starts])
     y_next = sequence[starts + WINDOW]
-    model = build_model(preset, size, WINDOW, lstm_units=lstm_units, embedding_dim=8)
+    model = build_model(preset, size, WINDOW, lstm_units=lstm_units, embedding_dim=8,
+                        recurrent_activation=recurrent_activation)
     train_x, train_y = x[:windows], y_next[:windows]
     if preset == "seed":
         model.fit(train_x[..., None].astype("float32"), train_y, epochs=1, batch_size=64, verbose=0)

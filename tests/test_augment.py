@@ -182,3 +182,18 @@ def test_a_run_saved_with_export_and_live_in_its_fingerprint_still_resumes(tmp_p
     (tmp_path / LAST_MODEL_FILE).write_bytes(b"model")
     state = ResumeState.read(tmp_path, now)
     assert state is not None and state.epochs == 3 and state.best_epoch == 2
+
+
+def test_a_run_saved_before_a_setting_existed_resumes_at_its_default_and_not_otherwise(tmp_path):
+    from cadenza.train.resume import LAST_MODEL_FILE, ResumeState, resume_fingerprint
+
+    now = resume_fingerprint(Config(), "digest")
+    train = {k: v for k, v in now["config"]["train"].items() if k != "recurrent_activation"}
+    older = {**now, "config": {**now["config"], "train": train}}
+    ResumeState.write(tmp_path, 3, 1.5, 2, older)
+    (tmp_path / LAST_MODEL_FILE).write_bytes(b"model")
+    assert ResumeState.read(tmp_path, now).epochs == 3
+    other = resume_fingerprint(Config().replace("train", recurrent_activation="hard_sigmoid"),
+                               "digest")
+    with pytest.raises(ConfigError, match=r"\[train\] recurrent_activation"):
+        ResumeState.read(tmp_path, other)

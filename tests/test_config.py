@@ -44,6 +44,7 @@ def _run(tmp_path, caplog, toml: str, *argv: str) -> tuple[int, str]:
         ("[train]\ntest_fraction = 1.5\n", "[train] test_fraction = 1.5"),
         ('[data]\nsources = ["a", 3]\n', "[data] sources: expected a list of strings"),
         ("[live]\nrelease_echo_ms = -5\n", "[live] release_echo_ms = -5"),
+        ('[train]\nrecurrent_activation = "tanh"\n', "[train] recurrent_activation = 'tanh'"),
         ("[trainer]\nepochs = 3\n", "unknown section [trainer]"),
         ("[train\nepochs = 3\n", "not valid TOML"),
     ],

@@ -313,6 +313,34 @@ def test_generate_gives_the_same_notes_from_keras_and_from_the_bundle(
     assert from_bundle == from_keras
 
 
+def test_a_seed_model_with_keras2_gates_exports_and_generates_alike(tmp_path):
+    """``recurrent_activation = "hard_sigmoid"`` (Keras 2.2's gates, for the
+    original's run): the saved model loads again, the exporter rebuilds its
+    steps with the same gates, and Keras and the bundle play the same notes."""
+    from cadenza.config import ExportConfig
+    from cadenza.export.writer import export_bundle
+    from cadenza.train.generate import generate_file
+    from tests.bundle_factory import make_model_folder
+
+    folder = make_model_folder(tmp_path / "seed-hard", "seed", recurrent_activation="hard_sigmoid",
+                               weight_scale=3.0)
+    bundle = tmp_path / "bundle"
+    export_bundle(folder, bundle, ExportConfig(int8=False))
+    from_keras = generate_file(folder, tmp_path / "k.mid", length=60, seed=4)
+    from_bundle = generate_file(bundle, tmp_path / "b.mid", length=60, seed=4)
+    assert from_bundle == from_keras
+
+
+def test_keras2_hard_sigmoid_is_the_old_piecewise_line():
+    import numpy as np
+
+    from cadenza.train.activations import keras2_hard_sigmoid
+
+    x = np.array([-3.0, -2.5, -1.0, 0.0, 1.0, 2.5, 3.0], dtype="float32")
+    got = np.asarray(keras2_hard_sigmoid(x))
+    np.testing.assert_allclose(got, [0.0, 0.0, 0.3, 0.5, 0.7, 1.0, 1.0], atol=1e-6)
+
+
 def test_the_bundle_keeps_no_absolute_paths_of_the_training_machine():
     from cadenza.export.writer import portable_report
 

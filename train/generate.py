@@ -68,6 +68,7 @@ class KerasPredictor:
             raise ModelError(f"{path}: no model.keras here; not a training output folder")
         import keras  # lazily: the bundle path must not load TensorFlow
 
+        import cadenza.train.activations  # noqa: F401  (registers the gate activations a model may name)
         from cadenza.train.vocab import load_vocabulary
         try:
             model = keras.models.load_model(model_file)

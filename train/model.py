@@ -23,6 +23,7 @@ import keras
 from keras import layers
 
 from cadenza.config import PRESETS
+from cadenza.train.activations import recurrent_activation as gate_activation
 from cadenza.trained import DENSE, EMBEDDING, LSTM_1, LSTM_2, PROBS
 
 
@@ -35,21 +36,26 @@ def build_model(
     dropout: float = 0.5,
     embedding_dim: int = 64,
     learning_rate: float = 0.001,
+    recurrent_activation: str = "sigmoid",
 ) -> keras.Model:
     """Build and compile the model of ``preset``."""
+    gates = gate_activation(recurrent_activation)
     if preset == "seed":
         inputs = keras.Input(shape=(window, 1), name="tokens")
-        x = layers.LSTM(lstm_units, return_sequences=True, name=LSTM_1)(inputs)
+        x = layers.LSTM(lstm_units, return_sequences=True, recurrent_activation=gates,
+                        name=LSTM_1)(inputs)
         x = layers.Dropout(dropout, name="dropout_1")(x)
-        x = layers.LSTM(lstm_units, name=LSTM_2)(x)
+        x = layers.LSTM(lstm_units, recurrent_activation=gates, name=LSTM_2)(x)
     elif preset == "default":
         # No fixed length: the same weights run over a 50-token chunk in
         # training and over any history at generation time.
         inputs = keras.Input(shape=(None,), dtype="int32", name="tokens")
         x = layers.Embedding(vocab_size, embedding_dim, name=EMBEDDING)(inputs)
-        x = layers.LSTM(lstm_units, return_sequences=True, name=LSTM_1)(x)
+        x = layers.LSTM(lstm_units, return_sequences=True, recurrent_activation=gates,
+                        name=LSTM_1)(x)
         x = layers.Dropout(dropout, name="dropout_1")(x)
-        x = layers.LSTM(lstm_units, return_sequences=True, name=LSTM_2)(x)
+        x = layers.LSTM(lstm_units, return_sequences=True, recurrent_activation=gates,
+                        name=LSTM_2)(x)
     else:
         raise ValueError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     x = layers.Dropout(dropout, name="dropout_2")(x)

@@ -112,8 +112,13 @@ class ResumeState:
 
 def _training_part(fingerprint: dict[str, Any]) -> dict[str, Any]:
     # Runs saved before the fingerprint left out [export] and [live] still
-    # resume: those sections are not compared.
-    config = {k: v for k, v in fingerprint["config"].items() if k in TRAINING_SECTIONS}
+    # resume: those sections are not compared.  A setting added since the run
+    # was saved takes its default there: the run was made as the default makes it.
+    defaults = resume_fingerprint(Config(), "")["config"]
+    config = {
+        section: {**defaults.get(section, {}), **values}
+        for section, values in fingerprint["config"].items() if section in TRAINING_SECTIONS
+    }
     return {**fingerprint, "config": config}
 
 

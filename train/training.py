@@ -268,6 +268,7 @@ def _fit_and_report(
                 preset, vocab_size, window,
                 lstm_units=settings.lstm_units, dropout=settings.dropout,
                 embedding_dim=settings.embedding_dim, learning_rate=settings.learning_rate,
+                recurrent_activation=settings.recurrent_activation,
             )
     x_train, y_train = _training_arrays(preset, data)
     test = data.split.test
@@ -406,6 +407,7 @@ def _describe_run(
         "input_encoding": "scalar" if settings.preset == "seed" else "embedding",
         "input_scale": SEED_INPUT_SCALE if settings.preset == "seed" else 1.0,
         "lstm_units": settings.lstm_units,
+        "recurrent_activation": settings.recurrent_activation,
         "windows": len(data.windows),
         "train_windows": int(data.split.train.size),
         "test_windows": int(data.split.test.size),
