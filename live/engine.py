@@ -92,7 +92,7 @@ class Engine:
         self._settings = settings
         self._mode = settings.mode
         self._temperature = settings.temperature
-        self._context.key.configure(settings.key, settings.key_strength)
+        self._context.key.configure(settings.key, settings.key_strength, settings.key_balance)
         self._step = grid_beats(settings.grid)
         self._channel = settings.channel - 1
         if first:

@@ -16,6 +16,18 @@ probability is multiplied by ``1 - strength + strength * weight``.  A key
 says which seven classes belong; the call says which of them (and which
 others) this music is using now, which is what its continuation goes on
 using.
+
+The answer then spends the call's pitch classes in proportion: after each
+answer token, a class the answer has sounded less often than the call's
+share of it (``share * (notes so far + 1) - times sounded``, its "owed"
+count) is favoured, one sounded more often held back, by
+``exp(balance * owed)`` (a token: the mean over its classes; ``[live]
+key_balance``, 0: off).  Sampling
+alone draws the answer's classes independently, so a short answer often
+piles onto two or three of them; balancing keeps its pitch content close to
+the call's without copying the call's order (``cadenza evaluate``: higher
+pitch-class match with the real continuation, and more distinct pitches,
+docs/results.md).
 """
 
 from __future__ import annotations
@@ -32,6 +44,8 @@ from cadenza.key_mask import VocabularyKeys, estimate_key_fast, weigh
 #: How many of the performer's latest tokens ``key = "call"`` weighs: about
 #: the length of one call.
 HEARD = 16
+#: Owed counts beyond this many notes either way weigh no more.
+MAX_OWED = 3.0
 
 
 class KeyAwareness:
@@ -40,19 +54,26 @@ class KeyAwareness:
         self._counts = np.zeros(12)
         self._heard: deque[int] = deque()
         self._heard_counts = np.zeros(12)
+        self._answered = np.zeros(12)  # classes the answer sounded since the performer's last token
+        # token x class, each row summing to 1: a token's mean over its classes is one product
+        self._class_means = self._keys.pitch_classes / self._keys.pitch_classes.sum(axis=1)[:, None]
         self._fixed: Key | None = None
         self._auto = False
         self._call = False
         self.strength = 0.0
+        self.balance = 0.0
         self._estimate: Key | None = None
         self._stale = True
 
-    def configure(self, key: str, strength: float) -> None:
-        """``key``: "auto", "off" or a key name (checked by the config already)."""
+    def configure(self, key: str, strength: float, balance: float = 0.0) -> None:
+        """``key``: "auto", "off", "call" or a key name (checked by the config
+        already); ``balance``: how hard ``call`` holds an answer to the call's
+        proportions."""
         self._auto = key == KEY_AUTO
         self._call = key == KEY_CALL
         self._fixed = None if key in (KEY_AUTO, KEY_OFF, KEY_CALL) else parse_key(key)
         self.strength = float(strength)
+        self.balance = float(balance)
 
     @property
     def key(self) -> Key | None:
@@ -62,8 +83,10 @@ class KeyAwareness:
         return self._estimate_now() if self._auto else None
 
     def enter(self, index: int) -> None:
-        """A token entered the window."""
+        """A token entered the window (the performer's, or an answer's until
+        ``hear`` says otherwise)."""
         self._counts += self._keys.pitch_classes[index]
+        self._answered += self._keys.pitch_classes[index]
         self._stale = True
 
     def hear(self, index: int) -> None:
@@ -72,6 +95,7 @@ class KeyAwareness:
             self._heard_counts -= self._keys.pitch_classes[self._heard.popleft()]
         self._heard.append(index)
         self._heard_counts += self._keys.pitch_classes[index]
+        self._answered = np.zeros(12)  # the performer plays: any answer so far is over
 
     def leave(self, index: int) -> None:
         """A token left the window."""
@@ -84,6 +108,7 @@ class KeyAwareness:
         self._counts = self._keys.counts(indices)
         self._heard.clear()
         self._heard_counts = np.zeros(12)
+        self._answered = np.zeros(12)
         self._stale = True
 
     def apply(self, probs: np.ndarray) -> np.ndarray:
@@ -113,6 +138,11 @@ class KeyAwareness:
         top = counts.max()
         if top <= 0.0:
             return np.ones(len(self._keys.pitch_classes))
-        share = self._keys.pitch_classes @ (counts / top)
-        share /= self._keys.pitch_classes.sum(axis=1)
-        return 1.0 - self.strength + self.strength * share
+        share = self._class_means @ (counts / top)
+        weights = 1.0 - self.strength + self.strength * share
+        sounded = self._answered.sum()
+        if sounded > 0.0 and self.balance > 0.0:
+            owed = counts / counts.sum() * (sounded + 1.0) - self._answered
+            owed = np.clip(owed, -MAX_OWED, MAX_OWED)
+            weights *= np.exp(self._class_means @ (self.balance * owed))
+        return weights

@@ -8,6 +8,11 @@ isolates the engine's own cost.
     python scripts/bench_engine.py                      # the engine alone
     python scripts/bench_engine.py --model BUNDLE --runner stream
     python scripts/bench_engine.py --model BUNDLE --key off   # without key awareness
+    python scripts/bench_engine.py --model BUNDLE --call      # key "call" with a call heard
+
+``--call`` plays a 16-note call into the engine first, so that ``key =
+"call"`` has the performer's pitch classes to weigh and every answer note
+is balanced against them (without a call that mode weighs nothing).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--key", default=LiveConfig.key, help="auto, off or a key ('D major')")
     parser.add_argument("--key-strength", type=float, default=LiveConfig.key_strength)
+    parser.add_argument("--key-balance", type=float, default=LiveConfig.key_balance)
+    parser.add_argument("--call", action="store_true", help="play a call into the engine first")
     args = parser.parse_args(argv)
     if args.model:
         from cadenza.runtime import load_predictor
@@ -41,8 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         predictor = FakePredictor([midi_to_name(m) for m in range(36, 96)] + ["0.4.7", "2.7.11"])
     settings = LiveConfig(mode="continue", grid="1/16", bpm=240.0, temperature=args.temperature,
-                          key=args.key, key_strength=args.key_strength)
+                          key=args.key, key_strength=args.key_strength, key_balance=args.key_balance)
     engine = Engine(predictor, settings)
+    if args.call:
+        _play_call(engine)
     calls = []
     while engine.stats()["predictions"] < args.notes:
         deadline = engine.next_deadline()
@@ -50,12 +59,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.advance(deadline)
         calls.append(time.perf_counter() - began)
     model = engine.stats()["latencies"]
-    name = f"{args.model or 'fake model'} (key {args.key})"
+    name = f"{args.model or 'fake model'} (key {args.key}{', after a call' if args.call else ''})"
     print(f"{name}: {args.notes} notes, advance() p50 {statistics.median(calls) * 1e3:.3f} ms, "
           f"p99 {percentile(calls, 0.99) * 1e3:.3f} ms, max {max(calls) * 1e3:.3f} ms; "
           f"prediction+sampling p50 {statistics.median(model) * 1e3:.3f} ms, "
           f"p99 {percentile(model, 0.99) * 1e3:.3f} ms")
     return 0
+
+
+def _play_call(engine: Engine) -> None:
+    """Sixteen single notes of a C major call, a quarter of a beat apart, through
+    the offline duet's own loop (its answers are discarded, not timed)."""
+    import mido
+
+    from cadenza.live.simulate import drive
+
+    notes = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65, 64, 62, 60, 67]
+    timed = []
+    for i, note in enumerate(notes):
+        timed.append((i * 0.0625, mido.Message("note_on", note=note, velocity=80)))
+        timed.append((i * 0.0625 + 0.05, mido.Message("note_off", note=note)))
+    for _ in drive(engine, timed, end=timed[-1][0]):
+        pass
 
 
 if __name__ == "__main__":

@@ -157,3 +157,33 @@ def test_call_leans_towards_the_performers_pitch_classes_as_often_as_they_sound(
     half = dict(zip(VOCAB, aware.apply(probs), strict=True))
     assert half["D4"] == pytest.approx(half["C4"] * 0.5)  # 1 - 0.5 + 0.5 * 0
     assert aware.key is None  # no key is named in this mode
+
+
+def test_call_balances_the_answer_towards_the_calls_proportions():
+    """The call sounds C and E equally: once the answer has sounded C twice,
+    E is owed and C held back, by exp(balance * owed); the performer's next
+    note ends the answer, and the balance starts again."""
+    aware = KeyAwareness(VOCAB)
+    aware.configure("call", 1.0, balance=2.0)
+    probs = np.full(len(VOCAB), 1.0 / len(VOCAB))
+    for index in index_of("C4", "E4") * 4:
+        aware.enter(index)
+        aware.hear(index)
+    before = dict(zip(VOCAB, aware.apply(probs), strict=True))
+    assert before["C4"] == pytest.approx(before["E4"])  # no answer yet: the call's shares alone
+    for index in index_of("C4", "C4"):
+        aware.enter(index)  # the answer's own notes
+    after = dict(zip(VOCAB, aware.apply(probs), strict=True))
+    # owed: C 0.5 * 3 - 2 = -0.5, E 0.5 * 3 - 0 = 1.5
+    assert after["E4"] / after["C4"] == pytest.approx(np.exp(2.0 * 2.0))
+    assert after["D4"] == 0  # balancing never brings back a class the call did not sound
+    aware.enter(VOCAB.index("E4"))
+    aware.hear(VOCAB.index("E4"))  # the performer plays again
+    again = dict(zip(VOCAB, aware.apply(probs), strict=True))
+    # the call's shares alone again: C 4 times, E 5, so C weighs 4/5 of E
+    assert again["C4"] / again["E4"] == pytest.approx(4 / 5)
+    aware.configure("call", 1.0, balance=0.0)
+    for index in index_of("C4", "C4"):
+        aware.enter(index)
+    off = dict(zip(VOCAB, aware.apply(probs), strict=True))
+    assert off["C4"] / off["E4"] == pytest.approx(4 / 5)  # balance 0: the shares alone
