@@ -8,11 +8,11 @@ only when a distribution is asked for after they changed.  ``"off"`` leaves
 the model alone; a key name holds that key whatever is played.
 
 ``key = "call"`` leans towards the window's key as ``auto`` does and, inside
-it, towards the performer's own pitch classes: a pitch class's weight is how often it sounds in the
-performer's last ``HEARD`` tokens relative to the commonest (the answers'
-own notes are left out: counting them, an answer would lean on itself and
-narrow with every note), a token's the mean over its classes, and its
-probability is multiplied by ``1 - strength + strength * weight``.  A key
+it, towards the performer's own pitch classes: a pitch class's weight is
+how often it sounds in the performer's last ``HEARD`` tokens relative to
+the commonest (the answers' own notes are left out: counting them, an
+answer would lean on itself and narrow with every note), a token's the mean
+over its classes, and its probability is multiplied by ``1 - strength + strength * weight``.  A key
 says which seven classes belong; the call says which of them (and which
 others) this music is using now, which is what its continuation goes on
 using.
@@ -22,10 +22,10 @@ answer token, a class the answer has sounded less often than the call's
 share of it (``share * (notes so far + 1) - times sounded``, its "owed"
 count) is favoured, one sounded more often held back, by
 ``exp(balance * owed)`` (a token: the mean over its classes; ``[live]
-key_balance``, 0: off).  Sampling
-alone draws the answer's classes independently, so a short answer often
-piles onto two or three of them; balancing keeps its pitch content close to
-the call's without copying the call's order (``cadenza evaluate``: higher
+key_balance``, 0: off).  Sampling alone draws the answer's classes
+independently, so a short answer often piles onto two or three of them;
+balancing keeps its pitch content close to the call's without copying the
+call's order (``cadenza evaluate``: higher
 pitch-class match with the real continuation, and more distinct pitches,
 docs/results.md).
 """
