@@ -39,6 +39,9 @@ STRATEGIES = ("default", "mirrored", "multi-worker")
 # The LSTM gates' activation: today's Keras "sigmoid", or the piecewise-linear
 # "hard_sigmoid" that Keras up to 2.2 used by default (the original's era).
 RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
+# Which index each token gets: by count (commonest first), or a permutation
+# of that drawn with the run's seed, as the original's set() order was.
+VOCAB_ORDERS = ("count", "shuffled")
 RUNNERS = ("stream", "window")
 MODES = ("call-response", "accompany", "continue")
 RHYTHMS = ("grid", "mirror")
@@ -134,6 +137,9 @@ class TrainConfig:
     dropout: float = 0.5
     embedding_dim: int = 64
     recurrent_activation: str = "sigmoid"
+    # "shuffled": the vocabulary's order is a seeded permutation.  The seed
+    # preset feeds the index itself, so the order is part of what it learns from.
+    vocab_order: str = "count"
     strategy: str = "default"
     out: str = "runs/latest"
     # Shifted copies of the training pieces: "none", "all" (the 12 keys) or
@@ -164,6 +170,7 @@ class TrainConfig:
         _one_of(problems, "strategy", self.strategy, STRATEGIES)
         _one_of(problems, "recurrent_activation", self.recurrent_activation,
                 RECURRENT_ACTIVATIONS)
+        _one_of(problems, "vocab_order", self.vocab_order, VOCAB_ORDERS)
         if not 0 <= self.seed < 2**32:
             problems["seed"] = "must be between 0 and 2**32 - 1 (NumPy's seed range)"
         if not self.out.strip():

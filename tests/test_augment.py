@@ -197,3 +197,19 @@ def test_a_run_saved_before_a_setting_existed_resumes_at_its_default_and_not_oth
                                "digest")
     with pytest.raises(ConfigError, match=r"\[train\] recurrent_activation"):
         ResumeState.read(tmp_path, other)
+
+
+def test_prepare_data_numbers_the_tokens_in_a_seeded_order_when_asked(tmp_path):
+    pytest.importorskip("symusic")
+    from cadenza.train.training import prepare_data
+
+    _write_pieces(tmp_path / "midi", count=3, length=60)
+    base = Config().replace("data", sources=[str(tmp_path / "midi")], min_count=1, window=8,
+                            cache_dir=str(tmp_path / "cache"))
+    plain = prepare_data(base)
+    shuffled = prepare_data(base.replace("train", vocab_order="shuffled"))
+    assert shuffled.vocab == plain.vocab.shuffled(base.train.seed)
+    # The same windows, each token under its new number.
+    assert np.array_equal(
+        np.asarray(shuffled.vocab.decode(shuffled.windows.inputs(shuffled.split.test).ravel())),
+        np.asarray(plain.vocab.decode(plain.windows.inputs(plain.split.test).ravel())))

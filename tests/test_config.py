@@ -45,6 +45,7 @@ def _run(tmp_path, caplog, toml: str, *argv: str) -> tuple[int, str]:
         ('[data]\nsources = ["a", 3]\n', "[data] sources: expected a list of strings"),
         ("[live]\nrelease_echo_ms = -5\n", "[live] release_echo_ms = -5"),
         ('[train]\nrecurrent_activation = "tanh"\n', "[train] recurrent_activation = 'tanh'"),
+        ('[train]\nvocab_order = "set"\n', "[train] vocab_order = 'set'"),
         ("[trainer]\nepochs = 3\n", "unknown section [trainer]"),
         ("[train\nepochs = 3\n", "not valid TOML"),
     ],

@@ -252,6 +252,16 @@ def test_vocabulary_order_is_by_count_then_token_whatever_the_input_order(tmp_pa
     assert load_vocabulary(tmp_path / "vocab.json") == vocab
 
 
+def test_a_shuffled_vocabulary_is_a_seeded_permutation_of_the_count_order():
+    vocab = build_vocabulary([list("abcdefgh" * 3) + list("aab")], min_count=1)
+    first, again, other = vocab.shuffled(42), vocab.shuffled(42), vocab.shuffled(7)
+    assert first == again  # the same seed, the same order: reproducible
+    assert first.tokens != vocab.tokens and other.tokens != first.tokens
+    pairs = sorted(zip(first.tokens, first.counts, strict=True))
+    assert pairs == sorted(zip(vocab.tokens, vocab.counts, strict=True))
+    assert first.encode(["a", "b"]) == [first.tokens.index("a"), first.tokens.index("b")]
+
+
 def test_vocabulary_is_deterministic_across_runs(mozart):
     sequences = _all_sequences(mozart)
     first = build_vocabulary(sequences, 50)

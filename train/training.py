@@ -91,6 +91,8 @@ def prepare_data(config: Config, cache_dir: Path | None = None) -> PreparedData:
         log.info("transposed the %d training pieces by %d..%d semitones: %d copies",
                  len(sequences) - len(held), shifts[0], shifts[-1], len(entries) - len(held))
     vocab = build_vocabulary((s for entry in entries for s in entry), config.data.min_count)
+    if settings.vocab_order == "shuffled":
+        vocab = vocab.shuffled(settings.seed)
     distinct = len({t for entry in entries for s in entry for t in s})
     log.info("vocabulary: %d of %d distinct tokens occur at least %d times",
              len(vocab), distinct, config.data.min_count)
@@ -408,6 +410,7 @@ def _describe_run(
         "input_scale": SEED_INPUT_SCALE if settings.preset == "seed" else 1.0,
         "lstm_units": settings.lstm_units,
         "recurrent_activation": settings.recurrent_activation,
+        "vocab_order": settings.vocab_order,
         "windows": len(data.windows),
         "train_windows": int(data.split.train.size),
         "test_windows": int(data.split.test.size),

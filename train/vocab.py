@@ -4,6 +4,9 @@ Tokens occurring fewer than ``min_count`` times over all pieces are dropped
 from every piece (the original's "frequency" rule).  The order is by count,
 most frequent first, ties broken by the token string, so the same data
 always gives the same indices, whatever order the files were read in.
+``Vocabulary.shuffled`` permutes that order with a seed: the original
+numbered its tokens in Python ``set`` order, an arbitrary one, and its
+network read the number itself.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from cadenza.bundle import write_json_atomic
 from cadenza.errors import DataError
@@ -52,6 +57,13 @@ class Vocabulary:
             "vocabulary": list(self.tokens),
             "counts": list(self.counts),
         }
+
+    def shuffled(self, seed: int) -> Vocabulary:
+        """The same tokens and counts in an order drawn with ``seed`` (the same
+        seed and tokens always give the same order)."""
+        order = np.random.default_rng(seed).permutation(len(self.tokens))
+        return Vocabulary(tuple(self.tokens[i] for i in order),
+                          tuple(self.counts[i] for i in order))
 
     def save(self, path: Path) -> None:
         write_json_atomic(path, self.to_json())
