@@ -76,7 +76,8 @@ class _Measure:
 class _Voice(list):
     """A voice's elements, and what music21's cached end time of it went through."""
 
-    first_end = 0  # its end time when makeVoices made it (cached then)
+    first_end = 0  # its end time when makeVoices made it
+    cached = False  # whether music21 had its end time cached when makeVoices was done
     chord_cut = False
     note_cut = False
     received = False
@@ -120,23 +121,43 @@ def _voice_count(notes: list[Element]) -> int:
     return max([len(g) for g in groups.values()] + [1])
 
 
-def _make_voices(measure: _Measure) -> None:
+def _make_voices(measure: _Measure, only_marks_at_start: bool) -> None:
+    """``makeVoices`` on one measure.
+
+    ``only_marks_at_start``: whether every other element of the measure (a
+    tempo, a key...) lies at its start, which decides what music21 caches.
+    """
     notes = _sorted(measure.level)
     count = _voice_count(notes)
     if count == 1:
         return
     voices: list[list[Element]] = [_Voice() for _ in range(count)]
     highest = [0] * count
+    # music21 asks each voice for its end time, in turn, until one is free;
+    # asking caches it, inserting clears it: a voice is left cached when a
+    # later note was placed past it (or found none free).
+    cached = [False] * count
     for element in notes:
         for number in range(count):
             if highest[number] <= element.offset:
                 voices[number].append(element)
                 highest[number] = max(highest[number], element.end)
+                cached[number] = False
                 break
+            cached[number] = True
         # else: no voice is free; music21 drops the note
+    for voice, was_cached in zip(voices, cached, strict=True):
+        voice.cached = was_cached
+    made = [v for v in voices if v]
+    if only_marks_at_start and len(made) > 1:
+        # The voices go into the measure one by one.  The measure is sorted
+        # and ends at 0 when the first arrives, so it stays sorted, and the
+        # second's insertion asks it for its end time: the first voice's is
+        # cached.  (Anything after the start leaves the measure unsorted.)
+        made[0].cached = True
     measure.level = []
     measure.level_end = 0
-    measure.voices = [v for v in voices if v]
+    measure.voices = made
     for voice in measure.voices:
         voice.first_end = max(e.end for e in voice)
         for element in voice:
@@ -205,6 +226,11 @@ def _tie(measures: dict[int, _Measure], bar_length: Callable[[int], int]) -> Non
                     # the next measure has (ids are object addresses), so
                     # the piece lands outside its voices.
                     destination = following.voices[0] if not has_voices else following.level
+                    if destination is following.level:
+                        # Inserting into a sorted measure asks it for its end
+                        # time, which asks (and caches) each of its voices'.
+                        for voice in following.voices:
+                            voice.cached = True
                 elif has_voices:
                     # moveNotesToVoices: the next measure's notes become one voice
                     # (music21 decided "no voices there" before the loop, so a
@@ -278,6 +304,8 @@ def _reported_length(measure: _Measure, cached: bool) -> int:
 
 
 def _stale(holder: _Measure | _Voice, elements: list[Element] | None = None) -> bool:
+    if isinstance(holder, _Voice) and not holder.cached:
+        return False
     return (holder.chord_cut and not holder.note_cut and not holder.received
             and _covered(holder if elements is None else elements))
 
@@ -443,10 +471,16 @@ def track_elements(track: TrackNotes, ticks_per_quarter: int,
         if held is None:
             held = simulated[number] = _Measure(int(bar_starts[number]), int(bar_lengths[number]))
         held.insert(held.level, Element(token, at, length, is_grace))
-    for held in simulated.values():
+    # the measures holding a zero-length element after their start
+    marked = np.zeros(bar_starts.size, dtype=bool)
+    if markers.size:
+        at_bar = np.clip(np.searchsorted(bar_starts, markers, side="right") - 1,
+                         0, bar_starts.size - 1)
+        marked[at_bar[markers > bar_starts[at_bar]]] = True
+    for number, held in simulated.items():
         held.first_end = held.level_end
         if voices_needed and held.overlapped:
-            _make_voices(held)
+            _make_voices(held, not marked[number])
 
     def bar_length(number: int) -> int:
         return int(bar_lengths[min(number, bar_lengths.size - 1)])
