@@ -159,6 +159,107 @@ def test_a_stale_measure_end_moves_the_later_measures(tmp_path):
     assert fast_sequences(check_midi(path.read_bytes())) == expected
 
 
+def _tempos(*ticks: int) -> bytes:
+    """A conductor track with a tempo change at each tick."""
+    events, now = [], 0
+    for number, tick in enumerate(ticks):
+        events.append(bad.meta(0x51, (500000 + 1000 * number).to_bytes(3, "big"), delta=tick - now))
+        now = tick
+    return bad.chunk(b"MTrk", b"".join(events) + bad.END_OF_TRACK)
+
+
+# A voice's end time is stale only if music21 had cached it before makeTies
+# cut a chord in it (docs/training.md).  In each case a chord in a voice
+# crosses a barline, and the left hand shows where the next measure starts.
+_LEFT = _track(_notes((4 * Q, 5 * Q, 48), (5 * Q, 6 * Q, 50), (6 * Q, 7 * Q, 52)),
+               name=b"Piano left")
+# A bass held under two notes makes voices; the chord, last, takes the first voice.
+_CHORD_LAST = _track(_notes((0, 3 * Q, 60), (0, Q, 64), (Q, 2 * Q, 67), (3 * Q, 5 * Q, 72),
+                            (3 * Q, 5 * Q, 76), (5 * Q, 6 * Q, 79)))
+# Voices in the first two measures; a note of the first crosses into the second.
+_PIECE_INTO_VOICES = _track(_notes(
+    (0, 3 * Q, 60), (0, Q, 64), (Q, 2 * Q, 67), (3 * Q, 5 * Q, 69),
+    (4 * Q, 7 * Q, 62), (4 * Q, 5 * Q, 65), (7 * Q, 9 * Q, 72), (7 * Q, 9 * Q, 76),
+    (9 * Q, 10 * Q, 79)))
+_PIECE_LEFT = _track(_notes((8 * Q, 9 * Q, 48), (9 * Q, 10 * Q, 50), (10 * Q, 11 * Q, 52)),
+                     name=b"Piano left")
+VOICE_CACHES = {
+    # makeVoices asks each voice for its end time until one is free, and
+    # inserting clears it: the voice given the last note is not cached (a
+    # tempo change inside the measure keeps the measure from asking).
+    "last voice filled, uncached": [_tempos(0, 2 * Q, 6 * Q), _CHORD_LAST, _LEFT],
+    # with nothing after the measure's start but its notes, inserting the
+    # second voice asks the measure, which caches the first voice
+    "first voice of a quiet measure, cached": [_CHORD_LAST, _LEFT],
+    # a piece landing outside a measure's voices asks the measure, which
+    # caches every voice there
+    "a piece arrives beside the voices": [_tempos(0, 2 * Q, 6 * Q), _PIECE_INTO_VOICES,
+                                           _PIECE_LEFT],
+}
+
+
+@pytest.mark.parametrize("case", sorted(VOICE_CACHES))
+def test_a_voice_end_is_stale_only_where_music21_had_cached_it(tmp_path, case):
+    path = tmp_path / "voices.mid"
+    path.write_bytes(bad.midi_file(VOICE_CACHES[case]))
+    expected = parse_file(path, ParseSettings(tokenizer="music21"))
+    assert fast_sequences(check_midi(path.read_bytes())) == expected
+
+_THIRD = Q // 3
+_LEFT_LATER = _track(_notes((4 * Q, 5 * Q, 48), (5 * Q, 6 * Q, 50), (6 * Q, 8 * Q, 52)),
+                     name=b"Piano left")
+
+
+def _chord_at_thirds(thirds: int) -> bytes:
+    """A note up to a chord that begins in thirds and crosses the first barline."""
+    at = thirds * _THIRD
+    return _track(_notes((0, at, 60), (at, 5 * Q, 72), (at, 5 * Q, 76), (5 * Q, 8 * Q, 79)))
+
+
+def _voice_chord_at_thirds(thirds: int) -> bytes:
+    """The same in the first of two voices, which a later note leaves cached."""
+    at = thirds * _THIRD
+    return _track(_notes((0, at, 60), (0, Q, 64), (at, 5 * Q, 72), (at, 5 * Q, 76),
+                         (7 * Q // 2, 4 * Q, 67), (5 * Q, 6 * Q, 79)))
+
+
+# music21's Stream.insert compares an offset made a float with the stream's
+# exact end: an element in thirds that begins where the stream ends seems to
+# begin before it when the float is the smaller (8/3), and the stream is
+# marked unsorted; makeTies then sorts it, which clears its cached end, so
+# the chord's cut leaves no stale end.  When the float is the larger
+# (10/3), the stream stays sorted and the end stays stale.
+FLOAT_OFFSETS = {
+    # every measure cached: the last note ends on a barline, a tempo change there
+    "a measure, float below": [_tempos(0, 8 * Q), _chord_at_thirds(8), _LEFT_LATER],
+    "a measure, float above": [_tempos(0, 8 * Q), _chord_at_thirds(10), _LEFT_LATER],
+    "a voice, float below": [_tempos(0, 2 * Q, 6 * Q), _voice_chord_at_thirds(8), _LEFT],
+    "a voice, float above": [_tempos(0, 2 * Q, 6 * Q), _voice_chord_at_thirds(10), _LEFT],
+}
+
+
+@pytest.mark.parametrize("case", sorted(FLOAT_OFFSETS))
+def test_an_offset_in_thirds_can_leave_a_stream_unsorted(tmp_path, case):
+    path = tmp_path / "thirds.mid"
+    path.write_bytes(bad.midi_file(FLOAT_OFFSETS[case]))
+    expected = parse_file(path, ParseSettings(tokenizer="music21"))
+    assert fast_sequences(check_midi(path.read_bytes())) == expected
+
+
+def test_a_chord_cut_twice_leaves_its_first_measure_stale(tmp_path):
+    # Across two barlines: the chord's first measure keeps its end from
+    # before the cut (9 quarters), the piece's measure received it (no stale
+    # end), so the right hand's last note sorts after the left's.
+    path = tmp_path / "twice.mid"
+    path.write_bytes(bad.midi_file([
+        _tempos(0, 12 * Q),
+        _track(_notes((0, 3 * Q, 60), (3 * Q, 9 * Q, 72), (3 * Q, 9 * Q, 76), (9 * Q, 12 * Q, 79))),
+        _track(_notes((8 * Q, 9 * Q, 48), (9 * Q, 10 * Q, 50), (10 * Q, 12 * Q, 52)),
+               name=b"Piano left")]))
+    expected = parse_file(path, ParseSettings(tokenizer="music21"))
+    assert expected == [["C4", "0.4", "C3", "0.4", "D3", "E3", "0.4", "G5"]]
+    assert fast_sequences(check_midi(path.read_bytes())) == expected
+
 def test_a_file_it_cannot_vouch_for_is_read_by_music21(tmp_path, caplog):
     # Program 41 (violin) under a piano's name: music21's rules there are not reproduced.
     path = tmp_path / "violin.mid"

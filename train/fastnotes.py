@@ -19,6 +19,10 @@ integers of ``UNIT`` per quarter note, so that no float decides a barline):
 5. ties: a note that crosses a barline is cut there, and each piece is a note
    of its own, so a token of its own.
 
+Steps 4 and 5 are simulated measure by measure in ``fastmeasures``, only
+where they change something; this module finds those measures, and which
+of them music21 had cached the end time of (``_cached_measures``).
+
 The order is the one music21's part, flattened, iterates: by offset, a
 zero-length (grace) note first, then by where each element was inserted,
 which the tied pieces and the voices decide.
@@ -27,8 +31,8 @@ which the tied pieces and the voices decide.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
@@ -46,102 +50,7 @@ from cadenza.train.fastgroups import (  # noqa: F401  (re-exported: the steps' n
     quantize_durations,
     quantize_offsets,
 )
-
-
-@dataclass
-class _Measure:
-    start: int
-    length: int
-    level: list[Element] = field(default_factory=list)  # elements outside voices
-    voices: list[list[Element]] | None = None
-    counter: int = 0
-    # For music21's stale end time (see ``_reported_lengths``):
-    received: bool = False  # makeTies put a piece straight into this measure
-    chord_cut: bool = False
-    note_cut: bool = False
-    first_end: int = 0  # its end time before makeTies cut anything
-    # Kept as elements arrive, so that most measures need no second look:
-    level_end: int = 0  # the latest end among the elements outside voices
-    overlapped: bool = False  # one of them began before an earlier one ended
-
-    def insert(self, container: list[Element], element: Element) -> None:
-        self.counter += 1
-        element.rank = self.counter
-        container.append(element)
-        if container is self.level:
-            self.overlapped = self.overlapped or element.offset < self.level_end
-            self.level_end = max(self.level_end, element.end)
-
-
-class _Voice(list):
-    """A voice's elements, and what music21's cached end time of it went through."""
-
-    first_end = 0  # its end time when makeVoices made it (cached then)
-    chord_cut = False
-    note_cut = False
-    received = False
-
-
-def _sorted(elements: list[Element]) -> list[Element]:
-    return sorted(elements, key=lambda e: (e.offset, not e.grace, e.rank))
-
-
-def _voice_count(notes: list[Element]) -> int:
-    """The largest group of ``Stream.getOverlaps``, as ``makeVoices`` counts it."""
-    spans = [(e.offset, e.end) for e in notes]
-    overlap: list[list[int]] = [[] for _ in notes]
-    for i in range(len(spans)):
-        for j in range(i + 1, len(spans)):
-            first, second = sorted((spans[i], spans[j]))
-            if second[0] < first[1]:
-                overlap[i].append(j)
-                overlap[j].append(i)
-            else:
-                break
-    groups: dict[int, list[int]] = {}
-    home: dict[int, int] = {}  # element -> the group key it was stored under
-    for i, indices in enumerate(overlap):
-        if not indices:
-            continue
-        destination = None
-        for j in sorted(indices):
-            if j in home:
-                destination = home[j]
-                continue
-            if destination is None:
-                destination = notes[i].offset
-            groups.setdefault(destination, []).append(j)
-            home[j] = destination
-        if i not in home:
-            if destination is None:
-                destination = notes[i].offset
-            groups.setdefault(destination, []).append(i)
-            home[i] = destination
-    return max([len(g) for g in groups.values()] + [1])
-
-
-def _make_voices(measure: _Measure) -> None:
-    notes = _sorted(measure.level)
-    count = _voice_count(notes)
-    if count == 1:
-        return
-    voices: list[list[Element]] = [_Voice() for _ in range(count)]
-    highest = [0] * count
-    for element in notes:
-        for number in range(count):
-            if highest[number] <= element.offset:
-                voices[number].append(element)
-                highest[number] = max(highest[number], element.end)
-                break
-        # else: no voice is free; music21 drops the note
-    measure.level = []
-    measure.level_end = 0
-    measure.voices = [v for v in voices if v]
-    for voice in measure.voices:
-        voice.first_end = max(e.end for e in voice)
-        for element in voice:
-            measure.counter += 1
-            element.rank = measure.counter
+from cadenza.train.fastmeasures import Measure, make_voices, reported_length, sorted_elements, tie
 
 
 def _bars(signatures: list[tuple[int, int]], last: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,129 +66,6 @@ def _bars(signatures: list[tuple[int, int]], last: int) -> tuple[np.ndarray, np.
         if start >= last:
             break
     return np.asarray(starts, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
-
-
-def _split(element: Element, within: int) -> tuple[Element, Element]:
-    rest = Element(element.token, 0, element.duration - within, False)
-    element.duration = within
-    return element, rest
-
-
-def _tie(measures: dict[int, _Measure], bar_length: Callable[[int], int]) -> None:
-    """``makeTies``: cut what crosses each barline; the rest goes to the next measure.
-
-    ``measures``: by number, every measure that holds a crossing element or
-    receives a piece of one (the others pass through makeTies untouched).
-    """
-    pending = sorted(measures)
-    while pending:
-        number = pending.pop(0)
-        measure = measures[number]
-        following = measures.get(number + 1)
-        if following is None:
-            following = _Measure(measure.start + measure.length, bar_length(number + 1))
-        appended = number + 1 in measures
-        next_has_voices = following.voices is not None
-        has_voices = measure.voices is not None
-        if not has_voices and measure.level_end <= measure.length:
-            continue  # nothing crosses this barline
-        bundle = measure.voices if has_voices else [measure.level]
-        moved_into = None
-        for container in bundle:
-            for element in _sorted(container):
-                over = element.end - measure.length
-                if over <= 0 or element.offset >= measure.length:
-                    continue
-                # A cut chord leaves the stale end time of its container.
-                cut = container if has_voices else measure
-                is_chord = "." in element.token or element.token.isdigit()
-                if is_chord and element.end - measure.length <= following.length:
-                    cut.chord_cut = True
-                else:
-                    # (a chord cut again in the next measure clears this one's
-                    # cache as a note's cut does: seen, not yet explained)
-                    cut.note_cut = True
-                _, rest = _split(element, measure.length - element.offset)
-                if next_has_voices:
-                    # music21 looks the voice up by an id that no voice of
-                    # the next measure has (ids are object addresses), so
-                    # the piece lands outside its voices.
-                    destination = following.voices[0] if not has_voices else following.level
-                elif has_voices:
-                    # moveNotesToVoices: the next measure's notes become one voice
-                    # (music21 decided "no voices there" before the loop, so a
-                    # second piece adds a second, empty, voice and joins the first.)
-                    moved = _sorted(following.level)
-                    following.level = []
-                    following.level_end = 0
-                    following.voices = following.voices or []
-                    following.voices.append(_Voice())
-                    for e in moved:
-                        following.insert(following.voices[-1], e)
-                    destination = following.voices[0]
-                    moved_into = destination
-                else:
-                    destination = following.level
-                following.insert(destination, rest)
-                if destination is following.level or destination is moved_into:
-                    following.received = True
-                elif isinstance(destination, _Voice):
-                    destination.received = True
-                if not appended:
-                    measures[number + 1] = following
-                    bisect.insort(pending, number + 1)
-                    appended = True
-    for measure in measures.values():
-        _flatten_unnecessary_voices(measure)
-
-
-def _flatten_unnecessary_voices(measure: _Measure) -> None:
-    if measure.voices is None:
-        return
-    voices = [v for v in measure.voices if v]
-    if len(voices) == 1:
-        for element in _sorted(voices[0]):
-            measure.insert(measure.level, element)
-        voices = []
-    measure.voices = voices or None
-
-
-def _covered(elements: list[Element]) -> bool:
-    """Whether the elements leave no gap from the measure's start (``findGaps`` finds none)."""
-    reached = 0
-    for element in _sorted(elements):
-        if element.offset > reached:
-            return False
-        reached = max(reached, element.end)
-    return True
-
-
-def _reported_length(measure: _Measure, cached: bool) -> int:
-    """How long music21 takes a measure to be when it lays the measures end to end.
-
-    ``makeRests`` places every measure where the one before it ends, by the
-    measure's cached ``highestTime``.  ``makeTies`` cuts a chord without
-    telling the measure (``Chord.duration``'s setter informs no site, a
-    note's does), so a measure whose end time was cached before the cut,
-    whose only cuts are chords, that received no piece and that ``makeRests``
-    leaves alone (no gap to fill) keeps the end time it had before the cut:
-    the next measure, and all after it, start that much later than the
-    barline.  ``cached``: whether the measure's end time was cached then
-    (see ``track_elements``).  A voice is cached whenever makeVoices made it.
-    """
-    if measure.voices:
-        # makeRests fills each voice, or leaves a voice's stale end time be;
-        # the measure is as long as its longest voice, or its bar.
-        return max([measure.length, *(e.end for e in measure.level)]
-                   + [v.first_end for v in measure.voices if _stale(v)])
-    if cached and _stale(measure, measure.level):
-        return max(measure.first_end, measure.length)
-    return measure.length
-
-
-def _stale(holder: _Measure | _Voice, elements: list[Element] | None = None) -> bool:
-    return (holder.chord_cut and not holder.note_cut and not holder.received
-            and _covered(holder if elements is None else elements))
 
 
 @dataclass
@@ -353,17 +139,40 @@ def _needs_measures(measure: np.ndarray, rel: np.ndarray, end: np.ndarray,
     return needed
 
 
+SORT_RULE_ALL = False
+SORT_RULE_FLOAT = False
+
+
+def _music21_offset(units: int) -> Fraction | float:
+    """An offset as music21 holds it (``opFrac``): a float when binary fractions say it exactly."""
+    exact = Fraction(units, UNIT)
+    return float(exact) if exact.denominator & (exact.denominator - 1) == 0 else exact
+
+
+def _inserted_early(start: int, bar_start: int) -> bool:
+    """Whether music21 inserts an element that begins where the measure's notes so far end
+    at an offset a little before that end.
+
+    ``Stream.insert`` converts the offset (the element's, less the measure's,
+    in Python's mixed arithmetic) to a float before comparing it with the
+    measure's exact end: an offset in thirds whose float lies below it
+    seems to begin before the end, and the measure is marked unsorted.
+    """
+    given = Fraction(float(_music21_offset(start) - _music21_offset(bar_start)))
+    return given < Fraction(start - bar_start, UNIT)
+
+
 def _cached_measures(offsets: np.ndarray, durations: np.ndarray, markers: np.ndarray,
-                     bar_starts: np.ndarray, bar_lengths: np.ndarray, voices_needed: bool
-                     ) -> np.ndarray:
+                     bar_starts: np.ndarray, bar_lengths: np.ndarray) -> np.ndarray:
     """Which measures have their end time cached when makeTies starts cutting.
 
     ``makeMeasures`` lays bars until the part's last end time; when that
     falls on a barline and a zero-length element (a tempo change, say) sits
     there, the element lies in no measure and is stored "at the end", which
-    asks the part for its end and so caches every measure's.  In a track
-    that needs voices, ``makeVoices`` then sorts, and so clears, each measure
-    music21 marked unsorted (below), and each measure it splits into voices.
+    asks the part for its end and so caches every measure's.  A measure
+    music21 marked unsorted (below) is sorted, and so cleared, before any
+    cut: by ``makeVoices``, or by makeTies itself, which begins by looking
+    for time signatures through the whole part.
     """
     count = bar_starts.size
     ends = offsets + durations
@@ -373,23 +182,27 @@ def _cached_measures(offsets: np.ndarray, durations: np.ndarray, markers: np.nda
     if not (at_end and int(bar_starts[-1] + bar_lengths[-1]) == last):
         return np.zeros(count, dtype=bool)
     cached = np.ones(count, dtype=bool)
-    if voices_needed:
-        # Everything in the order makeMeasures inserts it: by offset, the
-        # zero-length elements before the notes there.  A stream is marked
-        # sorted or not by its latest insertion alone (music21's insert sets
-        # the flag anew), so only each measure's last element decides.
-        start = np.concatenate([markers, offsets])
-        end = np.concatenate([markers, ends])
-        rank = np.concatenate([np.zeros(markers.size), np.ones(offsets.size)])
-        order = np.lexsort((rank, start))
-        start, end = start[order], end[order]
-        measure = np.clip(np.searchsorted(bar_starts, start, side="right") - 1, 0, count - 1)
-        key = measure * _SLOT
-        reached = np.maximum.accumulate(key + end - bar_starts[measure])
-        before = np.concatenate([[-1], reached[:-1]])
-        late = key + start - bar_starts[measure] < before
-        last_of_measure = np.concatenate([measure[1:] != measure[:-1], [True]])
-        cached[measure[late & last_of_measure]] = False
+    # Everything in the order makeMeasures inserts it: by offset, the
+    # zero-length elements before the notes there.  A measure is marked
+    # sorted or not by its latest insertion alone (makeMeasures asks it for
+    # its clef before each insertion, which sorts it), so only each
+    # measure's last element decides: unsorted if it begins before what the
+    # measure held so far ends, or seems to (_inserted_early).
+    start = np.concatenate([markers, offsets])
+    end = np.concatenate([markers, ends])
+    rank = np.concatenate([np.zeros(markers.size), np.ones(offsets.size)])
+    order = np.lexsort((rank, start))
+    start, end = start[order], end[order]
+    measure = np.clip(np.searchsorted(bar_starts, start, side="right") - 1, 0, count - 1)
+    key = measure * _SLOT
+    reached = np.maximum.accumulate(key + end - bar_starts[measure])
+    before = np.concatenate([[-1], reached[:-1]])
+    rel = start - bar_starts[measure]
+    late = key + rel < before
+    last_of_measure = np.concatenate([measure[1:] != measure[:-1], [True]])
+    for i in np.flatnonzero((key + rel == before) & last_of_measure).tolist():
+        late[i] = _inserted_early(int(start[i]), int(bar_starts[measure[i]]))
+    cached[measure[late & last_of_measure]] = False
     return cached
 
 
@@ -431,31 +244,36 @@ def track_elements(track: TrackNotes, ticks_per_quarter: int,
     rel = offsets - bar_starts[measure]
     needed = _needs_measures(measure, rel, rel + durations, bar_starts, bar_lengths,
                              voices_needed)
-    cached = _cached_measures(offsets, durations, markers, bar_starts, bar_lengths,
-                              voices_needed)
+    cached = _cached_measures(offsets, durations, markers, bar_starts, bar_lengths)
 
-    simulated: dict[int, _Measure] = {}
+    simulated: dict[int, Measure] = {}
     chosen = np.flatnonzero(needed[measure])
     for number, token, at, length, is_grace in zip(
             measure[chosen].tolist(), tokens[chosen].tolist(), rel[chosen].tolist(),
             durations[chosen].tolist(), grace[chosen].tolist(), strict=True):
         held = simulated.get(number)
         if held is None:
-            held = simulated[number] = _Measure(int(bar_starts[number]), int(bar_lengths[number]))
+            held = simulated[number] = Measure(int(bar_starts[number]), int(bar_lengths[number]))
         held.insert(held.level, Element(token, at, length, is_grace))
-    for held in simulated.values():
+    # the measures holding a zero-length element after their start
+    marked = np.zeros(bar_starts.size, dtype=bool)
+    if markers.size:
+        at_bar = np.clip(np.searchsorted(bar_starts, markers, side="right") - 1,
+                         0, bar_starts.size - 1)
+        marked[at_bar[markers > bar_starts[at_bar]]] = True
+    for number, held in simulated.items():
         held.first_end = held.level_end
         if voices_needed and held.overlapped:
-            _make_voices(held)
+            make_voices(held, not marked[number])
 
     def bar_length(number: int) -> int:
         return int(bar_lengths[min(number, bar_lengths.size - 1)])
 
-    _tie(simulated, bar_length)
+    tie(simulated, bar_length)
     lengths = bar_lengths.copy()
     for number, held in simulated.items():
         if number < lengths.size:
-            lengths[number] = _reported_length(held, bool(cached[number]))
+            lengths[number] = reported_length(held, bool(cached[number]))
     starts = np.concatenate([[0], np.cumsum(lengths)])
 
     plain = ~needed[measure]
@@ -464,7 +282,7 @@ def track_elements(track: TrackNotes, ticks_per_quarter: int,
         start = int(starts[min(number, lengths.size)])
         place = number * _SLOT
         for container in [*(held.voices or []), held.level]:
-            for element in _sorted(container):
+            for element in sorted_elements(container):
                 offset_list.append(start + element.offset)
                 grace_list.append(not element.grace)
                 position_list.append(place)
