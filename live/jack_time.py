@@ -5,30 +5,39 @@ a synth places its MIDI at frames, not at instants.  The frame clock
 advances one period per process cycle, and a cycle that comes late (an
 xrun: the server or a client did not get the CPU in time) is never made
 up: the dummy driver re-anchors its timer, a sound card's driver restarts
-the stream, and from then on every frame falls that much later in wall
-time.  Under load this adds up (about 150 ms in 20 s, at a few xruns a
+the stream, and from then on every frame processed falls that much later
+in wall time.  Under load this adds up (about 150 ms in 20 s, at a few xruns a
 second, on the 2-core machine of issue 13).
 
 For a clock follower that reads its ticks by wall time, each such stall
 is a master that paused: a tick that arrives two intervals after the last
 is one tick late, not one lost (JACK delivered every tick; the master sent
-none in the frames that were never processed).  ``JackLag.lag()`` is the
-amount the frame clock has fallen behind since the client opened: the
-follower subtracts it from each tick's arrival, which puts the ticks back
-on the master's own time line, where a gap of two intervals really is a
-lost tick.
+none in the frames that were never processed).  ``JackLag.lag(now)`` is how
+far the master's time line (the frames JACK has processed) is behind
+``now``, less the first reading: the follower subtracts it from each tick's
+arrival, which puts the ticks back on the master's own time line, where a
+gap of two intervals really is a lost tick.
 
-It is one more client of libjack (ctypes), with no ports and never
-activated, read with ``jack_get_cycle_times``: the frame at which the
-current cycle began.  (Not JACK's own estimate of when it began: that is
-smoothed by a DLL, which takes many cycles to follow a stall.)  It costs
-the graph nothing and may be read from any thread.
+Two readings make it up, both from one more client of libjack (ctypes),
+with no ports and never activated, which costs the graph nothing:
+
+- ``jack_get_cycle_times``: the frame at which the current cycle began, on
+  JACK's frame timer.  A late cycle that JACK does not call an xrun only
+  comes late: the timer's frames fall behind with it.
+- JACK transport's frame (``jack_transport_query``), which moves by exactly
+  the frames processed while it rolls.  After an xrun JACK moves its frame
+  timer on by the periods it missed (its own estimate of the time lost);
+  the transport, as jack_midi_clock, a DAW and jack_midi_dump, does not.
+  What the timer gained over the transport between two readings is time
+  the master never had, and counts as lag.  A transport that stands, or
+  jumps (a locate, a loop), says nothing and is not read.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import sys
 
 from cadenza.live.jack_guards import libjack_path
 from cadenza.live.midi_api import CLIENT_NAME
@@ -37,6 +46,17 @@ log = logging.getLogger(__name__)
 
 _JACK_NO_START_SERVER = 0x01
 _FRAME_WRAP = 1 << 32  # jack_nframes_t is 32 bits: it wraps after a day at 48 kHz
+_ROLLING = 1  # JackTransportRolling
+# jack_position_t is packed: unique_1 (8 bytes), usecs (8), frame_rate (4), frame (4), ...
+_POSITION_BYTES = 256  # more than the struct's 136: libjack writes all of it
+_POSITION_FRAME = 20
+MAX_STALL = 2.0  # seconds: a larger gain of the timer over the transport is a locate
+MAX_TEAR = 4096  # frames: a cycle begun between the two readings (a period, at most this)
+
+
+def _signed(difference: int) -> int:
+    """A difference of two 32-bit frame counts, wrapped into -2**31 .. 2**31."""
+    return (difference + _FRAME_WRAP // 2) % _FRAME_WRAP - _FRAME_WRAP // 2
 
 
 class JackLag:
@@ -50,6 +70,9 @@ class JackLag:
         self._latest = 0.0
         self._last_frames = 0
         self._wraps = 0
+        self._position = ctypes.create_string_buffer(_POSITION_BYTES)
+        self._last_rolling: tuple[int, int] | None = None  # (timer, transport) frames
+        self._lost_frames = 0  # frames the timer gained over a rolling transport
         self.last_cycle = (0, 0)  # (frame, JACK microseconds) of the cycle read last
 
     @property
@@ -73,6 +96,8 @@ class JackLag:
                 ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_float),
             ]
             lib.jack_get_cycle_times.restype = ctypes.c_int
+            lib.jack_transport_query.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+            lib.jack_transport_query.restype = ctypes.c_int
         except (OSError, AttributeError) as err:
             log.debug("cannot read JACK's cycle times through %s: %s", path, err)
             return False
@@ -87,15 +112,16 @@ class JackLag:
             return False
         self._lib, self._client, self._rate = lib, client, float(rate)
         self._base, self._wraps = None, 0
+        self._last_rolling, self._lost_frames = None, 0
         return True
 
     def lag(self, now: float) -> float:
-        """How far the frame clock is behind ``now`` (the caller's clock), less the first reading.
+        """How far the master's time line is behind ``now`` (the caller's clock), less the first reading.
 
         Read while an event is delivered (on JACK's process thread), ``now -
-        lag`` is the frame of the cycle that brought it, in seconds: the
-        master's own time, exact to a period however late the callback
-        itself ran.  0.0 when closed.
+        lag`` is when the cycle that brought it began on that time line:
+        exact to a period however late the callback itself ran.  0.0 when
+        closed.
         """
         lib, client = self._lib, self._client
         if lib is None or client is None:
@@ -109,12 +135,32 @@ class JackLag:
             self._wraps += 1
         self._last_frames = frames.value
         whole = frames.value + self._wraps * _FRAME_WRAP
-        self.last_cycle = (whole, usecs.value)
-        behind = now - whole / self._rate
+        self._follow_transport(lib, client, whole)
+        processed = whole - self._lost_frames
+        self.last_cycle = (processed, usecs.value)
+        behind = now - processed / self._rate
         if self._base is None:
             self._base = behind
         self._latest = behind - self._base
         return self._latest
+
+    def _follow_transport(self, lib: ctypes.CDLL, client: int, timer: int) -> None:
+        state = lib.jack_transport_query(client, self._position)
+        if state != _ROLLING:
+            self._last_rolling = None
+            return
+        transport = int.from_bytes(self._position.raw[_POSITION_FRAME:_POSITION_FRAME + 4], sys.byteorder)
+        if self._last_rolling is not None:
+            timer_moved = timer - self._last_rolling[0]
+            transport_moved = _signed(transport - self._last_rolling[1])
+            gained = timer_moved - transport_moved
+            # The two are read a moment apart: a cycle may begin between
+            # them (a period either way, which the next reading gives back).
+            # A transport that went back (a loop) or leapt ahead (a locate)
+            # is no stall.
+            if transport_moved >= 0 and -MAX_TEAR <= gained <= MAX_STALL * self._rate:
+                self._lost_frames += gained
+        self._last_rolling = (timer, transport)
 
     def close(self) -> None:
         lib, client = self._lib, self._client
