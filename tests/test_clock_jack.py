@@ -22,6 +22,7 @@ stall caught on its way (JACK's lag grew before the next tick).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import warnings
@@ -35,8 +36,10 @@ from cadenza.live.jack_harness import (
     background_process,
     connect,
     jack_ports,
+    machine_moved,
     note_on_frames,
     read_midi_dump,
+    recording_ticks,
     running_daemon,
     transport,
     wait_for,
@@ -101,18 +104,6 @@ def master_ticks(events) -> dict[int, int]:
     return numbered
 
 
-def machine_moved(sends, ticks, late_ms: float = 2.0, stall_ms: float = 2.0) -> list[bool]:
-    """For each note-on sent (due, sent): did the scheduler send it late, or
-    did JACK stall (its lag grew) between its send and the next tick Cadenza got?"""
-    moved = []
-    for due, sent in sends:
-        after = next((i for i, (now, _, _) in enumerate(ticks) if now >= sent), None)
-        stalled = after is not None and after > 0 and \
-            (ticks[after][1] - ticks[after - 1][1]) * 1e3 > stall_ms
-        moved.append((sent - due) * 1e3 > late_ms or stalled)
-    return moved
-
-
 @pytest.mark.jack
 def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, tmp_path):
     env = {**os.environ, **rt_jack.env}
@@ -121,17 +112,9 @@ def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, tmp_path):
                       channel=1)
     with background_process(["jack_midi_dump", "-a", "cadenza-dump"], env, dump), \
          background_process(["jack_midi_clock", "-b", str(MASTER_BPM), "-B"], env, tmp_path / "mclk.log"), \
-         running_daemon(FakePredictor(VOCAB), live) as daemon:
-        follower = daemon.engine.clock
-        stats = follower.tracker
-        ticks: list[tuple[float, float, int]] = []  # (arrival, JACK lag, count after)
-        tick = follower.tick
-
-        def recorded_tick(now: float, lag: float = 0.0) -> None:
-            tick(now, lag)
-            ticks.append((now, lag, stats.count))
-
-        follower.tick = recorded_tick  # the engine looks it up at each tick
+         running_daemon(FakePredictor(VOCAB), live) as daemon, contextlib.ExitStack() as stack:
+        stats = daemon.engine.clock.tracker
+        ticks = stack.enter_context(recording_ticks(daemon.engine.clock))
         monitor = wait_port(env, "cadenza-dump:")
         clock_out = wait_port(env, "jack_midi_clock:mclk_out")
         connect(env, clock_out, wait_port(env, ":Cadenza In"))
