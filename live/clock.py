@@ -91,6 +91,17 @@ class MidiClockFollower:
     than a least-squares line through that many would.  Position 0 is the
     first tick after Start; Continue resumes from the last Song Position
     Pointer (or the MIDI beat where Stop left off).
+
+    A tick's ``lag`` is how far the MIDI system's own clock had fallen
+    behind the caller's at its arrival (JACK: the frame clock, which loses
+    the time of every xrun for good; see ``JackLag``).  The master lives on
+    that clock: a JACK stall is a master that paused, not one whose ticks
+    were lost, so ticks are tracked on the master's time line (arrival
+    minus lag) and the grid is handed back on the caller's (plus the
+    latest tick's lag: stalls come several times a second under load, and
+    a filter that waited to be sure of one would place the notes after it
+    on the old mapping; a tick read late only moves the notes after it by
+    as much).
     """
 
     def __init__(self, bpm: float = 120.0, window: int = 96) -> None:
@@ -100,6 +111,7 @@ class MidiClockFollower:
         self.running = False
         self._origin = 0  # the number the first tick after Start or Continue carries
         self._resume = 0  # while stopped: where Continue resumes
+        self._lag = 0.0  # the master's time line is the caller's minus this (latest tick's)
 
     @property
     def tracker(self) -> TickTracker:
@@ -146,16 +158,17 @@ class MidiClockFollower:
         if not self.running:
             self._resume = int(sixteenths) * TICKS_PER_SPP_UNIT
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, lag: float = 0.0) -> None:
         # A stopped master often keeps sending ticks: they teach the tempo,
         # and their count is forgotten (Continue resumes from the song position).
-        self._tracker.observe(now)
+        self._lag = lag
+        self._tracker.observe(now - lag)
 
     def beat_at(self, time: float) -> float | None:
         """Beat position at ``time``; None before the first tick (or while stopped)."""
         if not self.running or not self._tracker.locked:
             return None
-        return (self._origin + self._tracker.tick_at(time)) / TICKS_PER_BEAT
+        return (self._origin + self._tracker.tick_at(time - self._lag)) / TICKS_PER_BEAT
 
     def time_at(self, beat: float) -> float | None:
         """When ``beat`` will come; None when unknown or more than a beat past the last tick.
@@ -170,4 +183,4 @@ class MidiClockFollower:
         tick = beat * TICKS_PER_BEAT - self._origin
         if tick > tracker.count + TICKS_PER_BEAT:
             return None
-        return tracker.time_of(tick)
+        return tracker.time_of(tick) + self._lag

@@ -340,14 +340,14 @@ class Daemon:
         self.echoes += len(echoes)
         self._send_now(echoes)
 
-    def _on_input(self, timestamp: float, data: list[int]) -> None:
+    def _on_input(self, timestamp: float, data: list[int], lag: float = 0.0) -> None:
         message = parse_input(data)
         if message is None:
             log.debug("ignored malformed MIDI input %s", data)
             return
         self.heard.append((timestamp, message))
         self._record(timestamp, message, "performer")
-        events = self.engine.on_message(message, timestamp)
+        events = self.engine.on_message(message, timestamp, lag)
         if events:
             # Only a stop (Stop, Start, a panic or mode CC) returns events here:
             # notes chosen in the lookahead but not yet sent must not sound.

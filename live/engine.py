@@ -226,8 +226,13 @@ class Engine:
 
     # ---------------------------------------------------------------- input
 
-    def on_message(self, message: mido.Message, now: float) -> list[Event]:
-        """Take one incoming message; returns the events due now (if any)."""
+    def on_message(self, message: mido.Message, now: float, lag: float = 0.0) -> list[Event]:
+        """Take one incoming message; returns the events due now (if any).
+
+        ``lag``: how far the MIDI system's own clock had fallen behind at
+        arrival (JACK's frame clock after xruns); a master's clock is read
+        on that clock (see ``MidiClockFollower.tick``).
+        """
         self._tick_now(now)
         out: list[Event] = []
         kind = message.type
@@ -238,7 +243,7 @@ class Engine:
         elif kind == "control_change":
             self._control(message, now, out)
         elif kind in ("clock", "start", "stop", "continue", "songpos"):
-            self._clock_message(message, now, out)
+            self._clock_message(message, now, out, lag)
         return in_sending_order(out)
 
     def _performer_on(self, message: mido.Message, now: float) -> None:
@@ -351,13 +356,14 @@ class Engine:
             if channel is None or key_channel == channel:
                 self._performer_off(mido.Message("note_off", channel=key_channel, note=note), now)
 
-    def _clock_message(self, message: mido.Message, now: float, out: list[Event]) -> None:
+    def _clock_message(self, message: mido.Message, now: float, out: list[Event],
+                       lag: float = 0.0) -> None:
         clock = self._clock
         if not isinstance(clock, MidiClockFollower):
             return  # internal clock: a master's clock is not ours to follow
         kind = message.type
         if kind == "clock":
-            clock.tick(now)
+            clock.tick(now, lag)
         elif kind == "start":
             out.extend(self.stop(now))
             clock.start(now)

@@ -55,18 +55,21 @@ class InputQueue:
         self.dropped = 0
         self.taken = 0  # input messages handed to the worker
         self.peak = 0  # the most input messages ever waiting at once (<= size)
-        self._input: deque[tuple[float, list[int]]] = deque()
+        self._input: deque[tuple[float, list[int], float]] = deque()
         self._control: deque[tuple[str, Any]] = deque()
         self._cond = threading.Condition()
 
-    def put(self, data: list[int], timestamp: float) -> None:
-        """From the MIDI thread: enqueue and return, never block on the worker."""
+    def put(self, data: list[int], timestamp: float, lag: float = 0.0) -> None:
+        """From the MIDI thread: enqueue and return, never block on the worker.
+
+        ``lag``: how far JACK's frame clock was behind at arrival (see ``JackLag``).
+        """
         with self._cond:
             waiting = len(self._input)
             if waiting >= self.size and not (waiting < 2 * self.size and is_release(data)):
                 self.dropped += 1
             else:
-                self._input.append((timestamp, data))
+                self._input.append((timestamp, data, lag))
                 self.peak = max(self.peak, len(self._input))
             self._cond.notify()
 
@@ -76,7 +79,7 @@ class InputQueue:
             self._cond.notify()
 
     def get(self, timeout: float | None) -> tuple[str, Any] | None:
-        """The next control item or ``("input", (time, bytes))``; None on timeout."""
+        """The next control item or ``("input", (time, bytes, lag))``; None on timeout."""
         with self._cond:
             if not self._control and not self._input:
                 self._cond.wait(timeout)

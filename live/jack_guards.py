@@ -25,7 +25,7 @@ SYSEX_GUARD_PORT = "Cadenza Sysex Guard"
 # and, since Cadenza's input ignores sysex, it never reaches Cadenza itself.
 SYSEX_RESET = [0xF0, 0xF7]
 
-def _libjack_path() -> str | None:
+def libjack_path() -> str | None:
     """The libjack this process already uses (python-rtmidi's wheel bundles its
     own copy), else the system's."""
     try:
@@ -68,7 +68,7 @@ class JackWatch:
 
     def open(self) -> bool:
         """Start watching; False when libjack or the server cannot be reached."""
-        path = _libjack_path()
+        path = libjack_path()
         if path is None:
             log.debug("libjack not found: a JACK server restart will not be noticed")
             return False

@@ -398,3 +398,40 @@ def wait_for(predicate, timeout: float) -> bool:
             return False
         time.sleep(0.05)  # polling a file another process writes
     return True
+
+
+def machine_moved(sends, ticks, late_ms: float = 2.0, stall_ms: float = 2.0) -> list[bool]:
+    """Which notes the machine itself moved, for a judge of the clock follower.
+
+    ``sends``: (due, sent) of each note-on the scheduler sent; ``ticks``:
+    (arrival, JACK lag, ...) of each tick the follower got.  A note was
+    moved when the scheduler sent it more than ``late_ms`` late (its thread
+    waited for a CPU), or when JACK stalled (its lag grew by more than
+    ``stall_ms``) between its send and the next tick: the stall held the
+    note back with the master.
+    """
+    moved = []
+    for due, sent in sends:
+        after = next((i for i, tick in enumerate(ticks) if tick[0] >= sent), None)
+        stalled = after is not None and after > 0 and \
+            (ticks[after][1] - ticks[after - 1][1]) * 1e3 > stall_ms
+        moved.append((sent - due) * 1e3 > late_ms or stalled)
+    return moved
+
+
+@contextlib.contextmanager
+def recording_ticks(follower):
+    """Record (arrival, JACK lag, count after) of each tick ``follower`` gets."""
+    ticks: list[tuple[float, float, int]] = []
+    tick = follower.tick
+
+    def recorded(now: float, lag: float = 0.0) -> None:
+        tick(now, lag)
+        ticks.append((now, lag, follower.tracker.count))
+
+    follower.tick = recorded  # the engine looks it up at each tick
+    try:
+        yield ticks
+    finally:
+        follower.tick = tick
+

@@ -29,6 +29,7 @@ import mido
 
 from cadenza.errors import PortError
 from cadenza.live.jack_guards import JackWatch, SysexGuard
+from cadenza.live.jack_time import JackLag
 from cadenza.live.midi_api import (
     API_LABELS,
     RTMIDI_ERRORS,
@@ -54,7 +55,7 @@ PANIC_PACING = 0.001  # seconds between panic messages: a burst can overrun a sm
 # connection does, before the first message and before closing.
 PANIC_SETTLE = 0.3
 
-InputCallback = Callable[[list[int], float], None]
+InputCallback = Callable[[list[int], float, float], None]
 
 
 class _Side:
@@ -78,8 +79,10 @@ class _Side:
 class MidiPorts:
     """Cadenza's input and output, virtual or connected by name.
 
-    ``on_input(data, timestamp)`` is called on the MIDI system's thread with
-    the raw bytes and ``clock()`` at arrival; it must return quickly.
+    ``on_input(data, timestamp, lag)`` is called on the MIDI system's thread
+    with the raw bytes, ``clock()`` at arrival and, on JACK, how far the
+    server's frame clock has fallen behind since the ports opened
+    (``JackLag``; 0.0 elsewhere); it must return quickly.
     ``send`` may be called from any thread.  Use as a context manager, or
     ``open()`` / ``close()``; ``poll()`` about once a second notices a port
     that went away and reopens it when it is back.  The two directions are
@@ -105,6 +108,7 @@ class MidiPorts:
         self._clock = clock
         self._lock = threading.Lock()  # guards _out.client against a swap while sending
         self._jack_watch: JackWatch | None = None
+        self._jack_lag = JackLag()
         self._on_change = on_change  # wakes whoever calls poll(), e.g. on a JACK shutdown
         self._last_sent: float | None = None
         self._sysex_guard: SysexGuard | None = None
@@ -137,7 +141,7 @@ class MidiPorts:
         # Runs on the MIDI system's thread: timestamp first, hand over, return.
         now = self._clock()
         if self._on_input is not None:
-            self._on_input(event[0], now)
+            self._on_input(event[0], now, self._jack_lag.lag(now))
 
     def open(self) -> MidiPorts:
         """Open every direction not open yet; PortError (and nothing opened) on failure."""
@@ -146,6 +150,9 @@ class MidiPorts:
 
     def _open_sides(self, closed: list[_Side]) -> None:
         api = self.api or select_api(self.requested_api)
+        if api == "jack" and self._in is not None and not self._jack_lag.is_open:
+            # Before the input's callback is set, which reads it.
+            self._jack_lag.open()
         clients: dict[str, rtmidi.MidiIn | rtmidi.MidiOut] = {}
         guard = None
         try:
@@ -245,6 +252,7 @@ class MidiPorts:
         if self._jack_watch is not None:
             self._jack_watch.close()
             self._jack_watch = None
+        self._jack_lag.close()  # after the input, whose callback reads it
 
     def __enter__(self) -> MidiPorts:
         return self.open()
@@ -295,6 +303,7 @@ class MidiPorts:
                 self._close_side(side)
             self._jack_watch.close()
             self._jack_watch = None
+            self._jack_lag.close()
             self.server_losses += 1
         else:
             for side in self._sides():

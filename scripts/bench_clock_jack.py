@@ -37,8 +37,10 @@ from cadenza.live.jack_harness import (
     background_process,
     connect,
     jack_environment,
+    machine_moved,
     note_on_frames,
     read_midi_dump,
+    recording_ticks,
     running_daemon,
     transport,
     wait_port,
@@ -49,8 +51,14 @@ VOCAB = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
 
 
 
-def judge(events, bpm: float) -> dict[str, float]:
-    """|note onset - the master's tick for its eighth| in ms, after two beats."""
+def judge(events, bpm: float, moved: list[bool] | None = None) -> dict[str, float]:
+    """|note onset - the master's tick for its eighth| in ms, after two beats.
+
+    ``moved`` (one per note-on, in order): notes the machine itself moved
+    (``machine_moved``); the figures of the others are the follower's own
+    error ("own"), and the notes after a beat in which the master skipped a
+    tick (an xrun: 'dump-gaps') are counted apart ("gap-hit").
+    """
     numbered: list[tuple[int, int]] = []  # (tick number, frame)
     number = 0
     for frame, data in events:
@@ -75,16 +83,29 @@ def judge(events, bpm: float) -> dict[str, float]:
     gaps = sum(1 for a, b in zip(frames, frames[1:], strict=False)
                if b - a > 1.6 * RATE * 60 / (bpm * 24))
     first = min(ticks)
-    errors = []
-    for frame in note_on_frames(events):
+    interval = RATE * 60 / (bpm * 24)
+    gap_ends = [b for a, b in zip(frames, frames[1:], strict=False) if b - a > 1.6 * interval]
+    notes = note_on_frames(events)
+    moved = moved if moved is not None and len(moved) == len(notes) else [False] * len(notes)
+    errors, own, gap_hit = [], [], 0
+    for frame, was_moved in zip(notes, moved, strict=True):
         nearest = min((k for k in ticks if k % 12 == 0 and k >= first + 48),
                       key=lambda k: abs(ticks[k] - frame), default=None)
         if nearest is not None and abs(ticks[nearest] - frame) < RATE * 60 / bpm / 4:
-            errors.append(abs(frame - ticks[nearest]) / RATE * 1e3)
-    errors.sort()
-    pick = lambda q: errors[min(len(errors) - 1, int(q * len(errors)))] if errors else float("nan")  # noqa: E731
-    return {"notes": len(errors), "p50": pick(0.5), "p99": pick(0.99),
-            "max": errors[-1] if errors else float("nan"), "dump_gaps": gaps}
+            error = abs(frame - ticks[nearest]) / RATE * 1e3
+            errors.append(error)
+            hit = any(0 <= frame - end < 24 * interval for end in gap_ends)
+            gap_hit += hit
+            if not was_moved and not hit:
+                own.append(error)
+    result = {"notes": len(errors), "dump_gaps": gaps, "moved": sum(moved), "gap_hit": gap_hit}
+    for name, values in (("", errors), ("own_", own)):
+        values.sort()
+        pick = lambda q, v=values: v[min(len(v) - 1, int(q * len(v)))] if v else float("nan")  # noqa: E731
+        result.update({f"{name}p50": pick(0.5), f"{name}p99": pick(0.99),
+                       f"{name}max": values[-1] if values else float("nan")})
+    result["own_notes"] = len(own)
+    return result
 
 
 def scenario(name: str, seconds: float, env: dict[str, str], folder: Path) -> dict[str, float]:
@@ -100,7 +121,9 @@ def scenario(name: str, seconds: float, env: dict[str, str], folder: Path) -> di
     live = LiveConfig(api="jack", clock="midi", mode="continue", grid="1/8", bpm=100.0, channel=1)
     timebase = None
     with background_process(["jack_midi_dump", "-a", "bench-dump"], env, dump), \
-         background_process(master, env, folder / f"{name}-mclk.log"), running_daemon(FakePredictor(VOCAB), live) as daemon:
+         background_process(master, env, folder / f"{name}-mclk.log"), \
+         running_daemon(FakePredictor(VOCAB), live) as daemon, \
+         recording_ticks(daemon.engine.clock) as arrivals:
         if name in ("ramp", "spp"):
             timebase = subprocess.Popen(["jack_transport"], stdin=subprocess.PIPE, text=True, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -134,11 +157,14 @@ def scenario(name: str, seconds: float, env: dict[str, str], folder: Path) -> di
         transport(env, "stop")
         tracker = daemon.engine.clock.tracker
         counts = {"lost": tracker.lost, "bunched": tracker.bunched, "reseeds": tracker.reseeds}
+        sends = [(due, sent) for due, sent, m in daemon.scheduler.recent
+                 if m.type == "note_on" and m.velocity > 0]
         if timebase is not None:
             timebase.stdin.write("quit\n")
             timebase.stdin.flush()
             timebase.wait(5)
-    result = judge(read_midi_dump(dump), bpm if name != "ramp" else 100.0)
+    result = judge(read_midi_dump(dump), bpm if name != "ramp" else 100.0,
+                   machine_moved(sends, arrivals))
     result.update(counts)
     return result
 
@@ -156,14 +182,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RuntimeError, TimeoutError):
         server = JackServer(realtime=False).start()
     env = {**os.environ, **server.env}
-    print(f"JACK {'real-time' if server.realtime else 'not real-time'}, 64 frames at 48 kHz")
-    print(f"{'scenario':<9} {'notes':>5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  lost bunched reseeds dump-gaps")
+    print(f"JACK {'real-time' if server.realtime else 'not real-time'}; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'scenario':<9} {'notes':>5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  lost bunched "
+          f"reseeds dump-gaps gap-hit moved | own: notes p50 p99 max")
     try:
         with jack_environment(server), TemporaryDirectory() as folder:
             for name in args.scenario or ["steady", "drifting", "ramp", "spp"]:
                 r = scenario(name, args.seconds, env, Path(folder))
                 print(f"{name:<9} {r['notes']:>5} {r['p50']:7.2f} {r['p99']:7.2f} {r['max']:7.2f}"
-                      f"  {r['lost']:>4} {r['bunched']:>7} {r['reseeds']:>7} {r['dump_gaps']:>9}")
+                      f"  {r['lost']:>4} {r['bunched']:>7} {r['reseeds']:>7} {r['dump_gaps']:>9}"
+                      f" {r['gap_hit']:>7} {r['moved']:>5} | {r['own_notes']:>9} {r['own_p50']:5.2f}"
+                      f" {r['own_p99']:5.2f} {r['own_max']:5.2f}")
                 sys.stdout.flush()
     finally:
         server.stop()

@@ -101,7 +101,7 @@ class Inbox:
         self.items: list[tuple[list[int], float]] = []
         self.cond = threading.Condition()
 
-    def __call__(self, data: list[int], timestamp: float) -> None:
+    def __call__(self, data: list[int], timestamp: float, lag: float = 0.0) -> None:
         with self.cond:
             self.items.append((data, timestamp))
             self.cond.notify_all()
