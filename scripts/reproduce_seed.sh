@@ -2,7 +2,7 @@
 # The original notebook's run, reproduced: the seed preset on its three Mozart
 # pieces, shuffled-window split, 120 epochs, batch 512.  About 40 s an epoch
 # on two CPU cores.  Every epoch is checkpointed; run this again after a kill
-# (or a session's end) and it goes on from the last finished epoch.  When it
+# (or a shutdown) and it goes on from the last finished epoch.  When it
 # has finished, the report, history and plots are copied to docs/results/.
 #
 #   scripts/reproduce_seed.sh [RUN_DIR] [CONFIG]
