@@ -54,6 +54,7 @@ PANIC_PACING = 0.001  # seconds between panic messages: a burst can overrun a sm
 # A panic is rare and must not lose a message: wait longer than a normal
 # connection does, before the first message and before closing.
 PANIC_SETTLE = 0.3
+_CLOCK_TICK = 0xF8  # MIDI timing clock: the one message whose time comes from JACK's time line
 
 InputCallback = Callable[[list[int], float, float], None]
 
@@ -141,7 +142,11 @@ class MidiPorts:
         # Runs on the MIDI system's thread: timestamp first, hand over, return.
         now = self._clock()
         if self._on_input is not None:
-            self._on_input(event[0], now, self._jack_lag.lag(now))
+            data = event[0]
+            # Only a clock tick is placed by JACK's time line; everything else
+            # goes by arrival, and need not pay for the reading.
+            lag = self._jack_lag.lag(now) if data and data[0] == _CLOCK_TICK else 0.0
+            self._on_input(data, now, lag)
 
     def open(self) -> MidiPorts:
         """Open every direction not open yet; PortError (and nothing opened) on failure."""

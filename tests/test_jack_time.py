@@ -79,3 +79,36 @@ def test_the_frame_timer_wraps():
 
 def test_closed_it_is_zero():
     assert JackLag().lag(5.0) == 0.0
+
+
+def test_a_burst_shares_one_reading_for_at_most_a_period():
+    """An event within BURST_SECONDS of the one before is placed on the cycle
+    read last (a storm costs libjack nothing more), for at most a period;
+    an event after a pause is read afresh."""
+    from cadenza.live.jack_time import BURST_SECONDS
+
+    fake = FakeJack()
+    lag = opened(fake)
+    calls = []
+
+    def cycle_times(client, frames, usecs, _next, period):
+        calls.append(1)
+        period._obj.value = 64 / RATE * 1e6  # a 64-frame period, in microseconds
+        return FakeJack.jack_get_cycle_times(fake, client, frames, usecs, _next, period)
+
+    fake.jack_get_cycle_times = cycle_times
+    lag.lag(10.0)
+    fake.timer = fake.transport = 480  # a cycle began at 10.010 on the master's line
+    assert abs(lag.lag(10.012) - 0.002) < 1e-9 and len(calls) == 2  # after a pause: read
+    step = BURST_SECONDS / 2
+    now = 10.012
+    while now + step - 10.012 < 64 / RATE:  # a storm, for a period: one reading
+        now += step
+        assert abs(lag.lag(now) - (now - 10.010)) < 1e-9
+    assert len(calls) == 2
+    fake.timer = fake.transport = 544  # the next period
+    now += step
+    lag.lag(now)
+    assert len(calls) == 3  # a period after the reading, the burst reads again
+    assert abs(lag.lag(now + 0.005) - (now + 0.005 - 10.0 - 544 / RATE)) < 1e-9
+    assert len(calls) == 4  # after a pause: read afresh
