@@ -88,6 +88,10 @@ def _model_label(report: dict) -> str:
     if preset == "seed" and scale not in (None, 1, 1.0):
         # Runs made before the seed preset fed raw indices, as the original does.
         label += ", index / V input (superseded)"
+    if report.get("vocab_order") == "shuffled":
+        label += ", tokens numbered in a seeded shuffled order"
+    if report.get("recurrent_activation") == "hard_sigmoid":
+        label += ", Keras 2.2 gates (hard_sigmoid)"
     return label
 
 
