@@ -332,6 +332,17 @@ def connect(env: dict[str, str], source: str, sink: str) -> None:
     subprocess.run(["jack_connect", source, sink], env=env, check=True, timeout=10)
 
 
+def wire_clock_master(env: dict[str, str], dump_client: str) -> None:
+    """jack_midi_clock's output into Cadenza and into the dump, and Cadenza's
+    output into the dump too: one ``jack_midi_dump -a`` timestamps the
+    master's ticks and Cadenza's notes on the same JACK clock."""
+    monitor = wait_port(env, f"{dump_client}:")
+    clock_out = wait_port(env, "jack_midi_clock:mclk_out")
+    connect(env, clock_out, wait_port(env, ":Cadenza In"))
+    connect(env, clock_out, monitor)
+    connect(env, wait_port(env, ":Cadenza Out"), monitor)
+
+
 def transport(env: dict[str, str], command: str) -> None:
     subprocess.run(["jack_transport"], input=f"{command}\nquit\n", env=env, text=True,
                    capture_output=True, timeout=10, check=False)

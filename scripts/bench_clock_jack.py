@@ -35,7 +35,6 @@ from cadenza.live.jack_harness import (
     RATE,
     JackServer,
     background_process,
-    connect,
     jack_environment,
     machine_moved,
     note_on_frames,
@@ -43,7 +42,7 @@ from cadenza.live.jack_harness import (
     recording_ticks,
     running_daemon,
     transport,
-    wait_port,
+    wire_clock_master,
 )
 from cadenza.predictor import FakePredictor
 
@@ -129,11 +128,7 @@ def scenario(name: str, seconds: float, env: dict[str, str], folder: Path) -> di
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             timebase.stdin.write(f"master\ntempo {bpm}\n")
             timebase.stdin.flush()
-        monitor = wait_port(env, "bench-dump:")
-        clock_out = wait_port(env, "jack_midi_clock:mclk_out")
-        connect(env, clock_out, wait_port(env, ":Cadenza In"))
-        connect(env, clock_out, monitor)
-        connect(env, wait_port(env, ":Cadenza Out"), monitor)
+        wire_clock_master(env, "bench-dump")
         transport(env, "locate 0")
         if name == "spp":
             transport(env, "play")

@@ -32,12 +32,11 @@ from cadenza.config import LiveConfig
 from cadenza.live.jack_harness import (
     JackServer,
     background_process,
-    connect,
     jack_environment,
     read_midi_dump,
     running_daemon,
     transport,
-    wait_port,
+    wire_clock_master,
 )
 from cadenza.predictor import FakePredictor
 
@@ -79,11 +78,7 @@ def record(seconds: float, env: dict[str, str], folder: Path, bpm: float) -> dic
             return value
 
         jack_lag.lag = lag_read
-        monitor = wait_port(env, "record-dump:")
-        clock_out = wait_port(env, "jack_midi_clock:mclk_out")
-        connect(env, clock_out, wait_port(env, ":Cadenza In"))
-        connect(env, clock_out, monitor)
-        connect(env, wait_port(env, ":Cadenza Out"), monitor)
+        wire_clock_master(env, "record-dump")
         transport(env, "locate 0")
         transport(env, "play")
         began = time.monotonic()

@@ -34,7 +34,6 @@ from cadenza.config import LiveConfig
 from cadenza.live.jack_harness import (
     RATE,
     background_process,
-    connect,
     jack_ports,
     machine_moved,
     note_on_frames,
@@ -43,7 +42,7 @@ from cadenza.live.jack_harness import (
     running_daemon,
     transport,
     wait_for,
-    wait_port,
+    wire_clock_master,
 )
 from cadenza.predictor import FakePredictor
 from tests.jack_server import JackServer, jack_environment, require_jackd
@@ -115,11 +114,7 @@ def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, tmp_path):
          running_daemon(FakePredictor(VOCAB), live) as daemon, contextlib.ExitStack() as stack:
         stats = daemon.engine.clock.tracker
         ticks = stack.enter_context(recording_ticks(daemon.engine.clock))
-        monitor = wait_port(env, "cadenza-dump:")
-        clock_out = wait_port(env, "jack_midi_clock:mclk_out")
-        connect(env, clock_out, wait_port(env, ":Cadenza In"))
-        connect(env, clock_out, monitor)
-        connect(env, wait_port(env, ":Cadenza Out"), monitor)
+        wire_clock_master(env, "cadenza-dump")
         transport(env, "locate 0")
         transport(env, "play")  # the master starts after Cadenza is up, as in the issue
         heard = wait_for(lambda: len(note_on_frames(read_midi_dump(dump))) >= NOTES, timeout=40)
