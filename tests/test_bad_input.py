@@ -386,3 +386,26 @@ def test_the_parse_time_limit_holds_even_when_the_first_alarm_is_swallowed():
                     raise
     assert swallowed == 2
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_time_limit_signal_that_lands_where_it_cannot_raise_is_not_reported():
+    """Inside the limit, an unraisable ParseTimeout (the signal fell in a gc
+    callback) is dropped, to be raised again at the next re-arm; any other
+    unraisable exception still reaches the host's hook."""
+    import sys
+    import types
+
+    from cadenza.train.parse import ParseTimeout, _time_limit
+
+    seen = []
+    saved = sys.unraisablehook
+    sys.unraisablehook = seen.append
+    try:
+        with _time_limit(60.0):
+            sys.unraisablehook(types.SimpleNamespace(exc_value=ParseTimeout()))
+            other = types.SimpleNamespace(exc_value=ValueError("x"))
+            sys.unraisablehook(other)
+        assert seen == [other]
+        assert sys.unraisablehook == seen.append  # the host's hook is back
+    finally:
+        sys.unraisablehook = saved
