@@ -5,7 +5,10 @@ sleeps on a condition variable (an idle daemon uses no CPU); a message due
 within ``spin`` seconds is taken off the heap, the thread spins (yielding the
 GIL) until its time and sends it.  Waking from a timed wait is only accurate to
 a fraction of a millisecond, so sleeping all the way would make every note
-late by that much; spinning the whole time would burn a core.
+late by that much; spinning the whole time would burn a core.  The thread
+runs at real-time priority where the system allows it (``SEND_RT_PRIORITY``),
+so an ordinary thread that is running when a message falls due does not
+delay it by a scheduler slice.
 
 A note-on that comes out later than ``drop_late`` (a stalled machine, a
 blocked port) is dropped rather than bunched with the notes after it: a burst
@@ -35,9 +38,17 @@ from cadenza.live.ledger import is_note_on
 log = logging.getLogger(__name__)
 
 SPIN = 0.001  # seconds before a message is due when the scheduler stops sleeping
+# The last stretch of the spin holds the GIL: every time.sleep(0) gives it up,
+# and getting it back can cost a switch interval when another thread wants it.
+HOLD = 0.0002
 DROP_LATE = 0.020  # a note-on this late (seconds) is dropped instead of sent
 RECENT = 4096  # sends remembered in Scheduler.recent
 TIMING_NICE = -10  # niceness asked for the threads that keep time, where allowed
+# Real-time priority asked for the sending thread, where allowed (root, or an
+# rtprio limit as audio users get): below JACK's own threads (its server runs
+# at 10 by default, its clients' process threads at 5 and up), so Cadenza
+# never delays the audio it plays with.
+SEND_RT_PRIORITY = 4
 # Only Linux gives each thread its own niceness (setpriority on a thread id).
 PER_THREAD_NICE = sys.platform.startswith("linux")
 
@@ -82,15 +93,38 @@ def favoured(nice: int = TIMING_NICE) -> Iterator[None]:
                 os.setpriority(os.PRIO_PROCESS, tid, before)
 
 
-def wait_until(due: float, clock: Callable[[], float] = time.monotonic) -> float:
+def raise_thread_to_realtime(priority: int = SEND_RT_PRIORITY) -> bool:
+    """Put the calling thread under SCHED_FIFO at ``priority``, where allowed.
+
+    A real-time thread runs the moment it wakes, ahead of every ordinary
+    one: what a clock master's ticks need.  It only ever sleeps or spins
+    for a bounded time, so it cannot take a core for good.  Without the
+    right (no root, no rtprio limit) it stays as it was and says False.
+    """
+    if not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, ValueError) as err:
+        log.debug("no real-time priority for %s: %s", threading.current_thread().name, err)
+        return False
+    return True
+
+
+def wait_until(
+    due: float, clock: Callable[[], float] = time.monotonic, hold: float = HOLD
+) -> float:
     """Spin until ``clock() >= due``; returns the time it saw last.
 
     ``time.sleep(0)`` lets other threads (the MIDI callback, the worker) run
-    while we spin, instead of holding the GIL for the whole spin.
+    while we spin, instead of holding the GIL for the whole spin; the last
+    ``hold`` seconds keep it, so the send does not wait to get it back.
     """
     now = clock()
-    while now < due:
+    while now < due - hold:
         time.sleep(0)
+        now = clock()
+    while now < due:
         now = clock()
     return now
 
@@ -225,7 +259,10 @@ class Scheduler:
         return None
 
     def _run(self) -> None:
-        raise_thread_priority()
+        if raise_thread_to_realtime():
+            log.debug("the sending thread runs at real-time priority %d", SEND_RT_PRIORITY)
+        else:
+            raise_thread_priority()
         while (item := self._next()) is not None:
             due, message = item
             now = wait_until(due, self._clock)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 
 import mido
 
-from cadenza.live.scheduler import Scheduler, wait_until
+from cadenza.live import scheduler as scheduler_module
+from cadenza.live.scheduler import Scheduler, raise_thread_to_realtime, wait_until
 
 
 @dataclass(order=True)
@@ -164,6 +166,58 @@ def test_stop_returns_without_waiting_for_far_events():
 def test_wait_until_returns_at_or_after_the_due_time():
     due = time.monotonic() + 0.002
     assert wait_until(due) >= due
+
+
+def test_wait_until_gives_the_gil_away_only_before_the_last_stretch(monkeypatch):
+    # A virtual clock stepping 0.05 ms a read; due at 1.0 ms, holding 0.2 ms.
+    readings = iter(index * 0.00005 for index in range(1000))
+    seen: list[float] = []
+
+    def clock() -> float:
+        seen.append(next(readings))
+        return seen[-1]
+
+    yields: list[float] = []
+    monkeypatch.setattr(scheduler_module.time, "sleep", lambda s: yields.append(seen[-1]))
+    now = wait_until(0.001, clock, hold=0.0002)
+    assert now >= 0.001
+    assert yields and max(yields) < 0.0008  # yielded while more than `hold` away...
+    assert seen[-1] - max(yields) >= 0.0002  # ...then spun without yielding
+
+
+def _policy_in_a_new_thread(action) -> tuple[bool, int]:
+    result: list[tuple[bool, int]] = []
+
+    def run() -> None:
+        result.append((action(), os.sched_getscheduler(0)))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(5)
+    return result[0]
+
+
+def test_real_time_priority_is_taken_where_allowed_and_left_alone_where_not():
+    raised, policy = _policy_in_a_new_thread(raise_thread_to_realtime)
+    assert policy == (os.SCHED_FIFO if raised else os.SCHED_OTHER)
+    # A priority no system grants is refused without raising.
+    refused, policy = _policy_in_a_new_thread(lambda: raise_thread_to_realtime(10_000))
+    assert not refused and policy == os.SCHED_OTHER
+
+
+def test_the_sending_thread_runs_real_time_where_the_system_allows_it():
+    allowed, _ = _policy_in_a_new_thread(raise_thread_to_realtime)
+    sink = Sink()
+    scheduler = Scheduler(sink)
+    scheduler.start()
+    try:
+        scheduler.submit([on(60, time.monotonic())])
+        assert sink.wait(1)
+        assert scheduler._thread is not None
+        policy = os.sched_getscheduler(scheduler._thread.native_id)
+    finally:
+        scheduler.stop()
+    assert policy == (os.SCHED_FIFO if allowed else os.SCHED_OTHER)
 
 
 def test_a_note_on_taken_off_the_heap_still_counts_as_pending_until_sent():
