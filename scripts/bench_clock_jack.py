@@ -50,6 +50,58 @@ VOCAB = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
 
 
 
+INTERVALS = 8  # recent tick intervals whose median is the master's tick interval
+
+
+def number_ticks(events) -> tuple[dict[int, int], list[int]]:
+    """The master's ticks by number (24 a beat from Start, 6 a sixteenth
+    from a Song Position Pointer): ``{tick number: frame}``, and the frames
+    of the ticks that came after the master skipped some.
+
+    Counted by time, as a slave must: after an xrun jack_midi_clock skips
+    the ticks that fell in the missed cycle, so a tick that comes n
+    intervals after the last is n ticks on.  The interval is the median of
+    the last few since the Start or Continue: a single one is no measure,
+    since JACK bunches ticks into one period after a stall, and a
+    near-zero interval would make every later gap read as hundreds of
+    ticks.  Ticks before the first Start, or sent while stopped (the
+    master's pre-roll before Continue), carry no position and are left out.
+    """
+    ticks: dict[int, int] = {}
+    skipped_at: list[int] = []
+    position = 0  # the SPP's tick number, for the next Continue
+    running = False
+    pending: int | None = None  # the number the first tick after Start/Continue carries
+    last: tuple[int, int] | None = None  # (number, frame) of the latest tick
+    intervals: list[float] = []
+    for frame, data in events:
+        if data[:1] == [0xF2] and len(data) == 3:
+            position = (data[1] | data[2] << 7) * 6
+        elif data in ([0xFA], [0xFB]):
+            pending = 0 if data == [0xFA] else position
+            running, last, intervals = True, None, []
+        elif data == [0xFC]:
+            running = False
+        elif data == [0xF8] and running:
+            if pending is not None:
+                number, pending = pending, None
+            else:
+                assert last is not None
+                gap = frame - last[1]
+                if intervals:
+                    interval = sorted(intervals)[len(intervals) // 2]
+                    steps = max(1, round(gap / interval))
+                else:
+                    steps = 1
+                number = last[0] + steps
+                if steps > 1:
+                    skipped_at.append(frame)
+                intervals = [*intervals, gap / steps][-INTERVALS:]
+            ticks[number] = frame
+            last = (number, frame)
+    return ticks, skipped_at
+
+
 def judge(events, bpm: float, moved: list[bool] | None = None) -> dict[str, float]:
     """|note onset - the master's tick for its eighth| in ms, after two beats.
 
@@ -58,32 +110,10 @@ def judge(events, bpm: float, moved: list[bool] | None = None) -> dict[str, floa
     error ("own"), and the notes after a beat in which the master skipped a
     tick (an xrun: 'dump-gaps') are counted apart ("gap-hit").
     """
-    numbered: list[tuple[int, int]] = []  # (tick number, frame)
-    number = 0
-    for frame, data in events:
-        if data[:1] == [0xF2] and len(data) == 3:
-            number = (data[1] | data[2] << 7) * 6
-        elif data in ([0xFA], [0xFB]):
-            number = 0 if data == [0xFA] else number
-            numbered.append((number, -1))  # a marker: the next tick carries `number`
-        elif data == [0xF8] and numbered:
-            if numbered[-1][1] == -1:
-                numbered[-1] = (numbered[-1][0], frame)
-            elif len(numbered) > 1 and numbered[-2][1] >= 0:
-                # By time, as a slave must: after an xrun jack_midi_clock
-                # skips the ticks that fell in the missed cycle.
-                (k0, f0), (k1, f1) = numbered[-2], numbered[-1]
-                steps = max(1, round((frame - f1) / ((f1 - f0) / (k1 - k0))))
-                numbered.append((k1 + steps, frame))
-            else:
-                numbered.append((numbered[-1][0] + 1, frame))
-    ticks = {k: f for k, f in numbered if f >= 0}
-    frames = sorted(ticks.values())
-    gaps = sum(1 for a, b in zip(frames, frames[1:], strict=False)
-               if b - a > 1.6 * RATE * 60 / (bpm * 24))
+    ticks, gap_ends = number_ticks(events)
+    gaps = len(gap_ends)
     first = min(ticks)
     interval = RATE * 60 / (bpm * 24)
-    gap_ends = [b for a, b in zip(frames, frames[1:], strict=False) if b - a > 1.6 * interval]
     notes = note_on_frames(events)
     moved = moved if moved is not None and len(moved) == len(notes) else [False] * len(notes)
     errors, own, gap_hit = [], [], 0
@@ -170,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         choices=["steady", "drifting", "ramp", "spp"])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--no-realtime", action="store_true")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep each scenario's jack_midi_dump output (NAME.txt) in DIR")
     args = parser.parse_args(argv)
     server = JackServer(realtime=not args.no_realtime)
     try:
@@ -182,7 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'scenario':<9} {'notes':>5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  lost bunched "
           f"reseeds dump-gaps gap-hit moved | own: notes p50 p99 max")
     try:
-        with jack_environment(server), TemporaryDirectory() as folder:
+        with jack_environment(server), TemporaryDirectory() as scratch:
+            folder = args.keep or scratch
+            Path(folder).mkdir(parents=True, exist_ok=True)
             for name in args.scenario or ["steady", "drifting", "ramp", "spp"]:
                 r = scenario(name, args.seconds, env, Path(folder))
                 print(f"{name:<9} {r['notes']:>5} {r['p50']:7.2f} {r['p99']:7.2f} {r['max']:7.2f}"
