@@ -22,7 +22,6 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from cadenza.train.fastgroups import UNIT, Element
 
@@ -163,8 +162,10 @@ def _float_below(units: int) -> bool:
     ends, say 4/3 after 0 + 4/3, seems to begin before it when its float
     (1.3333333333333333) is the smaller, and the stream is marked unsorted.
     """
-    exact = Fraction(units, UNIT)
-    return Fraction(float(exact)) < exact
+    # Exactly Fraction(float(x)) < x for x = units / UNIT, in integers:
+    # int / int is correctly rounded, as float(Fraction) is.
+    numerator, denominator = (units / UNIT).as_integer_ratio()
+    return numerator * UNIT < units * denominator
 
 
 def _split(element: Element, within: int) -> tuple[Element, Element]:

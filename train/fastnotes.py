@@ -149,6 +149,7 @@ def _music21_offset(units: int) -> Fraction | float:
     return float(exact) if exact.denominator & (exact.denominator - 1) == 0 else exact
 
 
+@lru_cache(maxsize=4096)  # a piece meets the same few offsets in thirds again and again
 def _inserted_early(start: int, bar_start: int) -> bool:
     """Whether music21 inserts an element that begins where the measure's notes so far end
     at an offset a little before that end.

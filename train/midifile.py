@@ -7,9 +7,11 @@ times say, so one absurd delta time costs minutes and gigabytes.  Every
 MIDI file is therefore checked here first, at the cost of one pass over its
 bytes: the chunk headers with ``struct`` (a length claim is compared with
 the bytes there are and never used to allocate anything), then each
-track's events with mido, which is strict about status bytes and event
-lengths and reads running status as the standard says.  The result is the
-file's tracks, each a whole and valid chunk, ready for music21.
+track's events, strictly about status bytes and event lengths, with running
+status as the standard says: by ``trackscan``'s pass over the bytes where
+it can vouch for a track, else by mido, whose errors name the fault.  The
+result is the file's tracks, each a whole and valid chunk, ready for
+music21 or symusic.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass, replace
+
+from cadenza.train.trackscan import TrackFacts, scan_track
 
 #: Files larger than this are not read at all.  The largest piano
 #: performances run to a few hundred kilobytes; a bigger .mid is most likely
@@ -37,24 +41,6 @@ def size_problem(size: int) -> str | None:
 
 class ParseFailure(Exception):
     """A file that cannot give tokens; the message is the reason shown to the user."""
-
-
-@dataclass(frozen=True)
-class TrackFacts:
-    """What one track says about its instrument, met on the checker's pass over it.
-
-    The fast tokenizer reads notes with symusic, which answers neither
-    whether a track had a program change nor in which order its meta events
-    came; music21 decides a track's part by both, so the checker, which
-    reads every event anyway, keeps them.
-    """
-
-    has_notes: bool = False  # a note-on event: music21 makes a part of this track
-    channels: frozenset[int] = frozenset()  # of its note events, 0-based
-    # (tick, "name" | "instrument" | "program", value), in file order
-    instruments: tuple[tuple[int, str, str | int], ...] = ()
-    time_signatures: tuple[tuple[int, int, int], ...] = ()  # (tick, numerator, denominator)
-    meta_ticks: tuple[int, ...] = ()  # ticks of the other events music21 places in a part
 
 
 @dataclass(frozen=True)
@@ -173,33 +159,44 @@ def _facts(track: list) -> TrackFacts:
 
 
 def check_events(layout: MidiLayout) -> tuple[TrackFacts, ...]:
-    """Read every track's events with mido; ``ParseFailure`` if one is malformed or absurd.
+    """Read every track's events; ``ParseFailure`` if one is malformed or absurd.
 
-    Returns what each track says about its instrument (``TrackFacts``).
+    Returns what each track says about its instrument (``TrackFacts``).  A
+    track is read by ``trackscan`` where it can vouch for it, else by mido,
+    whose errors name what is wrong.
     """
-    import mido
-
     per_quarter = _ticks_per_quarter(layout.division)
     facts = []
     for number, chunk in enumerate(layout.tracks, 1):
-        try:
-            # clip=True: a stray data byte over 127 costs one wrong value, not
-            # the file; music21 reads such files too.
-            midi = mido.MidiFile(file=io.BytesIO(layout.file_bytes(0, (chunk,))), clip=True)
-        except EOFError as err:
-            raise ParseFailure(
-                f"corrupt: an event of track {number} runs past the end of its chunk"
-            ) from err
-        except (OSError, ValueError, KeyError, IndexError, struct.error) as err:
-            raise ParseFailure(f"corrupt MIDI file: track {number}: {err}") from err
-        quarters = sum(message.time for message in midi.tracks[0]) / per_quarter
+        scanned = scan_track(chunk)
+        track_facts, ticks = scanned if scanned is not None else _read_with_mido(
+            layout, number, chunk)
+        quarters = ticks / per_quarter
         if quarters > MAX_QUARTER_NOTES:
             raise ParseFailure(
                 f"track {number} lasts {quarters:,.0f} quarter notes, more than the "
                 f"{MAX_QUARTER_NOTES:,} any real piece needs (a corrupt delta time?)"
             )
-        facts.append(_facts(midi.tracks[0]))
+        facts.append(track_facts)
     return tuple(facts)
+
+
+def _read_with_mido(layout: MidiLayout, number: int, chunk: bytes) -> tuple[TrackFacts, int]:
+    """Track ``number``'s facts and length in ticks, read by mido; its errors as ParseFailure."""
+    import mido
+
+    try:
+        # clip=True: a stray data byte over 127 costs one wrong value, not
+        # the file; music21 reads such files too.
+        midi = mido.MidiFile(file=io.BytesIO(layout.file_bytes(0, (chunk,))), clip=True)
+    except EOFError as err:
+        raise ParseFailure(
+            f"corrupt: an event of track {number} runs past the end of its chunk"
+        ) from err
+    except (OSError, ValueError, KeyError, IndexError, struct.error) as err:
+        raise ParseFailure(f"corrupt MIDI file: track {number}: {err}") from err
+    track = midi.tracks[0]
+    return _facts(track), sum(message.time for message in track)
 
 
 def check_midi(data: bytes) -> MidiLayout:
