@@ -37,7 +37,7 @@ from collections import deque
 # arrival belongs to a bunch (delivered together after a stall).
 BUNCH_FRACTION = 0.25
 BUNCH_SECONDS = 0.003  # the same, while the interval is still a guess
-ACQUIRE_TICKS = 4  # after a reset, arrivals count one tick each until the phase is known
+ACQUIRE_TICKS = 8  # after a reset, the first arrivals are counted by their own gaps (acquisition_steps)
 MAX_LOST = 8  # a gap of more than this many lost ticks is a master that paused
 STOPPED_SECONDS = 0.25  # Ardour's rule: this long without a tick, the master is stopped
 # The filter allows the tempo to change this much (relative) per tick: enough
@@ -68,6 +68,19 @@ def memory_gains(window: int) -> tuple[float, float]:
     """
     n = max(2, int(window))
     return 2.0 * (2 * n - 1) / (n * (n + 1)), 6.0 / (n * (n + 1))
+
+
+def acquisition_steps(gaps: list[float]) -> list[int]:
+    """How many ticks each gap between a master's first arrivals holds, by the gaps alone.
+
+    A gap is never shorter than one interval (bunches are left out before),
+    and a lost tick makes it whole intervals longer, so most gaps are one
+    interval and the lower median of them is one (of two gaps, the shorter);
+    each gap holds about so many of it.  A jittering master or a transport
+    that rounds to its period leaves a one-interval gap under 1.5 of it.
+    """
+    unit = sorted(gaps)[(len(gaps) - 1) // 2]
+    return [max(1, round(gap / unit)) for gap in gaps]
 
 
 class TickTracker:
@@ -170,14 +183,28 @@ class TickTracker:
 
     def _acquire(self, now: float, raw: float) -> int:
         # Until a few ticks have come, the interval may be a wrong guess (the
-        # configured tempo): count arrivals, not time, and fit them.
+        # configured tempo), so it says nothing about how many ticks a gap
+        # holds; the gaps themselves do (acquisition_steps), and are read
+        # afresh at each arrival: a master that skipped a tick in its first
+        # few (an xrun at Start) must not leave the count one short for good.
         if raw < min(BUNCH_SECONDS, BUNCH_FRACTION * self.period):
             self.bunched += 1
             return 0
         self._acquired += 1
-        self._recent.append((now, self.count + 1))
-        self._fit(list(self._recent), keep_period=self._acquired < 3)
-        return 1
+        before = self.count
+        times = [t for t, _ in self._recent] + [now]
+        number = self._recent[0][1]
+        points = [(times[0], number)]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        for time, steps in zip(times[1:], acquisition_steps(gaps), strict=True):
+            number += steps
+            points.append((time, number))
+        self._recent.clear()
+        self._recent.extend(points)
+        self._fit(points, keep_period=len(points) < 3)
+        moved = self.count - before
+        self.lost += max(0, moved - 1)
+        return max(moved, 0)
 
     def _fit(self, points: list[tuple[float, int]], *, keep_period: bool = False) -> None:
         """Phase and interval from a least-squares line through (time, tick) points."""

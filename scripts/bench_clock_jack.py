@@ -10,6 +10,7 @@ counts them).
 
     python scripts/bench_clock_jack.py                 # every scenario
     python scripts/bench_clock_jack.py --scenario drifting --seconds 30
+    python scripts/bench_clock_jack.py --storm 2 4      # on a noisy machine (xrun storm)
 
 Scenarios: steady (-b 97 -B), drifting (-J 5: every interval jittered by
 up to 5 %, accumulating), ramp (jack_transport as timebase master: a bar
@@ -22,6 +23,7 @@ Continue).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -44,6 +46,7 @@ from cadenza.live.jack_harness import (
     transport,
     wire_clock_master,
 )
+from cadenza.live.xrun_storm import xrun_storm
 from cadenza.predictor import FakePredictor
 
 VOCAB = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
@@ -200,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         choices=["steady", "drifting", "ramp", "spp"])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--no-realtime", action="store_true")
+    parser.add_argument("--storm", type=float, nargs=2, metavar=("BURST_MS", "EVERY_MS"),
+                        help="run in an xrun storm (live/xrun_storm.py), e.g. --storm 2 4")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep each scenario's jack_midi_dump output (NAME.txt) in DIR")
     args = parser.parse_args(argv)
@@ -214,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'scenario':<9} {'notes':>5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  lost bunched "
           f"reseeds dump-gaps gap-hit moved | own: notes p50 p99 max")
     try:
-        with jack_environment(server), TemporaryDirectory() as scratch:
+        storm = xrun_storm(*args.storm, seconds=3600.0) if args.storm else contextlib.nullcontext()
+        with jack_environment(server), TemporaryDirectory() as scratch, storm:
             folder = args.keep or scratch
             Path(folder).mkdir(parents=True, exist_ok=True)
             for name in args.scenario or ["steady", "drifting", "ramp", "spp"]:
@@ -224,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f" {r['gap_hit']:>7} {r['moved']:>5} | {r['own_notes']:>9} {r['own_p50']:5.2f}"
                       f" {r['own_p99']:5.2f} {r['own_max']:5.2f}")
                 sys.stdout.flush()
+        log = server.log_path.read_text(errors="replace") if server.log_path.exists() else ""
+        print(f"jackd logged {log.count('XRun')} xruns"
+              + (f" (storm: {args.storm[0]:g} ms bursts every {args.storm[1]:g} ms on each CPU)"
+                 if args.storm else ""))
     finally:
         server.stop()
         server.log_path.unlink(missing_ok=True)

@@ -11,7 +11,8 @@ does) and writes one JSON file with
   master's ticks and Cadenza's notes on the frame clock;
 - ``xruns``: how many xruns jackd logged.
 
-``--load N`` runs N busy loops at nice 5 meanwhile (the noisy machine).
+``--load N`` runs N busy loops at nice 5 meanwhile; ``--storm BURST EVERY``
+an xrun storm (``live/xrun_storm.py``: the noisy machine, as CI's can be).
 
     python scripts/record_clock_jack.py --seconds 20 --load 3 --out run.json
 """
@@ -19,6 +20,7 @@ does) and writes one JSON file with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -38,6 +40,7 @@ from cadenza.live.jack_harness import (
     transport,
     wire_clock_master,
 )
+from cadenza.live.xrun_storm import xrun_storm
 from cadenza.predictor import FakePredictor
 
 VOCAB = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
@@ -95,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--bpm", type=float, default=97.0)
     parser.add_argument("--load", type=int, default=0, help="busy loops at nice 5 meanwhile")
+    parser.add_argument("--storm", type=float, nargs=2, metavar=("BURST_MS", "EVERY_MS"),
+                        help="an xrun storm meanwhile, e.g. --storm 2 4")
     parser.add_argument("--no-realtime", action="store_true")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -107,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             server = JackServer(realtime=False).start()
         env = {**os.environ, **server.env}
         load_before = os.getloadavg()[0]
-        with jack_environment(server), TemporaryDirectory() as folder:
+        storm = xrun_storm(*args.storm, seconds=3600.0) if args.storm else contextlib.nullcontext()
+        with jack_environment(server), TemporaryDirectory() as folder, storm:
             result = record(args.seconds, env, Path(folder), args.bpm)
         log = server.log_path.read_text(errors="replace") if server.log_path.exists() else ""
         result.update(realtime=server.realtime, xruns=log.count("XRun"),

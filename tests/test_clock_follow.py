@@ -81,6 +81,21 @@ def test_lost_ticks_leave_the_grid_where_the_master_has_it(bpm, lost):
     assert spacing == pytest.approx([beat / 2] * len(spacing), abs=1e-6)
 
 
+@pytest.mark.parametrize("gone", [{1}, {2}, {3}, {1, 4}, {2, 3}])
+@pytest.mark.parametrize("bpm", [97.0, 240.0])
+def test_ticks_lost_right_after_start_leave_the_grid_where_the_master_has_it(bpm, gone):
+    """An xrun at Start (seen through JACK under an xrun storm): the master
+    skips one or two of its first ticks, while the follower still knows only
+    the configured tempo (100 BPM here) and so cannot count the gap by it."""
+    true = steady(bpm, 24)
+    ons = play([t for k, t in enumerate(true) if k not in gone])
+    beat = 60.0 / bpm
+    assert len(ons) >= 40
+    assert max(errors(ons, true, after=1.0 + 2 * beat)) < 1e-6
+    spacing = [b - a for a, b in zip(ons, ons[1:], strict=False)]
+    assert spacing == pytest.approx([beat / 2] * len(spacing), abs=1e-6)
+
+
 def test_a_burst_of_bunched_and_lost_ticks_does_not_move_the_grid():
     """A stall of up to 80 ms, twice a beat: the ticks in it arrive together at
     its end (the first of them one JACK period later still), or half are lost."""

@@ -4,20 +4,36 @@ jack_midi_clock (package jack-midi-clock) sends ticks at exact frames from
 JACK transport; Cadenza follows them in ``continue`` mode on the 1/8 grid,
 and one ``jack_midi_dump -a`` hears both the master's ticks and Cadenza's
 notes, timestamped on the same JACK frame clock.  The test asserts that
-every tick Cadenza got kept the master's number for it (the issue: a
+every note lands on the master's own tick for its eighth (the issue: a
 follower that counted ticks drifted a whole tick, or five, off it when JACK
 lost or bunched them; on a noisy machine the time-counting follower did the
-same, reading each JACK stall as lost ticks), that every note lands on the
-master's eighth, and that the median note is within a millisecond or so.
+same, reading each JACK stall as lost ticks, and one that counted its first
+few ticks one each lost the count for good when the master skipped one at
+Start), and that the median note is within a millisecond or so.  A count
+gone wrong anywhere moves every later note by a whole tick (25.8 ms), four
+times the bound.
+
+It runs twice: on the machine as it is, and in an xrun storm
+(``live/xrun_storm.py``: bursts of CPU taken from every core at the highest
+real-time priority, thousands of xruns a minute, as on the noisy machines
+CI runs on), so the noisy case is tested every run, not only when the
+machine happens to be noisy.
 
 The server is real-time where that is allowed (root, or an rtprio limit):
 far fewer xruns lose MIDI.  Every wait is on a condition with a timeout.
-On a noisy machine JACK stalls (its frame clock falls behind the wall
-clock) and now and then Cadenza's client misses a tick: the judgement is
-the same (tests/test_clock_stalls.py replays such a run).  Only notes that
-the machine itself moved are left out of the worst-note bound, and counted:
-one the scheduler sent late (its thread waited for a CPU), or one that a
-stall caught on its way (JACK's lag grew before the next tick).
+Only notes that the machine itself moved are left out of the worst-note
+bound, and counted: one the scheduler sent late (its thread waited for a
+CPU), or one that a stall caught on its way (JACK's lag grew before the
+next tick).
+
+Not asserted, only reported: where the ticks Cadenza got sit against the
+dump's, on the master's time line as ``JackLag`` reconstructs it.  In an
+xrun storm the dump's frame clock and JACK transport part by a period at
+many xruns, so that line creeps against the dump's frames by a few ms a
+beat, and steps, while every note still lands on its eighth: measured, 13
+of 13 storm runs, steps of 12-56 ms and every note within 6.1 ms (1.9 ms
+once the count at Start was mended).  An earlier version of this test
+failed such runs (xfail), though the answers were right.
 """
 
 from __future__ import annotations
@@ -44,6 +60,7 @@ from cadenza.live.jack_harness import (
     wait_for,
     wire_clock_master,
 )
+from cadenza.live.xrun_storm import xrun_storm
 from cadenza.predictor import FakePredictor
 from tests.jack_server import JackServer, jack_environment, require_jackd
 
@@ -103,15 +120,29 @@ def master_ticks(events) -> dict[int, int]:
     return numbered
 
 
+@contextlib.contextmanager
+def _machine(noise: str):
+    if noise == "quiet":
+        yield
+        return
+    try:
+        with xrun_storm(seconds=60.0):
+            yield
+    except PermissionError as err:
+        pytest.skip(str(err))
+
+
 @pytest.mark.jack
-def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, tmp_path):
+@pytest.mark.parametrize("noise", ["quiet", "xrun storm"])
+def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, tmp_path, noise):
     env = {**os.environ, **rt_jack.env}
     dump = tmp_path / "dump.txt"
     live = LiveConfig(api="jack", clock="midi", mode="continue", grid="1/8", bpm=120.0,
                       channel=1)
     with background_process(["jack_midi_dump", "-a", "cadenza-dump"], env, dump), \
          background_process(["jack_midi_clock", "-b", str(MASTER_BPM), "-B"], env, tmp_path / "mclk.log"), \
-         running_daemon(FakePredictor(VOCAB), live) as daemon, contextlib.ExitStack() as stack:
+         running_daemon(FakePredictor(VOCAB), live) as daemon, contextlib.ExitStack() as stack, \
+         _machine(noise):
         stats = daemon.engine.clock.tracker
         ticks = stack.enter_context(recording_ticks(daemon.engine.clock))
         wire_clock_master(env, "cadenza-dump")
@@ -129,28 +160,21 @@ def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, tmp_path):
     assert heard, (f"only {len(note_on_frames(events))} notes heard; Cadenza heard {kinds}; "
                    f"ports {ports}; dump tail: {events[-10:]}")
     master = master_ticks(events)
-    # Tick by tick: on the master's time line (arrival - lag) each tick Cadenza
-    # got sits a steady offset from the master's tick of the same number (it
-    # creeps by a few ms over a noisy run: JACK's timer and transport are read
-    # a moment apart). A tick counted wrong moves it by a whole tick (25.8 ms)
-    # for good: a step between two beats. The beat medians shrug off a
-    # callback that ran late.
+    # Reported, not asserted (see the module's docstring): each tick Cadenza
+    # got, on the master's time line as JackLag reconstructs it, against the
+    # dump's frame for the master's tick of the same number, beat by beat.
     offsets = [(now - lag) - master[count] / RATE for now, lag, count in ticks
                if count >= SETTLE_BEATS * 24 and count in master]
     assert len(offsets) > 0.9 * (len(ticks) - SETTLE_BEATS * 24), (len(offsets), len(ticks))
     beats = [float(np.median(offsets[i:i + 24])) for i in range(0, len(offsets) - 23, 24)]
     interval = TICK_FRAMES / RATE
     steps = [abs(b - a) for a, b in zip(beats, beats[1:], strict=False)]
-    if max(steps) >= interval / 2:
-        # The gap issue 13 still has open: on some noisy runs the ticks, placed on
-        # the master's time line, drift and step against the master's own (seen:
-        # 0, 6.6, 13.3, 33.9 ms over four beats, JACK lag 0 -> 157 ms). The
-        # recorded stalls (tests/test_clock_stalls.py) are fixed; this is not yet.
-        pytest.xfail(
-            f"ticks stepped {max(steps) * 1e3:.1f} ms between beats on the master's time line "
-            f"(beats {[round((b - beats[0]) * 1e3, 1) for b in beats]} ms, lost {lost}, "
-            f"bunched {bunched}, JACK lag {ticks[0][1] * 1e3:.1f} -> {ticks[-1][1] * 1e3:.1f} "
-            "ms): the clock follower's open noisy-machine gap")
+    timeline = (f"ticks on the master's time line: largest step between beats "
+                f"{max(steps, default=0.0) * 1e3:.1f} ms, JACK lag {ticks[0][1] * 1e3:.1f} -> "
+                f"{ticks[-1][1] * 1e3:.1f} ms")
+    if noise != "quiet":
+        # The storm took hold: JACK's frame clock fell behind, or ticks were lost.
+        assert ticks[-1][1] > 0.005 or lost > 0, timeline
     # Each note against the master's own tick for its eighth.
     eighths = {k: f for k, f in master.items() if k % 12 == 0 and k >= SETTLE_BEATS * 24}
     notes = note_on_frames(events)
@@ -168,13 +192,14 @@ def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, tmp_path):
     excused = [round(e, 1) for e, m in zip(errors_ms, moved, strict=True) if e is not None and m]
     if lost or bunched or excused:
         warnings.warn(f"JACK lost {lost} ticks and bunched {bunched} on the way to Cadenza; "
-                      f"{len(excused)} notes moved by the machine: {excused} ms", stacklevel=1)
+                      f"{len(excused)} notes moved by the machine: {excused} ms; {timeline}",
+                      stacklevel=1)
     bound = 0.3 * interval * 1e3
     # Never a tick (25.8 ms) off the master's grid; the bound leaves room for
     # a note chosen during a stall.
     timed = sum(e is not None for e in errors_ms)
     assert timed >= NOTES - 2 * SETTLE_BEATS - 4
-    assert len(judged) >= timed // 2 and max(judged) < bound, (errors_ms, moved)
+    assert len(judged) >= timed // 2 and max(judged) < bound, (errors_ms, moved, timeline)
     # Typically: within a JACK period (1.33 ms) and the scheduler's own lateness.
     late_ms = [(sent - due) * 1e3 for due, sent in sends] if len(sends) == len(notes) else [0.0]
     assert float(np.median(judged)) <= 1.5 + max(0.0, float(np.median(late_ms))), (errors_ms, late_ms)
