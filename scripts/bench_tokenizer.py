@@ -11,6 +11,12 @@ Garbage is collected before each timed step, so that neither path pays
 for the other's (music21 leaves hundreds of thousands of objects behind).
 
     nice python scripts/bench_tokenizer.py --limit 30 --json docs/results/tokenizers/bench.json
+
+``--check-only`` times the structure check alone, on every file: its own
+pass over the bytes (``trackscan``) against reading every track with mido,
+and whether both find the same facts.
+
+    python scripts/bench_tokenizer.py --check-only --limit 0
 """
 
 from __future__ import annotations
@@ -36,6 +42,40 @@ def _timed_import(name: str) -> float:
     return time.perf_counter() - started
 
 
+def _spread(files: list[Path], limit: int) -> list[Path]:
+    if limit and limit < len(files):
+        step = len(files) / limit
+        return [files[int(i * step)] for i in range(limit)]
+    return files
+
+
+def _bench_check(files: list[Path]) -> int:
+    """The structure check's own pass against mido's, track by track, on ``files``."""
+    import mido  # noqa: F401  (imported before timing)
+
+    from cadenza.train.midifile import _read_with_mido, read_layout
+    from cadenza.train.trackscan import scan_track
+
+    scan_s = mido_s = 0.0
+    tracks = same = deferred = 0
+    for path in files:
+        layout = read_layout(path.read_bytes())
+        for number, chunk in enumerate(layout.tracks, 1):
+            started = time.perf_counter()
+            fast = scan_track(chunk)
+            scan_s += time.perf_counter() - started
+            started = time.perf_counter()
+            slow = _read_with_mido(layout, number, chunk)
+            mido_s += time.perf_counter() - started
+            tracks += 1
+            deferred += fast is None
+            same += fast == slow
+    print(json.dumps({"files": len(files), "tracks": tracks, "identical": same,
+                      "left_to_mido": deferred, "trackscan_s": scan_s, "mido_s": mido_s,
+                      "speedup": mido_s / scan_s}, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sources", nargs="*", default=list(DEFAULT_SOURCES))
@@ -44,9 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="fast-path runs per file; the best counts (music21 runs once)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--check-only", action="store_true",
+                        help="time the structure check against mido's reading, nothing else")
     args = parser.parse_args(argv)
 
     from cadenza.train.sources import resolve_sources
+
+    if args.check_only:
+        return _bench_check(_spread([f.path for f in resolve_sources(args.sources)], args.limit))
 
     imports = {"symusic": _timed_import("symusic"), "music21": _timed_import("music21")}
     from music21.midi import translate
@@ -55,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from cadenza.train.midifile import check_midi
     from cadenza.train.parse import ParseSettings, tokens_of_score
 
-    files = [f.path for f in resolve_sources(args.sources)]
-    if args.limit and args.limit < len(files):
-        step = len(files) / args.limit
-        files = [files[int(i * step)] for i in range(args.limit)]
+    files = _spread([f.path for f in resolve_sources(args.sources)], args.limit)
     settings = ParseSettings(tokenizer="music21")
 
     def music21_tokens(layout):
