@@ -45,8 +45,8 @@ while time.monotonic() < end:
 
 @contextlib.contextmanager
 def xrun_storm(burst_ms: float = 2.0, every_ms: float = 4.0,
-               seconds: float = 120.0) -> Iterator[int]:
-    """Steal CPU in bursts on every core for the block (at most ``seconds``); yields the CPU count."""
+               seconds: float = 120.0) -> Iterator[list[int]]:
+    """Steal CPU in bursts on every core for the block (at most ``seconds``); yields their pids."""
     if not hasattr(os, "sched_setaffinity"):
         raise OSError("an xrun storm needs Linux's per-CPU real-time scheduling")
     cpus = sorted(os.sched_getaffinity(0))
@@ -62,7 +62,7 @@ def xrun_storm(burst_ms: float = 2.0, every_ms: float = 4.0,
                 raise PermissionError(
                     "an xrun storm needs real-time scheduling (root or CAP_SYS_NICE); "
                     f"its process ended with {stealer.returncode}")
-        yield len(cpus)
+        yield [stealer.pid for stealer in stealers]
     finally:
         for stealer in stealers:
             stealer.terminate()
