@@ -86,6 +86,16 @@ def test_a_run_judged_by_its_last_epoch_shows_keras_train_figures_and_its_best(t
     assert "| last epoch | 0.5000 | 2.0000 | 0.8100 | 0.5200 | 0.5500 / 2.3000 |" in row
 
 
+def test_a_seed_run_with_another_seed_says_which(table, tmp_path):
+    runs = tmp_path / "runs"
+    for name, seed in (("a", 42), ("b", 3)):
+        write_run(runs, name, report("seed", "windows", 0.6, created=name,
+                                     config={"train": {"seed": seed}}))
+    lines = table_lines(table.render(table.collect(runs, [], tmp_path)))
+    labels = sorted(line.split(" | ")[0] for line in lines if line.startswith("| `seed`"))
+    assert labels == ["| `seed`", "| `seed`, seed 3"]
+
+
 def test_unfinished_runs_show_their_best_epoch_so_far(table, tmp_path):
     staged = tmp_path / "runs" / "mozart-default-pieces" / ".partial-123-abc"
     staged.mkdir(parents=True)
