@@ -53,7 +53,7 @@ def _bench_check(files: list[Path]) -> int:
     """The structure check's own pass against mido's, track by track, on ``files``."""
     import mido  # noqa: F401  (imported before timing)
 
-    from cadenza.train.midifile import _read_with_mido, read_layout
+    from cadenza.train.midifile import read_layout, read_track_with_mido
     from cadenza.train.trackscan import scan_track
 
     scan_s = mido_s = 0.0
@@ -65,7 +65,7 @@ def _bench_check(files: list[Path]) -> int:
             fast = scan_track(chunk)
             scan_s += time.perf_counter() - started
             started = time.perf_counter()
-            slow = _read_with_mido(layout, number, chunk)
+            slow = read_track_with_mido(layout, number, chunk)
             mido_s += time.perf_counter() - started
             tracks += 1
             deferred += fast is None

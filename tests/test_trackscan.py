@@ -26,7 +26,7 @@ def _with_mido(chunk: bytes):
     """mido's facts and length of one track chunk, or the ParseFailure it ends in."""
     layout = MidiLayout(1, bad.DIVISION, (chunk,))
     try:
-        return midifile._read_with_mido(layout, 1, chunk)
+        return midifile.read_track_with_mido(layout, 1, chunk)
     except ParseFailure as failure:
         return failure
 

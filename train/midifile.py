@@ -169,7 +169,7 @@ def check_events(layout: MidiLayout) -> tuple[TrackFacts, ...]:
     facts = []
     for number, chunk in enumerate(layout.tracks, 1):
         scanned = scan_track(chunk)
-        track_facts, ticks = scanned if scanned is not None else _read_with_mido(
+        track_facts, ticks = scanned if scanned is not None else read_track_with_mido(
             layout, number, chunk)
         quarters = ticks / per_quarter
         if quarters > MAX_QUARTER_NOTES:
@@ -181,7 +181,7 @@ def check_events(layout: MidiLayout) -> tuple[TrackFacts, ...]:
     return tuple(facts)
 
 
-def _read_with_mido(layout: MidiLayout, number: int, chunk: bytes) -> tuple[TrackFacts, int]:
+def read_track_with_mido(layout: MidiLayout, number: int, chunk: bytes) -> tuple[TrackFacts, int]:
     """Track ``number``'s facts and length in ticks, read by mido; its errors as ParseFailure."""
     import mido
 
