@@ -47,9 +47,9 @@ HANDLERS = {
     "tokens": "cadenza.train.tokens_cmd:run_tokens",
     "export": "cadenza.export.cli:run_export",
     "bench": "cadenza.export.cli:run_bench",
-    "simulate": "cadenza.live.simulate:run_simulate",
-    "evaluate": "cadenza.live.evaluate_cmd:run_evaluate",
-    "plot": "cadenza.live.pianoroll:run_plot",
+    "simulate": "cadenza.live.offline.simulate:run_simulate",
+    "evaluate": "cadenza.live.offline.evaluate_cmd:run_evaluate",
+    "plot": "cadenza.live.offline.pianoroll:run_plot",
     "live": "cadenza.cli:run_live_command",
     "ports": "cadenza.cli:run_ports_command",
     "panic": "cadenza.cli:run_panic_command",
@@ -276,20 +276,20 @@ def _default_generate_model(args: argparse.Namespace) -> None:
 
 def run_live_command(args: argparse.Namespace, config: Config) -> int:
     """``cadenza live``: typed settings to the daemon, and how to read them again on SIGHUP."""
-    from cadenza.live.command import run_live
+    from cadenza.live.daemon.command import run_live
 
     return run_live(config.live, load_settings=lambda: config_from_args(args).live,
                     duration=getattr(args, "duration", None))
 
 
 def run_ports_command(args: argparse.Namespace, config: Config) -> int:
-    from cadenza.live.port_commands import list_all_ports
+    from cadenza.live.midi.port_commands import list_all_ports
 
     return list_all_ports(config.live)
 
 
 def run_panic_command(args: argparse.Namespace, config: Config) -> int:
-    from cadenza.live.port_commands import panic
+    from cadenza.live.midi.port_commands import panic
 
     return panic(config.live)
 

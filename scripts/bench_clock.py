@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cadenza.live.clock import TICKS_PER_BEAT, MidiClockFollower
+from cadenza.live.engine.clock import TICKS_PER_BEAT, MidiClockFollower
 
 JACK_PERIOD = 64 / 48000
 LOOKAHEAD = 0.02  # the engine's: a note's time is taken this long before it is due

@@ -32,8 +32,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import _repo  # noqa: F401  (puts testing/ on the path)
+
 from cadenza.config import LiveConfig
-from cadenza.live.jack_harness import (
+from testing.fake_predictor import FakePredictor
+from testing.jack_harness import (
     RATE,
     JackServer,
     background_process,
@@ -46,8 +49,7 @@ from cadenza.live.jack_harness import (
     transport,
     wire_clock_master,
 )
-from cadenza.live.xrun_storm import xrun_storm
-from cadenza.predictor import FakePredictor
+from testing.xrun_storm import xrun_storm
 
 VOCAB = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
 
@@ -204,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--no-realtime", action="store_true")
     parser.add_argument("--storm", type=float, nargs=2, metavar=("BURST_MS", "EVERY_MS"),
-                        help="run in an xrun storm (live/xrun_storm.py), e.g. --storm 2 4")
+                        help="run in an xrun storm (testing/xrun_storm.py), e.g. --storm 2 4")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep each scenario's jack_midi_dump output (NAME.txt) in DIR")
     args = parser.parse_args(argv)

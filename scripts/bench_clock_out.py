@@ -56,20 +56,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import _repo  # noqa: F401  (puts testing/ on the path)
 import mido
 import numpy as np
 
 from cadenza.config import LiveConfig
-from cadenza.live.clock import TICKS_PER_BEAT
-from cadenza.live.daemon import SWITCH_INTERVAL, Daemon
-from cadenza.live.jack_harness import (
+from cadenza.live.daemon.daemon import SWITCH_INTERVAL, Daemon
+from cadenza.live.engine.clock import TICKS_PER_BEAT
+from testing.fake_predictor import FakePredictor
+from testing.jack_harness import (
     JackServer,
     background_process,
     jack_environment,
     read_midi_dump,
     wait_port,
 )
-from cadenza.predictor import FakePredictor
 
 VOCAB = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
 JITTER_TARGET_MS = 0.1
@@ -108,7 +109,7 @@ class TimedDaemon(Daemon):
         super()._sent(due, message)
 
 
-# -- analysis (pure; tests/test_clock_out.py checks it) ------------------------------
+# -- analysis (pure; tests/daemon/test_clock_out.py checks it) ------------------------------
 
 
 def quantiles_ms(values: np.ndarray) -> dict[str, float]:

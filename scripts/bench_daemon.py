@@ -36,11 +36,12 @@ import threading
 import time
 from pathlib import Path
 
+import _repo  # noqa: F401  (puts testing/ on the path)
 import mido
 import numpy as np
 
 from cadenza.config import RUNNERS
-from cadenza.live.jack_harness import (
+from testing.jack_harness import (
     JackServer,
     MidiClient,
     jack_environment,
@@ -65,8 +66,8 @@ def child(args: argparse.Namespace) -> int:
     import logging
 
     from cadenza.config import load_config
-    from cadenza.live.daemon import SWITCH_INTERVAL, Daemon
-    from cadenza.live.supervision import install_signals
+    from cadenza.live.daemon.daemon import SWITCH_INTERVAL, Daemon
+    from cadenza.live.daemon.supervision import install_signals
     from cadenza.runtime import load_predictor
 
     logging.basicConfig(level=logging.WARNING)
@@ -216,7 +217,7 @@ class Master:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        from cadenza.live.scheduler import wait_until
+        from cadenza.live.daemon.scheduler import wait_until
 
         self.client.send(mido.Message("start"))
         began = time.monotonic() + 0.01

@@ -23,11 +23,13 @@ import sys
 import time
 from collections.abc import Sequence
 
+import _repo  # noqa: F401  (puts testing/ on the path)
+
 from cadenza.config import RUNNERS, LiveConfig
-from cadenza.live.engine import Engine
-from cadenza.predictor import FakePredictor
+from cadenza.live.engine.engine import Engine
 from cadenza.stats import percentile
 from cadenza.tokens import midi_to_name
+from testing.fake_predictor import FakePredictor
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,7 +74,7 @@ def _play_call(engine: Engine) -> None:
     the offline duet's own loop (its answers are discarded, not timed)."""
     import mido
 
-    from cadenza.live.simulate import drive
+    from cadenza.live.offline.simulate import drive
 
     notes = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65, 64, 62, 60, 67]
     timed = []

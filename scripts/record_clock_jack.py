@@ -1,6 +1,6 @@
 """Record what the clock follower sees on a JACK run: for replaying a failure.
 
-Runs Cadenza after ``jack_midi_clock -b 97 -B`` (as tests/test_clock_jack.py
+Runs Cadenza after ``jack_midi_clock -b 97 -B`` (as tests/daemon/test_clock_jack.py
 does) and writes one JSON file with
 
 - ``arrivals``: each tick as the daemon got it: its monotonic time, the
@@ -12,7 +12,7 @@ does) and writes one JSON file with
 - ``xruns``: how many xruns jackd logged.
 
 ``--load N`` runs N busy loops at nice 5 meanwhile; ``--storm BURST EVERY``
-an xrun storm (``live/xrun_storm.py``: the noisy machine, as CI's can be).
+an xrun storm (``testing/xrun_storm.py``: the noisy machine, as CI's can be).
 
     python scripts/record_clock_jack.py --seconds 20 --load 3 --out run.json
 """
@@ -30,8 +30,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import _repo  # noqa: F401  (puts testing/ on the path)
+
 from cadenza.config import LiveConfig
-from cadenza.live.jack_harness import (
+from testing.fake_predictor import FakePredictor
+from testing.jack_harness import (
     JackServer,
     background_process,
     jack_environment,
@@ -40,8 +43,7 @@ from cadenza.live.jack_harness import (
     transport,
     wire_clock_master,
 )
-from cadenza.live.xrun_storm import xrun_storm
-from cadenza.predictor import FakePredictor
+from testing.xrun_storm import xrun_storm
 
 VOCAB = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
 SPIN = "import os; os.nice(5)\nwhile True: pass"

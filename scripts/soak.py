@@ -43,10 +43,11 @@ import threading
 import time
 from pathlib import Path
 
+import _repo  # noqa: F401  (puts testing/ on the path)
 import mido
 import numpy as np
 
-from cadenza.live.jack_harness import (
+from testing.jack_harness import (
     PERIOD,
     JackServer,
     MidiClient,
@@ -70,8 +71,8 @@ def pct(values, q: float) -> float:
 
 def child(args: argparse.Namespace) -> int:
     from cadenza.config import load_config
-    from cadenza.live.daemon import SWITCH_INTERVAL, Daemon
-    from cadenza.live.supervision import install_signals
+    from cadenza.live.daemon.daemon import SWITCH_INTERVAL, Daemon
+    from cadenza.live.daemon.supervision import install_signals
     from cadenza.runtime import load_live_predictor
 
     logging.basicConfig(level=logging.WARNING, format="daemon: %(levelname)s %(message)s")

@@ -35,8 +35,8 @@ from typing import Any
 from cadenza.bundle import write_json_atomic
 from cadenza.config import Config, LiveConfig, as_dict, load_config, parse_assignment
 from cadenza.errors import CadenzaError, ConfigError
-from cadenza.live.evaluate import engine_settings
-from cadenza.live.evaluate_cmd import (
+from cadenza.live.offline.evaluate import engine_settings
+from cadenza.live.offline.evaluate_cmd import (
     COLUMNS,
     DEFAULT_CALL_ONSETS,
     DEFAULT_CALLS_PER_PIECE,

@@ -40,7 +40,7 @@ def jack_server():
     process or a subprocess, at it.  Without jackd: skipped, or failed in CI
     (and skipped outside CI on a machine far too busy to judge real time).
     """
-    from tests.jack_server import (
+    from tests.support.jack_server import (
         JackServer,
         jack_environment,
         require_jackd,
@@ -61,7 +61,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """A tiny trained model folder per preset, as the trainer writes them, and
     "sensitive": a default-preset model with a long memory (see make_model_folder)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tests.bundle_factory import make_model_folder
+    from tests.support.bundle_factory import make_model_folder
 
     root = tmp_path_factory.mktemp("models")
     models = {preset: make_model_folder(root / preset, preset) for preset in ("seed", "default")}

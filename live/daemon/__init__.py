@@ -1,0 +1,1 @@
+"""``cadenza live``'s threads: the input queue, the worker, the scheduler, the ledger, supervision."""

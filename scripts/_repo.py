@@ -1,0 +1,9 @@
+"""The repository root on ``sys.path``: a script run as ``python scripts/NAME.py``
+then imports the test infrastructure in ``testing/``, which is never installed."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))

@@ -1,0 +1,1 @@
+"""Helpers the tests share: bundles made to order, the JACK fixtures' rules, settings, broken MIDI files."""
