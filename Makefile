@@ -1,9 +1,10 @@
-# Cadenza: set up, test, run.  `make test` is the command CI runs.
+# Cadenza: set up, test, run.  `make test` is the command CI runs; `make test-fast`
+# the quick loop while working (unit and engine tests: no JACK, no training).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-light test lint run simulate bundle clean
+.PHONY: setup setup-light test test-fast lint run simulate bundle clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,14 @@ lint: setup
 
 test: setup lint
 	$(PY) -m pytest -q -ra
+
+# Everything but the JACK end-to-end tests, training and the CLI (which loads
+# TensorFlow): under a minute.
+FAST_TESTS := tests/engine tests/midi tests/daemon tests/offline tests/testing \
+	tests/core/test_layout.py tests/core/test_config.py tests/core/test_tokens.py \
+	tests/core/test_key.py tests/core/test_key_mask.py tests/core/test_bundle.py
+test-fast: setup
+	$(PY) -m pytest -q -ra -m "not jack and not slow" $(FAST_TESTS)
 
 # The daemon on the bundled model, virtual ports "Cadenza In" / "Cadenza Out";
 # with no MIDI system on this machine, the offline duet (duet.mid, duet.png).

@@ -1,5 +1,9 @@
 """Running a model bundle on onnxruntime: the daemon's two model runners.
 
+One history at a time, as the engine asks; many whole windows at once (for
+evaluation) is ``cadenza.batch``, and the live settings' choice of model is
+``cadenza.live.model``.
+
 Only numpy and onnxruntime are imported here, so the light install (no
 TensorFlow, no music21) can load and run any bundle.
 
@@ -35,13 +39,12 @@ import numpy as np
 import onnxruntime as ort
 
 from cadenza.bundle import MANIFEST, Bundle, GraphSpec, bundled_model_path, read_bundle
-from cadenza.config import RUNNERS, LiveConfig
+from cadenza.config import RUNNERS
 from cadenza.errors import BundleError, ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
 WARMUP_RUNS = 5
-EVAL_BATCH = 512  # windows per onnxruntime call in predict_windows
 _ORT_TYPES = {
     "tensor(float)": "float32",
     "tensor(double)": "float64",
@@ -189,16 +192,6 @@ class _Runner:
         out /= out.sum()
         return out
 
-    def _eval_array(self, windows: np.ndarray) -> np.ndarray:
-        windows = np.asarray(windows)
-        if windows.ndim != 2 or windows.shape[1] != self.window:
-            raise ModelError(
-                f"predict_windows wants an array of shape (n, {self.window}), got {windows.shape}"
-            )
-        if windows.size and (windows.min() < 0 or windows.max() >= self._size):
-            raise ModelError(f"token indices outside the vocabulary of {self.bundle.path}")
-        return windows
-
 
 def _short_history_kind(bundle: Bundle, kind: str) -> str:
     """The stream graph that answers a default-preset history shorter than the
@@ -271,19 +264,6 @@ class WindowRunner(_Runner):
                 raise ModelError(f"{self.spec.path}: prediction failed: {err}") from err
             self._fresh = True
         return self._normalised(self._probs[0])
-
-    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
-        """Probabilities (float32, [n, V]) after each row of ``windows`` [n, window]."""
-        windows = self._eval_array(windows).astype(self._tokens_dtype, copy=False)
-        probs_name = self.spec.outputs["probs"].name
-        out = np.empty((len(windows), self._size), dtype=np.float32)
-        for start in range(0, len(windows), EVAL_BATCH):
-            chunk = windows[start : start + EVAL_BATCH]
-            (out[start : start + len(chunk)],) = self.session.run(
-                [probs_name], {self._tokens_name: chunk}
-            )
-        return out
-
 
 class StreamRunner(_Runner):
     """One LSTM step per token: O(1) per prediction, whatever the history.
@@ -371,28 +351,6 @@ class StreamRunner(_Runner):
             return self._uniform.copy()
         return self._normalised(self._probs[self._active])
 
-    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
-        """Stream each row of ``windows`` from zero state; the last step's probabilities."""
-        windows = self._eval_array(windows).astype(self._token.dtype, copy=False)
-        spec = self.spec
-        out = np.empty((len(windows), self._size), dtype=np.float32)
-        outputs = [spec.outputs["probs"].name] + [
-            spec.outputs[n].name for n in self.bundle.state_names
-        ]
-        for start in range(0, len(windows), EVAL_BATCH):
-            chunk = windows[start : start + EVAL_BATCH]
-            feeds = {
-                spec.inputs[n].name: np.zeros((len(chunk), self.bundle.state_size), np.float32)
-                for n in self.bundle.state_names
-            }
-            for step in range(self.window):
-                feeds[spec.inputs["token"].name] = chunk[:, step : step + 1]
-                probs, *states = self.session.run(outputs, feeds)
-                for name, state in zip(self.bundle.state_names, states, strict=True):
-                    feeds[spec.inputs[name].name] = state
-            out[start : start + len(chunk)] = probs
-        return out
-
 
 def load_predictor(
     path: str | Path | None = None, runner: str = "stream", int8: bool = False
@@ -405,24 +363,3 @@ def load_predictor(
     predictor = StreamRunner(bundle, kind) if runner == "stream" else WindowRunner(bundle, kind)
     log.debug("loaded %s graph of %s", kind, bundle.path)
     return predictor
-
-
-def load_live_predictor(settings: LiveConfig) -> StreamRunner | WindowRunner:
-    """The predictor ``cadenza live`` and ``simulate`` run: the settings' model ("" -> the bundled
-    model), runner and int8 choice, with a clear refusal when there is no model."""
-    if not settings.model and not (bundled_model_path() / MANIFEST).is_file():
-        raise BundleError(
-            f"{bundled_model_path()}: no bundled model in this installation; pass "
-            "--model BUNDLE, or train and export one (cadenza train, then cadenza export)"
-        )
-    int8 = settings.int8
-    if int8:
-        bundle = read_bundle(settings.model or bundled_model_path())
-        if f"{settings.runner}_int8" not in bundle.graphs:
-            log.warning(
-                "%s: no int8 %s graph in this bundle (export with --int8 to add one "
-                "where it keeps accuracy); using the fp32 graph",
-                bundle.path, settings.runner,
-            )
-            int8 = False
-    return load_predictor(settings.model or None, runner=settings.runner, int8=int8)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cadenza import __version__
+from cadenza.batch import predict_windows
 from cadenza.bundle import FORMAT, FORMAT_VERSION, MANIFEST, read_bundle, write_json_atomic
 from cadenza.config import RUNNERS, ExportConfig
 from cadenza.errors import ExportError
@@ -163,7 +164,7 @@ def _int8(
             int8_kind,
             manifest["graphs"][int8_kind]["file"],
             fp32_probs[kind],
-            runner.predict_windows(trained.heldout_windows),
+            predict_windows(runner, trained.heldout_windows),
             trained.heldout_targets,
             max_drop,
         )))
@@ -190,8 +191,8 @@ def export_bundle(model_dir: str | Path, out: str | Path, config: ExportConfig) 
         bundle = read_bundle(folder)
         windows, targets = trained.heldout_windows, trained.heldout_targets
         probs = {
-            "window": WindowRunner(bundle).predict_windows(windows),
-            "stream": StreamRunner(bundle).predict_windows(windows),
+            "window": predict_windows(WindowRunner(bundle), windows),
+            "stream": predict_windows(StreamRunner(bundle), windows),
         }
         keras_probs = keras_predict(trained.model, windows, trained.input_encoding, trained.input_scale)
         manifest["parity"] = parity.check_parity(

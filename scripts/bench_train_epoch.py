@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from cadenza.config import load_config
     from cadenza.train.model import build_model
-    from cadenza.train.training import _training_arrays, predictions_per_epoch, prepare_data
+    from cadenza.train.prepared import predictions_per_epoch, prepare_data
+    from cadenza.train.prepared import training_arrays as _training_arrays
 
     config = load_config(Path(args.config))
     config = config.replace("train", lstm_units=args.lstm_units)

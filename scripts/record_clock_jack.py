@@ -62,9 +62,10 @@ def record(seconds: float, env: dict[str, str], folder: Path, bpm: float) -> dic
         tracker = follower.tracker
         tick, send = follower.tick, daemon.ports.send
 
-        def ticked(now: float, lag: float = 0.0) -> None:
+        def ticked(now: float, master_time: float | None = None) -> None:
             before = tracker.count
-            tick(now, lag)
+            lag = 0.0 if master_time is None else now - master_time
+            tick(now, master_time)
             arrivals.append([now, lag, tracker.count - before, tracker.count, tracker.phase,
                              tracker.period])
 
@@ -74,7 +75,7 @@ def record(seconds: float, env: dict[str, str], folder: Path, bpm: float) -> dic
             return send(message)
 
         follower.tick, daemon.ports.send = ticked, sent
-        jack_lag = daemon.ports._jack_lag
+        jack_lag = daemon.ports._backend.lag  # the JACK backend's (see live/midi/backends.py)
         read_lag = jack_lag.lag
 
         def lag_read(now: float) -> float:

@@ -73,7 +73,7 @@ def child(args: argparse.Namespace) -> int:
     from cadenza.config import load_config
     from cadenza.live.daemon.daemon import SWITCH_INTERVAL, Daemon
     from cadenza.live.daemon.supervision import install_signals
-    from cadenza.runtime import load_live_predictor
+    from cadenza.live.model import load_live_predictor
 
     logging.basicConfig(level=logging.WARNING, format="daemon: %(levelname)s %(message)s")
     overrides = {"api": "jack", "bpm": BPM, "grid": "1/8", "pause_beats": PAUSE_BEATS,

@@ -182,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
         report = _done(path, settings, options)
         if report is None:
             if prepared is None:
-                from cadenza.runtime import load_live_predictor
+                from cadenza.live.model import load_live_predictor
 
                 prepared = prepare(options, settings)
                 predictor = load_live_predictor(settings)

@@ -436,8 +436,9 @@ def recording_ticks(follower):
     ticks: list[tuple[float, float, int]] = []
     tick = follower.tick
 
-    def recorded(now: float, lag: float = 0.0) -> None:
-        tick(now, lag)
+    def recorded(now: float, master_time: float | None = None) -> None:
+        tick(now, master_time)
+        lag = 0.0 if master_time is None else now - master_time
         ticks.append((now, lag, follower.tracker.count))
 
     follower.tick = recorded  # the engine looks it up at each tick

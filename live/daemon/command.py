@@ -57,7 +57,7 @@ def run_live(
     ``load_settings`` reads the settings again on SIGHUP; without it a reload
     keeps the current ones.
     """
-    from cadenza.runtime import load_live_predictor
+    from cadenza.live.model import load_live_predictor
 
     began = time.monotonic()
     predictor = load_live_predictor(settings)

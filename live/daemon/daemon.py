@@ -4,16 +4,21 @@ Threads (see docs/daemon.md):
 
 - the MIDI system's thread runs ``MidiPorts``' callback: it reads the clock,
   puts ``(time, bytes)`` into a bounded ``InputQueue`` and returns;
-- one worker thread owns the engine: it takes input off the queue, calls
-  ``engine.on_message`` and, at ``engine.next_deadline()``, ``engine.advance``,
-  and hands the events to the scheduler.  It never waits for anything but
-  the queue, with a timeout at the next deadline;
-- the scheduler thread sends each event at its time (``live/daemon/scheduler.py``),
-  through the note ledger, which knows what is sounding;
+- one worker thread owns the engine: it takes ``Input`` and the
+  supervisor's typed commands off the queue, calls ``engine.on_message``
+  and, at ``engine.next_deadline()``, ``engine.advance``, and hands the
+  events to the scheduler.  It never waits for anything but the queue, with
+  a timeout at the next deadline (the release echo's among them);
+- the scheduler thread sends each event at its time (``scheduler.py``),
+  through the note ledger, which knows what is sounding.  It is the only
+  writer to the output port, and never posts back into the queue;
 - the main thread supervises: signals, the port check about once a second,
   ``--duration``, and the shutdown that silences everything.
 
-Musical time is ``time.monotonic()`` throughout, passed into the engine.
+One note's path: callback -> queue -> worker -> engine -> scheduler -> port.
+Musical time is ``time.monotonic()`` throughout, passed into the engine
+already corrected (a master's clock tick on its own time line: the port's
+``master_time``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,14 @@ import mido
 
 from cadenza.config import LiveConfig
 from cadenza.errors import ConfigError
-from cadenza.live.daemon.input_queue import InputQueue, parse_input
+from cadenza.live.daemon.input_queue import (
+    Input,
+    InputQueue,
+    PortLost,
+    Reload,
+    Stop,
+    parse_input,
+)
 from cadenza.live.daemon.ledger import NoteLedger
 from cadenza.live.daemon.scheduler import Scheduler
 from cadenza.live.daemon.supervision import Waker
@@ -50,7 +62,7 @@ START_DELAY = 0.05  # the first beat lies this far after start-up, so clock-out 
 WORKER_JOIN = 2.0
 SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits for it
 WARMUP_CALLS = 20
-HEARD = 1024  # input messages remembered in Daemon.heard
+HEARD = 1024  # input messages remembered in Daemon.heard (the input log)
 
 
 def warm_up(predictor: Predictor, calls: int = WARMUP_CALLS) -> None:
@@ -110,7 +122,8 @@ class Daemon:
         self._reload_settings = reload_settings  # current -> new settings (None: keep)
         self.failure: BaseException | None = None
         self._record_lock = threading.Lock()
-        #: (arrival time, message) of the latest input, for benchmarks and tests
+        #: The input log: (arrival time, message) of the latest ``HEARD`` input
+        #: messages, oldest first.  The timing benchmarks read it (docs/daemon.md).
         self.heard: deque[tuple[float, mido.Message]] = deque(maxlen=HEARD)
         self.echoes = 0  # note-offs sent again by the release echo
         self._next_tick = 0  # clock-out: the next tick number to schedule
@@ -118,15 +131,14 @@ class Daemon:
 
     # -- output side (scheduler thread) ----------------------------------
 
-    def _send(self, message: mido.Message) -> None:
-        if self.ports.send(message):
-            self._ledger_sent(message)
-
-    def _ledger_sent(self, message: mido.Message) -> None:
-        if self.ledger.sent(message):
-            # The release echo is armed: the worker may be asleep until the
-            # next call, so tell it to wake at the echo's time.
-            self.queue.put_control("echo")
+    def _send(self, message: mido.Message) -> bool:
+        """The scheduler's way out (on whichever thread it sends): the port,
+        then the ledger.  False: the output is gone, nothing was sent."""
+        if not self.ports.send(message):
+            return False
+        # This may arm the release echo; the worker's wakes include it.
+        self.ledger.sent(message)
+        return True
 
     def _sent(self, due: float, message: mido.Message) -> None:
         self._record(due, message, "cadenza")
@@ -136,14 +148,6 @@ class Daemon:
             with self._record_lock:
                 self.recorder.add(when, message, track)
 
-    def _send_now(self, messages: list[mido.Message]) -> None:
-        """Send at once, not through the scheduler (shutdown, a port back, the
-        release echo)."""
-        now = self.clock()
-        for message in messages:
-            if self.ports.send(message):
-                self._ledger_sent(message)
-                self._record(now, message, "cadenza")
 
     # -- lifecycle -------------------------------------------------------
 
@@ -204,7 +208,7 @@ class Daemon:
         settings = self._reload_settings(self.settings)
         if settings is not None:
             self.settings = settings
-            self.queue.put_control("reload", settings)
+            self.queue.put_command(Reload(settings))
 
     def run(self, duration: float | None = None) -> int:
         """Supervise until stopped; then shut down.  Returns the exit status."""
@@ -232,26 +236,26 @@ class Daemon:
     def _check_ports(self) -> None:
         lost, restored = self.ports.poll()
         for direction in lost:
-            self.queue.put_control("lost", direction)
+            self.queue.put_command(PortLost(direction))
         if "out" in restored:
             # Note-offs that could not be sent while the output was gone:
             # the notes may still sound on the other side.
-            self._send_now(self.ledger.release_all())
+            self.scheduler.send_now(self.ledger.release_all())
 
     def shutdown(self) -> None:
         """Stop the threads, release every sounding note, close the ports."""
         if self.started.is_set():
             log.info("stopping: %s", self._stop_reason or "shutdown")
         if self._worker is not None:
-            self.queue.put_control("stop")
+            self.queue.put_command(Stop())
             self._worker.join(WORKER_JOIN)
             if self._worker.is_alive():
                 log.warning("worker did not stop within %.0f s", WORKER_JOIN)
         self.scheduler.stop()
         if self.ports.output_open:
-            self._send_now(self.ledger.release_all())
+            self.scheduler.send_now(self.ledger.release_all())
             if self.settings.clock_out:
-                self._send_now([mido.Message("stop")])
+                self.scheduler.send_now([mido.Message("stop")])
         self.ports.close()
         gc.unfreeze()
         if self.recorder is not None:
@@ -282,7 +286,7 @@ class Daemon:
         warned_drops, next_warn = 0, 0.0
         while True:
             now = self.clock()
-            wakes = [engine.next_deadline(), next_stats, self.ledger.echo_due()]
+            wakes = [engine.next_deadline(), next_stats, self._echo_wake(now)]
             if self.settings.clock_out:
                 wakes.append(self._ticks_until - CLOCK_PLAN / 2)
             if self.queue.dropped > warned_drops:
@@ -290,22 +294,20 @@ class Daemon:
             due = min((w for w in wakes if w is not None), default=None)
             item = self.queue.get(None if due is None else max(0.0, due - now))
             now = self.clock()
-            if item is not None:
-                kind, payload = item
-                if kind == "stop":
-                    return
-                if kind == "input":
-                    self._on_input(*payload)
-                elif kind == "reload":
-                    engine.reload(payload)
-                    self.ledger.echo_delay = payload.release_echo_ms / 1e3
-                    log.info("settings reloaded")
-                    if payload.stats_interval != interval:
-                        interval = payload.stats_interval
-                        next_stats = now + interval if interval > 0 else None
-                elif kind == "lost":
-                    self._on_lost(payload, now)
-                # "echo" only wakes the loop: the echo's time is among its wakes.
+            if isinstance(item, Stop):
+                return
+            if isinstance(item, Input):
+                self._on_input(item)
+            elif isinstance(item, Reload):
+                settings = item.settings
+                engine.reload(settings)
+                self.ledger.echo_delay = settings.release_echo_ms / 1e3
+                log.info("settings reloaded")
+                if settings.stats_interval != interval:
+                    interval = settings.stats_interval
+                    next_stats = now + interval if interval > 0 else None
+            elif isinstance(item, PortLost):
+                self._on_lost(item.direction, now)
             deadline = engine.next_deadline()
             if deadline is not None and now >= deadline:
                 self._submit(engine.advance(now))
@@ -327,33 +329,55 @@ class Daemon:
                 stats_mark = self._log_stats(stats_mark, now)
                 next_stats = now + interval
 
+    def _echo_wake(self, now: float) -> float | None:
+        """When the worker must look at the release echo next.
+
+        The echo is armed on the sending thread, when the last sounding note's
+        note-off leaves; that thread never posts back into the queue, so the
+        worker wakes one echo delay after the last event waiting to go out
+        (or, with notes sounding and nothing waiting, one delay from now) and
+        then waits for the echo's own time.
+        """
+        due = self.ledger.echo_due()
+        if due is not None or self.ledger.echo_delay <= 0:
+            return due
+        last = self.scheduler.latest_due()
+        if last is None and not len(self.ledger):
+            return None
+        return max(now, last or now) + self.ledger.echo_delay
+
     def _echo_releases(self) -> None:
         """Cadenza fell silent: its released notes get a second note-off (see
         ``NoteLedger``), unless notes of its own are already on their way,
         which the echo could cut; then it is tried again one delay later.
 
-        Sent at once rather than through the scheduler: only this thread
-        plans notes, so none can be sent before the echo and cut by it."""
+        Sent at once (``Scheduler.send_now``) rather than at a time: only this
+        thread plans notes, so none can be sent before the echo and cut by it."""
         if self.scheduler.note_on_pending():
             self.ledger.defer_echo()
             return
         echoes = self.ledger.take_echo()
         self.echoes += len(echoes)
-        self._send_now(echoes)
+        self.scheduler.send_now(echoes)
 
-    def _on_input(self, timestamp: float, data: list[int], lag: float = 0.0) -> None:
-        message = parse_input(data)
+    def _on_input(self, item: Input) -> None:
+        message = parse_input(item.data)
         if message is None:
-            log.debug("ignored malformed MIDI input %s", data)
+            log.debug("ignored malformed MIDI input %s", item.data)
             return
-        self.heard.append((timestamp, message))
-        self._record(timestamp, message, "performer")
-        events = self.engine.on_message(message, timestamp, lag)
-        if events:
-            # Only a stop (Stop, Start, a panic or mode CC) returns events here:
-            # notes chosen in the lookahead but not yet sent must not sound.
+        engine = self.engine
+        self.heard.append((item.time, message))
+        self._record(item.time, message, "performer")
+        if message.type == "clock":
+            engine.clock_tick(item.time, item.master_time)
+            return
+        stops = engine.stops
+        events = engine.on_message(message, item.time)
+        if engine.stops != stops:
+            # A stop (Stop, Start, a panic or mode CC): notes chosen in the
+            # lookahead but not yet sent must not sound.
             self.scheduler.cancel_note_ons()
-            self._submit(events)
+        self._submit(events)
 
     def _on_lost(self, direction: str, now: float) -> None:
         """A port went away: the answer stops; a lost keyboard lets go of its keys."""
@@ -407,6 +431,3 @@ class Daemon:
             stats["key"] or "none", stats["key_strength"],
         )
         return stats["predictions"], now
-
-
-# -- the command ---------------------------------------------------------

@@ -2,17 +2,54 @@
 
 The MIDI callback only timestamps raw bytes and puts them here; parsing and
 everything musical happen on the worker, which takes them off in order.
+What the worker takes off is typed: ``Input`` (MIDI from the performer or a
+master), or one of the supervisor's commands: ``Reload``, ``PortLost``,
+``Stop``.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import mido
 
 from cadenza.live.engine.events import ALL_NOTES_OFF, ALL_SOUND_OFF, is_release_status
+
+
+@dataclass(frozen=True)
+class Input:
+    """Raw MIDI bytes that arrived at ``time``; ``master_time``: a clock
+    tick's time on its master's own time line, as the port corrected it
+    (``time`` for everything else)."""
+
+    time: float
+    data: list[int]
+    master_time: float
+
+
+@dataclass(frozen=True)
+class Reload:
+    """New settings for the engine (SIGHUP)."""
+
+    settings: Any
+
+
+@dataclass(frozen=True)
+class PortLost:
+    """A port went away: ``direction`` "in" or "out"."""
+
+    direction: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The worker returns."""
+
+
+Command = Reload | PortLost | Stop
 
 
 def is_release(data: list[int]) -> bool:
@@ -55,30 +92,33 @@ class InputQueue:
         self.taken = 0  # input messages handed to the worker
         self.peak = 0  # the most input messages ever waiting at once (<= size)
         self._input: deque[tuple[float, list[int], float]] = deque()
-        self._control: deque[tuple[str, Any]] = deque()
+        self._control: deque[Command] = deque()
         self._cond = threading.Condition()
 
-    def put(self, data: list[int], timestamp: float, lag: float = 0.0) -> None:
+    def put(self, data: list[int], timestamp: float, master_time: float | None = None) -> None:
         """From the MIDI thread: enqueue and return, never block on the worker.
 
-        ``lag``: how far JACK's frame clock was behind at arrival (see ``JackLag``).
+        ``master_time``: see ``Input`` (default ``timestamp``).
         """
         with self._cond:
             waiting = len(self._input)
             if waiting >= self.size and not (waiting < 2 * self.size and is_release(data)):
                 self.dropped += 1
             else:
-                self._input.append((timestamp, data, lag))
+                self._input.append(
+                    (timestamp, data, timestamp if master_time is None else master_time)
+                )
                 self.peak = max(self.peak, len(self._input))
             self._cond.notify()
 
-    def put_control(self, kind: str, payload: Any = None) -> None:
+    def put_command(self, command: Command) -> None:
+        """From the supervisor: never dropped, taken before any input."""
         with self._cond:
-            self._control.append((kind, payload))
+            self._control.append(command)
             self._cond.notify()
 
-    def get(self, timeout: float | None) -> tuple[str, Any] | None:
-        """The next control item or ``("input", (time, bytes, lag))``; None on timeout."""
+    def get(self, timeout: float | None) -> Input | Command | None:
+        """The next command, else the next ``Input``; None on timeout."""
         with self._cond:
             if not self._control and not self._input:
                 self._cond.wait(timeout)
@@ -86,5 +126,5 @@ class InputQueue:
                 return self._control.popleft()
             if self._input:
                 self.taken += 1
-                return "input", self._input.popleft()
+                return Input(*self._input.popleft())
             return None

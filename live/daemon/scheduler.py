@@ -40,7 +40,7 @@ SPIN = 0.001  # seconds before a message is due when the scheduler stops sleepin
 # and getting it back can cost a switch interval when another thread wants it.
 HOLD = 0.0002
 DROP_LATE = 0.020  # a note-on this late (seconds) is dropped instead of sent
-RECENT = 4096  # sends remembered in Scheduler.recent
+RECENT = 4096  # sends remembered in Scheduler.recent (the send log)
 def wait_until(
     due: float, clock: Callable[[], float] = time.monotonic, hold: float = HOLD
 ) -> float:
@@ -61,6 +61,11 @@ def wait_until(
 
 class Scheduler:
     """Sends ``(time, message)`` events through ``send`` at their times.
+
+    The only writer to the output: whatever else must go out at once (the
+    silence at shutdown, the note-offs for a port that came back, the
+    release echo) goes through ``send_now``, which takes the same lock as
+    the sending thread, so two messages never leave at once.
 
     ``submit`` may be called from any thread.  ``clock`` must be the clock the
     event times are on.  Events due at the same time go out in the order
@@ -92,7 +97,10 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._lateness: list[float] = []
         self._in_flight: mido.Message | None = None  # taken off the heap, not yet sent
-        #: (due, sent at, message) of the latest sends, for benchmarks and tests
+        self._send_lock = threading.Lock()  # one message leaves at a time, whoever sends it
+        #: The send log: (due, sent at, message) of the latest ``RECENT`` sends
+        #: from the heap, oldest first.  The daemon's timing benchmarks read it
+        #: (docs/daemon.md); ``take_lateness`` is the summary ``--stats`` logs.
         self.recent: deque[tuple[float, float, mido.Message]] = deque(maxlen=RECENT)
         self.sent = 0
         self.dropped = 0
@@ -133,6 +141,24 @@ class Scheduler:
         with self._cond:
             return len(self._heap)
 
+    def latest_due(self) -> float | None:
+        """The due time of the last event waiting (None: nothing waits)."""
+        with self._cond:
+            if not self._heap:
+                return None
+            return max(entry[0] for entry in self._heap)
+
+    def send_now(self, messages: Iterable[mido.Message]) -> None:
+        """Send at once on the calling thread, not through the heap (shutdown, a
+        port back, the release echo).  A message ``send`` reports as not sent
+        (returns False: the port is gone) is not passed to ``on_sent``."""
+        now = self._clock()
+        for message in messages:
+            with self._send_lock:
+                sent = self._send(message)
+            if sent is not False and self._on_sent is not None:
+                self._on_sent(now, message)
+
     def take_lateness(self) -> list[float]:
         """Lateness samples (seconds) of the messages sent since the last call."""
         with self._cond:
@@ -148,7 +174,8 @@ class Scheduler:
             log.debug("dropped %s: %.1f ms late", message, late * 1e3)
             return
         try:
-            self._send(message)
+            with self._send_lock:
+                self._send(message)
         except Exception as err:  # a vanished port must not stop the scheduler
             self.send_errors += 1
             log.debug("send failed: %s", err)

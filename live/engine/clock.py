@@ -92,16 +92,17 @@ class MidiClockFollower:
     first tick after Start; Continue resumes from the last Song Position
     Pointer (or the MIDI beat where Stop left off).
 
-    A tick's ``lag`` is how far the MIDI system's own clock had fallen
-    behind the caller's at its arrival (JACK: the frame clock, which loses
-    the time of every xrun for good; see ``JackLag``).  The master lives on
-    that clock: a JACK stall is a master that paused, not one whose ticks
-    were lost, so ticks are tracked on the master's time line (arrival
-    minus lag) and the grid is handed back on the caller's (plus the
-    latest tick's lag: stalls come several times a second under load, and
-    a filter that waited to be sure of one would place the notes after it
-    on the old mapping; a tick read late only moves the notes after it by
-    as much).
+    A tick may come with its ``master_time``: when it happened on the
+    master's own time line, where the caller knows that apart from arrival
+    (the caller corrects it: on JACK, arrival minus how far the frame clock,
+    which loses the time of every xrun for good, had fallen behind; see
+    ``cadenza.live.midi.jack_time``).  A JACK stall is a master that paused,
+    not one whose ticks were lost, so ticks are tracked on the master's time
+    line and the grid is handed back on the caller's (shifted by the latest
+    tick's offset between the two: stalls come several times a second under
+    load, and a filter that waited to be sure of one would place the notes
+    after it on the old mapping; a tick read late only moves the notes after
+    it by as much).
     """
 
     def __init__(self, bpm: float = 120.0, window: int = 96) -> None:
@@ -158,11 +159,15 @@ class MidiClockFollower:
         if not self.running:
             self._resume = int(sixteenths) * TICKS_PER_SPP_UNIT
 
-    def tick(self, now: float, lag: float = 0.0) -> None:
+    def tick(self, now: float, master_time: float | None = None) -> None:
+        """A tick that arrived at ``now``; ``master_time``: its time on the
+        master's time line, already corrected by the caller (default: ``now``)."""
         # A stopped master often keeps sending ticks: they teach the tempo,
         # and their count is forgotten (Continue resumes from the song position).
-        self._lag = lag
-        self._tracker.observe(now - lag)
+        if master_time is None:
+            master_time = now
+        self._lag = now - master_time
+        self._tracker.observe(master_time)
 
     def beat_at(self, time: float) -> float | None:
         """Beat position at ``time``; None before the first tick (or while stopped)."""

@@ -10,12 +10,13 @@ case-insensitive piece of their name.
 ``MidiPorts`` keeps the pair open for the daemon and notices when a port goes
 away (a JACK server restarted, a keyboard unplugged): ``poll()``, called about
 once a second, closes the direction that went away and reopens it when its
-port comes back.  On JACK it also keeps the input from going deaf after a
-broken sysex (``SysexGuard``).
+port comes back.  What one MIDI system needs beyond python-rtmidi's calls
+(JACK: its time line, the sysex guard, the server watch) is its backend
+class (``backends``).
 
 Choosing the MIDI system and finding ports: ``midi_api``; the JACK
-workarounds: ``jack_guards``; the ``ports`` and ``panic`` commands:
-``port_commands``.
+workarounds: ``jack_guards`` and ``jack_time``; the ``ports`` and ``panic``
+commands: ``port_commands``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from collections.abc import Callable
 import mido
 
 from cadenza.errors import PortError
-from cadenza.live.midi.jack_guards import JackWatch, SysexGuard
-from cadenza.live.midi.jack_time import JackLag
+from cadenza.live.midi.backends import Backend, backend_for
+from cadenza.live.midi.jack_guards import SysexGuard
 from cadenza.live.midi.midi_api import (
     API_LABELS,
     RTMIDI_ERRORS,
@@ -54,7 +55,6 @@ PANIC_PACING = 0.001  # seconds between panic messages: a burst can overrun a sm
 # A panic is rare and must not lose a message: wait longer than a normal
 # connection does, before the first message and before closing.
 PANIC_SETTLE = 0.3
-_CLOCK_TICK = 0xF8  # MIDI timing clock: the one message whose time comes from JACK's time line
 
 InputCallback = Callable[[list[int], float, float], None]
 
@@ -80,10 +80,11 @@ class _Side:
 class MidiPorts:
     """Cadenza's input and output, virtual or connected by name.
 
-    ``on_input(data, timestamp, lag)`` is called on the MIDI system's thread
-    with the raw bytes, ``clock()`` at arrival and, on JACK, how far the
-    server's frame clock has fallen behind since the ports opened
-    (``JackLag``; 0.0 elsewhere); it must return quickly.
+    ``on_input(data, timestamp, master_time)`` is called on the MIDI
+    system's thread with the raw bytes, ``clock()`` at arrival and when the
+    message happened on its sender's time line, corrected here (on JACK, a
+    clock tick's arrival less how far the server's frame clock has fallen
+    behind: ``JackLag``; the arrival elsewhere); it must return quickly.
     ``send`` may be called from any thread.  Use as a context manager, or
     ``open()`` / ``close()``; ``poll()`` about once a second notices a port
     that went away and reopens it when it is back.  The two directions are
@@ -108,8 +109,7 @@ class MidiPorts:
         self._on_input = on_input
         self._clock = clock
         self._lock = threading.Lock()  # guards _out.client against a swap while sending
-        self._jack_watch: JackWatch | None = None
-        self._jack_lag = JackLag()
+        self._backend: Backend | None = None  # chosen when the ports first open
         self._on_change = on_change  # wakes whoever calls poll(), e.g. on a JACK shutdown
         self._last_sent: float | None = None
         self._sysex_guard: SysexGuard | None = None
@@ -143,10 +143,7 @@ class MidiPorts:
         now = self._clock()
         if self._on_input is not None:
             data = event[0]
-            # Only a clock tick is placed by JACK's time line; everything else
-            # goes by arrival, and need not pay for the reading.
-            lag = self._jack_lag.lag(now) if data and data[0] == _CLOCK_TICK else 0.0
-            self._on_input(data, now, lag)
+            self._on_input(data, now, self._backend.master_time(data, now))
 
     def open(self) -> MidiPorts:
         """Open every direction not open yet; PortError (and nothing opened) on failure."""
@@ -155,9 +152,10 @@ class MidiPorts:
 
     def _open_sides(self, closed: list[_Side]) -> None:
         api = self.api or select_api(self.requested_api)
-        if api == "jack" and self._in is not None and not self._jack_lag.is_open:
-            # Before the input's callback is set, which reads it.
-            self._jack_lag.open()
+        if self._backend is None:
+            self._backend = backend_for(api, self._on_change)
+        backend = self._backend
+        backend.prepare(with_input=self._in is not None)
         clients: dict[str, rtmidi.MidiIn | rtmidi.MidiOut] = {}
         guard = None
         try:
@@ -172,9 +170,7 @@ class MidiPorts:
                 side.direction: self._resolve(side, clients[side.direction])
                 for side in closed if side.wanted
             }
-            if api == "jack" and any(side.direction == "in" for side in closed):
-                guard = SysexGuard()
-                guard.prepare()
+            guard = backend.sysex_guard(any(side.direction == "in" for side in closed))
             for side in closed:
                 self._open_port(side, clients[side.direction], targets.get(side.direction), api)
             if guard is not None and not guard.connect():
@@ -193,9 +189,7 @@ class MidiPorts:
             if guard is not None:
                 self._sysex_guard = guard
         self.api = api
-        if api == "jack" and self._jack_watch is None:
-            watch = JackWatch(self._on_change)
-            self._jack_watch = watch if watch.open() else None
+        backend.opened()
         for side in closed:
             log.info("MIDI %s open (%s): %r", side.label, API_LABELS[api], side.port_name)
 
@@ -241,7 +235,7 @@ class MidiPorts:
             guard.close()
 
     def _server_gone(self) -> bool:
-        return self._jack_watch is not None and self._jack_watch.gone.is_set()
+        return self._backend is not None and self._backend.server_gone()
 
     def close(self) -> None:
         """Close both directions (the input's callback is removed first).
@@ -254,10 +248,8 @@ class MidiPorts:
             time.sleep(max(0.0, last + DRAIN - self._clock()))
         for side in self._sides():
             self._close_side(side)
-        if self._jack_watch is not None:
-            self._jack_watch.close()
-            self._jack_watch = None
-        self._jack_lag.close()  # after the input, whose callback reads it
+        if self._backend is not None:
+            self._backend.close()  # after the input, whose callback reads it
 
     def __enter__(self) -> MidiPorts:
         return self.open()
@@ -306,9 +298,7 @@ class MidiPorts:
             lost = [side.direction for side in self._sides() if side.client is not None]
             for side in self._sides():
                 self._close_side(side)
-            self._jack_watch.close()
-            self._jack_watch = None
-            self._jack_lag.close()
+            self._backend.forget_server()
             self.server_losses += 1
         else:
             for side in self._sides():

@@ -263,7 +263,7 @@ def format_table(document: dict) -> str:
 
 def run_evaluate(args: argparse.Namespace, config: Config) -> int:
     """The ``cadenza evaluate`` command."""
-    from cadenza.runtime import load_live_predictor  # onnxruntime loads only for a run
+    from cadenza.live.model import load_live_predictor  # onnxruntime loads only for a run
 
     options = options_from_args(args)
     settings = engine_settings(config.live)

@@ -7,7 +7,7 @@ is mapped to its nearest token exactly as it is live (the share of onsets
 whose own token is in the vocabulary is reported beside the figures).
 
 A token is predicted from the ``window`` tokens before it, from the model's
-zero state, through the runner's ``predict_windows``: the measure training
+zero state, through ``cadenza.batch.predict_windows``: the measure training
 reports (``test_accuracy``, ``test_loss`` in the bundle), so the two can be
 read side by side, and one that the streaming runner also meets live, whose
 context is bounded to whole windows.  A piece's first ``window`` onsets are
@@ -19,25 +19,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
 
+from cadenza.batch import predict_windows
 from cadenza.live.engine.vocab_map import VocabMap
 from cadenza.live.offline.calls import Piece
+from cadenza.runtime import StreamRunner, WindowRunner
 from cadenza.tokens import notes_token
 
 log = logging.getLogger(__name__)
 
 FLOOR = 1e-12  # probability floor: a zero would make the loss infinite
 BATCH = 512  # windows per predict_windows call
-
-
-class WindowPredictor(Protocol):
-    vocabulary: tuple[str, ...]
-    window: int
-
-    def predict_windows(self, windows: np.ndarray) -> np.ndarray: ...
 
 
 def piece_tokens(piece: Piece, vocab: VocabMap) -> tuple[list[int], int]:
@@ -58,7 +52,7 @@ def scored_positions(length: int, window: int, max_positions: int) -> np.ndarray
 
 
 def next_token_figures(
-    predictor: WindowPredictor, pieces: Sequence[Piece], max_positions: int
+    predictor: StreamRunner | WindowRunner, pieces: Sequence[Piece], max_positions: int
 ) -> dict:
     vocab = VocabMap(predictor.vocabulary)
     window = int(predictor.window)
@@ -81,7 +75,7 @@ def next_token_figures(
         # Pieces share batches: a runner's cost is per batch far more than per row.
         for begin in range(0, len(all_targets), BATCH):
             chunk = all_targets[begin : begin + BATCH]
-            probs = predictor.predict_windows(all_windows[begin : begin + BATCH])
+            probs = predict_windows(predictor, all_windows[begin : begin + BATCH])
             probs = probs.astype(np.float64)
             chosen = probs[np.arange(len(chunk)), chunk] / probs.sum(axis=1)
             hits += int((probs.argmax(axis=1) == chunk).sum())

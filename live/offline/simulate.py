@@ -202,7 +202,7 @@ def run_simulate(args: argparse.Namespace, config: Config) -> int:
         problems = settings.check()
         if problems:
             settings = _with(settings, bpm=config.live.bpm)
-    from cadenza.runtime import load_live_predictor  # onnxruntime loads only for a run
+    from cadenza.live.model import load_live_predictor  # onnxruntime loads only for a run
 
     predictor = load_live_predictor(settings)
     began = time.perf_counter()

@@ -34,7 +34,7 @@ def test_a_number_that_must_be_positive_is_refused_by_argparse(argv, capsys):
 def test_int8_is_used_where_the_bundle_has_it_and_falls_back_with_a_warning(
     tiny_bundles, tmp_path, caplog
 ):
-    from cadenza.runtime import load_live_predictor
+    from cadenza.live.model import load_live_predictor
 
     source = tiny_bundles["default"]
     settings = replace(LiveConfig(), model=str(source), int8=True)

@@ -16,6 +16,7 @@ import onnxruntime as ort
 import pytest
 
 from cadenza import runtime
+from cadenza.batch import predict_windows
 from cadenza.bundle import MANIFEST, read_bundle
 from cadenza.errors import BundleError, ConfigError, ModelError
 from cadenza.export.source import keras_inputs, load_keras_model
@@ -243,15 +244,15 @@ def test_predict_windows_matches_one_at_a_time(tiny_bundles, preset):
     bundle = read_bundle(tiny_bundles[preset])
     windows = np.random.default_rng(5).integers(0, bundle.vocab_size, size=(5, bundle.window))
     for runner in (StreamRunner(bundle), WindowRunner(bundle)):
-        batched = runner.predict_windows(windows)
+        batched = predict_windows(runner, windows)
         assert batched.shape == (5, bundle.vocab_size)
         for row, window in zip(batched, windows, strict=True):
             runner.reset(window.tolist())
             np.testing.assert_allclose(runner.distribution(), row, atol=TOL)
         with pytest.raises(ModelError, match=r"shape \(n, 50\)"):
-            runner.predict_windows(windows[:, :10])
+            predict_windows(runner, windows[:, :10])
         with pytest.raises(ModelError, match="outside the vocabulary"):
-            runner.predict_windows(windows + bundle.vocab_size)
+            predict_windows(runner, windows + bundle.vocab_size)
 
 
 @pytest.mark.parametrize("runner", ["stream", "window"])

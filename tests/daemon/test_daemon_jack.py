@@ -29,7 +29,7 @@ import pytest
 from cadenza.config import LiveConfig
 from cadenza.errors import ConfigError
 from cadenza.live.daemon.daemon import Daemon
-from cadenza.live.daemon.input_queue import InputQueue
+from cadenza.live.daemon.input_queue import InputQueue, Reload
 from cadenza.live.daemon.supervision import Waker
 from cadenza.stats import percentile
 from testing.fake_predictor import FakePredictor
@@ -147,9 +147,9 @@ def test_input_queue_drops_the_newest_beyond_its_bound_and_puts_control_first():
     for k in range(20):
         queue.put([0x90, k, 1], float(k))
     assert queue.dropped == 4
-    queue.put_control("reload", "new settings")
-    assert queue.get(0) == ("reload", "new settings")
-    kept = [queue.get(0)[1][1][1] for _ in range(16)]
+    queue.put_command(Reload("new settings"))
+    assert queue.get(0) == Reload("new settings")
+    kept = [queue.get(0).data[1] for _ in range(16)]
     assert kept == list(range(16))  # the oldest kept, in order
     assert queue.get(0.01) is None
 

@@ -132,7 +132,7 @@ def test_releases_get_in_beyond_the_bound_but_not_past_twice_it():
     assert queue.peak == 8 and queue.dropped == 4
     queue.put([0xB0, 123, 0], 0.0)
     assert queue.dropped == 5
-    kinds = [queue.get(0)[1][1][0] for _ in range(8)]
+    kinds = [queue.get(0).data[0] for _ in range(8)]
     assert kinds == [0x90] * 4 + [0x80] * 4 and queue.taken == 8
     assert queue.get(0.0) is None
 

@@ -6,8 +6,8 @@ restarts).  jack_midi_clock places its ticks at frames, so in wall time the
 master pauses at each stall: a tick arrives two intervals after the last
 although none was lost.  The follower used to count such a gap as a lost
 tick and moved its grid a whole tick off the master's; the daemon now
-passes the lag of JACK's frame clock with each tick (``JackLag``), and the
-follower tracks the ticks on the master's own time line.
+corrects each tick's time by the lag of JACK's frame clock (``JackLag``)
+and the follower tracks the ticks on the master's own time line.
 
 ``clock_jack_stalls.json`` is a recorded failing run (every tick Cadenza got,
 as it got it, and the frame at which the master sent it); the synthetic
@@ -52,7 +52,7 @@ def follow(arrivals, lags, bpm=120.0) -> tuple[MidiClockFollower, list[int]]:
     follower.start(arrivals[0])
     counts = []
     for now, lag in zip(arrivals, lags, strict=True):
-        follower.tick(now, lag)
+        follower.tick(now, now - lag)
         counts.append(follower.tracker.count)
     return follower, counts
 
@@ -78,7 +78,7 @@ def test_with_jacks_lag_every_tick_keeps_the_masters_number_and_time():
     follower, _ = follow(arrivals[:SETTLE], lags[:SETTLE])
     errors = []
     for k in range(SETTLE, len(arrivals) - 1):
-        follower.tick(arrivals[k], lags[k])
+        follower.tick(arrivals[k], arrivals[k] - lags[k])
         errors.append(abs(follower.tracker.time_of(k + 1) - master[k + 1]))
     errors.sort()
     assert errors[len(errors) // 2] < period
@@ -137,7 +137,7 @@ def test_stalls_losses_and_bunches_leave_the_grid_where_the_master_has_it(seed):
     follower.start(stream[0][0])
     errors = []
     for arrival, lag, k, stalled in stream:
-        follower.tick(arrival, lag)
+        follower.tick(arrival, arrival - lag)
         if k >= SETTLE:
             # The master's next tick on the caller's clock (as of now), and ours.
             nxt = k + 1
@@ -158,7 +158,7 @@ def test_a_late_callback_does_not_disturb_the_masters_time_line():
     follower.start(0.0)
     for k in range(200):
         late = 0.009 if k % 7 == 3 else 0.0
-        follower.tick(k * INTERVAL + late, late)
+        follower.tick(k * INTERVAL + late, k * INTERVAL)
     tracker = follower.tracker
     assert tracker.count == 199 and tracker.clipped == 0 and tracker.bunched == 0
     assert tracker.time_of(200) == pytest.approx(200 * INTERVAL, abs=1e-5)

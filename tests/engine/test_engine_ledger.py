@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cadenza.config import GRIDS, MODES, LiveConfig
-from cadenza.live.engine.engine import MAX_LATE, Engine
+from cadenza.live.engine.answering import MAX_LATE
+from cadenza.live.engine.engine import Engine
 from cadenza.live.offline.simulate import drive
 from cadenza.tokens import midi_to_name
 from testing.fake_predictor import FakePredictor

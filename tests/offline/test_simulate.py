@@ -150,9 +150,9 @@ def test_example_phrase_ships_in_the_package_and_the_repo():
 
 
 def test_missing_bundled_model_says_what_to_do(tmp_path, monkeypatch, caplog):
-    import cadenza.runtime
+    import cadenza.live.model
 
-    monkeypatch.setattr(cadenza.runtime, "bundled_model_path", lambda: tmp_path / "none")
+    monkeypatch.setattr(cadenza.live.model, "bundled_model_path", lambda: tmp_path / "none")
     code = main(["simulate", "--out", str(tmp_path / "x.mid")])
     assert code == BundleError.exit_code and code != 0
     assert "--model" in caplog.text and not (tmp_path / "x.mid").exists()

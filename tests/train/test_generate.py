@@ -18,6 +18,7 @@ from cadenza.train import generate
 from cadenza.train.generate import generate_file, generate_indices, write_midi
 from testing.fake_predictor import FakePredictor
 
+REPO = Path(__file__).resolve().parents[2]
 VOCAB = ["C4", "D4", "E4", "0.4.7", "G4", "2.5.9", "A3"]
 WINDOW = 4
 
@@ -165,6 +166,7 @@ def test_bundle_generation_never_imports_tensorflow_or_music21(tmp_path):
     out = tmp_path / "gen.mid"
     script = (
         "import sys\n"
+        f"sys.path.insert(0, {str(REPO)!r})  # the test infrastructure, testing/\n"
         "for name in ('tensorflow', 'keras', 'music21'):\n"
         "    sys.modules[name] = None  # any import of them now fails\n"
         + FAKE_RUNTIME
