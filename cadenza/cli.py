@@ -22,6 +22,7 @@ from cadenza.config import (
     APIS,
     CLOCKS,
     GRIDS,
+    KEY_SETTINGS,
     MODES,
     PRESETS,
     REGISTERS,
@@ -31,6 +32,7 @@ from cadenza.config import (
     STRATEGIES,
     TOKENIZERS,
     Config,
+    LiveConfig,
     load_config,
     parse_assignment,
 )
@@ -88,7 +90,9 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true", default=None,
                         help="use the bundle's int8 graph where it has one")
     parser.add_argument("--channel", type=int, help="output MIDI channel 1..16")
-    parser.add_argument("--key", help="auto, off, or a key such as 'D major' or 'F# minor'")
+    parser.add_argument(
+        "--key", help=f"{', '.join(KEY_SETTINGS)} (default: {LiveConfig.key}: the call's key and "
+        "pitch classes), or a key such as 'D major' or 'F# minor'")
     parser.add_argument("--key-strength", type=float, dest="key_strength",
                         help="0: the model alone .. 1: out-of-key tokens only as a last resort")
     parser.add_argument("--register", choices=REGISTERS,

@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import mido
 
-from cadenza.config import LiveConfig
+from cadenza.config import EngineSettings, LiveConfig
 from cadenza.errors import ConfigError
 from cadenza.live.daemon.input_queue import (
     Input,
@@ -177,7 +177,8 @@ class Daemon:
         self.ports.open()
         self.start_time = self.clock() + START_DELAY
         self.engine = Engine(
-            self.predictor, self.settings, start_time=self.start_time, lookahead=self.lookahead
+            self.predictor, EngineSettings.of(self.settings), start_time=self.start_time,
+            lookahead=self.lookahead,
         )
         if self.settings.record:
             from cadenza.live.daemon.recorder import Recorder
@@ -300,7 +301,7 @@ class Daemon:
                 self._on_input(item)
             elif isinstance(item, Reload):
                 settings = item.settings
-                engine.reload(settings)
+                engine.reload(EngineSettings.of(settings))
                 self.ledger.echo_delay = settings.release_echo_ms / 1e3
                 log.info("settings reloaded")
                 if settings.stats_interval != interval:

@@ -25,13 +25,7 @@ from collections.abc import Callable
 
 import mido
 
-from cadenza.live.engine.events import (  # noqa: F401  (named here too, for the ledger's readers)
-    ALL_NOTES_OFF,
-    ALL_SOUND_OFF,
-    is_note_on,
-    is_release,
-    silence_messages,
-)
+from cadenza.live.engine.events import is_note_on, is_release, silence_messages
 
 
 class NoteLedger:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import mido
 
-from cadenza.config import Config, LiveConfig
+from cadenza.config import Config, EngineSettings, LiveConfig
 from cadenza.files import read_midi
 from cadenza.live.daemon.recorder import Recorder
 from cadenza.live.engine.clock import BEATS_PER_BAR
@@ -126,7 +126,7 @@ def simulate(
         seconds_per_bar = BEATS_PER_BAR * 60.0 / settings.bpm
         start = math.ceil(performance.end / seconds_per_bar - 1e-9) * seconds_per_bar
         end = start + (DEFAULT_CONTINUE_BARS if bars is None else bars) * seconds_per_bar
-    engine = Engine(predictor, settings, start_time=start)
+    engine = Engine(predictor, EngineSettings.of(settings), start_time=start)
     duet = _Duet(engine)
     finish = max(start, performance.end)
     for now, message, events in drive(engine, performance.messages, end=end):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import shutil
@@ -51,3 +52,15 @@ def test_int8_is_used_where_the_bundle_has_it_and_falls_back_with_a_warning(
         predictor = load_live_predictor(replace(settings, model=str(stripped)))
     assert predictor.spec.kind == "stream"
     assert "no int8 stream graph" in caplog.text
+
+
+@pytest.mark.parametrize("command", ["simulate", "live"])
+def test_the_key_help_names_every_key_setting_and_the_default(command):
+    from cadenza.cli import build_parser
+    from cadenza.config import KEY_SETTINGS, LiveConfig
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    (key,) = [a for a in sub.choices[command]._actions if "--key" in a.option_strings]
+    assert all(choice in key.help for choice in KEY_SETTINGS), key.help
+    assert f"default: {LiveConfig.key}" in key.help

@@ -5,7 +5,8 @@ from __future__ import annotations
 import mido
 import pytest
 
-from cadenza.live.daemon.ledger import ALL_NOTES_OFF, ALL_SOUND_OFF, NoteLedger, silence_messages
+from cadenza.live.daemon.ledger import NoteLedger
+from cadenza.live.engine.events import ALL_NOTES_OFF, ALL_SOUND_OFF, silence_messages
 
 
 def on(note: int, channel: int = 0, velocity: int = 90) -> mido.Message:
