@@ -20,11 +20,12 @@ lint: setup
 test: setup lint
 	$(PY) -m pytest -q -ra
 
-# Everything but the JACK end-to-end tests, training and the CLI (which loads
-# TensorFlow): under a minute.
+# The unit and engine tests: no JACK end-to-end tests, no training, neither the
+# CLI's tests (they load TensorFlow) nor the token scheme's proof against
+# music21: under a minute.
 FAST_TESTS := tests/engine tests/midi tests/daemon tests/offline tests/testing \
-	tests/core/test_layout.py tests/core/test_config.py tests/core/test_tokens.py \
-	tests/core/test_key.py tests/core/test_key_mask.py tests/core/test_bundle.py
+	tests/core/test_layout.py tests/core/test_config.py tests/core/test_key.py \
+	tests/core/test_key_mask.py tests/core/test_bundle.py
 test-fast: setup
 	$(PY) -m pytest -q -ra -m "not jack and not slow" $(FAST_TESTS)
 
