@@ -27,11 +27,7 @@ import numpy as np
 import pytest
 
 from cadenza.config import LiveConfig
-from cadenza.errors import ConfigError
 from cadenza.live.daemon.daemon import Daemon
-from cadenza.live.daemon.input_queue import InputQueue, Reload
-from cadenza.live.daemon.supervision import Waker
-from cadenza.stats import percentile
 from testing.fake_predictor import FakePredictor
 from tests.support.jack_server import (
     PERIOD_SECONDS,
@@ -137,83 +133,6 @@ def timeline(client: MidiClient, origin: float) -> str:
 def grid_error(at: float, origin: float, step: float) -> float:
     steps = (at - origin) / step
     return abs(steps - round(steps)) * step
-
-
-# -- without JACK ------------------------------------------------------------
-
-
-def test_input_queue_drops_the_newest_beyond_its_bound_and_puts_control_first():
-    queue = InputQueue(16)
-    for k in range(20):
-        queue.put([0x90, k, 1], float(k))
-    assert queue.dropped == 4
-    queue.put_command(Reload("new settings"))
-    assert queue.get(0) == Reload("new settings")
-    kept = [queue.get(0).data[1] for _ in range(16)]
-    assert kept == list(range(16))  # the oldest kept, in order
-    assert queue.get(0.01) is None
-
-
-def test_waker_wakes_a_waiting_thread():
-    waker = Waker()
-    try:
-        woke = threading.Event()
-        thread = threading.Thread(target=lambda: (waker.wait(30), woke.set()))
-        thread.start()
-        waker.wake()
-        assert woke.wait(5)
-        thread.join(5)
-    finally:
-        waker.close()
-    waker.wake()  # after close: harmless
-
-
-def test_percentile_by_nearest_rank():
-    assert percentile([], 0.99) == 0.0
-    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
-    assert percentile(list(range(100)), 0.99) == 99
-
-
-def test_clock_out_and_clock_in_together_is_refused():
-    with pytest.raises(ConfigError, match="clock master"):
-        Daemon(FakePredictor(VOCAB), settings(clock="midi", clock_out=True))
-
-
-class Outbox:
-    """Stands in for the ports: keeps what the daemon sends."""
-
-    def __init__(self) -> None:
-        self.sent: list[mido.Message] = []
-
-    def send(self, message: mido.Message) -> bool:
-        self.sent.append(message)
-        return True
-
-
-def test_release_echo_waits_while_cadenza_has_notes_on_their_way():
-    from cadenza.live.engine.engine import Event
-
-    outbox = Outbox()
-    now = 10.0
-    daemon = Daemon(FakePredictor(VOCAB), settings(), clock=lambda: now, ports=outbox)
-    daemon._send(mido.Message("note_on", note=67, velocity=90))
-    daemon._send(mido.Message("note_off", note=67))
-    assert daemon.ledger.echo_due() == pytest.approx(10.1)
-    # The next answer's first note is already in the scheduler: the echo,
-    # a note-off of the same pitch, could cut it.
-    daemon.scheduler.submit([Event(10.2, mido.Message("note_on", note=67, velocity=90))])
-    now = 10.15
-    daemon._echo_releases()
-    assert daemon.echoes == 0
-    assert daemon.ledger.echo_due() == pytest.approx(10.25)  # tried again later
-    now = 10.2
-    daemon.scheduler.run_due(now)  # the note-on goes out: no echo while it sounds
-    assert daemon.ledger.echo_due() is None
-    daemon._send(mido.Message("note_off", note=67))
-    sent = len(outbox.sent)
-    daemon._echo_releases()
-    assert daemon.echoes == 1
-    assert [(m.type, m.note) for m in outbox.sent[sent:]] == [("note_off", 67)]
 
 
 def test_the_daemon_path_imports_no_training_libraries():

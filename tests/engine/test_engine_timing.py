@@ -179,3 +179,32 @@ def test_answer_stops_within_one_grid_step_when_the_performer_returns(bpm, grid)
     assert not [t for t in ons if t > back + engine.lookahead]  # the key is still held
     assert max(e.time for e in events if e.message.type == "note_off") <= back + step_seconds + 1e-9
     assert engine.sounding == frozenset()
+
+
+def test_every_stop_is_counted_and_nothing_else_is():
+    settings = LiveConfig(mode="continue", clock="midi", grid="1/8")
+    engine = Engine(FakePredictor(VOCAB), settings)
+    run(engine, clock_messages(120.0, 2, start=0.0), end=0.9)
+    stops = engine.stops
+    engine.on_message(mido.Message("note_on", note=60, velocity=80), 0.95)
+    engine.on_message(mido.Message("note_off", note=60), 0.97)
+    assert engine.stops == stops
+    engine.on_message(mido.Message("stop"), 1.0)
+    assert engine.stops == stops + 1
+    # A stop with nothing sounding returns no events, and is still a stop.
+    assert engine.on_message(mido.Message("start"), 1.1) == [] and engine.stops == stops + 2
+
+
+def test_a_ticks_time_on_the_masters_line_places_the_grid_on_the_callers():
+    # The master's time line runs 30 ms behind the caller's (JACK's frame
+    # clock after an xrun): the grid comes back on the caller's clock.
+    lag = 0.03
+    corrected = Engine(FakePredictor(VOCAB), LiveConfig(mode="continue", clock="midi"))
+    plain = Engine(FakePredictor(VOCAB), LiveConfig(mode="continue", clock="midi"))
+    for engine in (corrected, plain):
+        engine.on_message(mido.Message("start"), 0.0)
+    period = 60.0 / (120.0 * 24)
+    for k in range(48):
+        corrected.clock_tick(k * period + lag, k * period)
+        plain.clock_tick(k * period)
+    assert corrected.clock.time_at(2.5) == pytest.approx(plain.clock.time_at(2.5) + lag, abs=1e-9)
