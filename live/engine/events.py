@@ -53,9 +53,9 @@ class Event:
 def _rank(message: mido.Message) -> int:
     # Among messages due at the same instant: releases first (a retriggered
     # note needs its note-off before its new note-on), note-ons last.
-    if message.type == "note_off":
+    if is_release(message):
         return 0
-    if message.type == "note_on":
+    if is_note_on(message):
         return 2
     return 1
 
