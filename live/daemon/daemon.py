@@ -34,6 +34,7 @@ import mido
 
 from cadenza.config import EngineSettings, LiveConfig
 from cadenza.errors import ConfigError
+from cadenza.live.daemon.clock_out import ClockOut
 from cadenza.live.daemon.input_queue import (
     Input,
     InputQueue,
@@ -45,7 +46,6 @@ from cadenza.live.daemon.input_queue import (
 from cadenza.live.daemon.ledger import NoteLedger
 from cadenza.live.daemon.scheduler import Scheduler
 from cadenza.live.daemon.supervision import Waker
-from cadenza.live.engine.clock import TICKS_PER_BEAT
 from cadenza.live.engine.engine import LOOKAHEAD, Engine, Event
 from cadenza.live.midi.ports import MidiPorts
 from cadenza.live.realtime import raise_thread_priority
@@ -56,8 +56,6 @@ log = logging.getLogger(__name__)
 
 PORT_POLL = 1.0  # seconds between checks that the ports are still there
 DROP_WARN_INTERVAL = 1.0  # at most one "input dropped" warning per second
-CLOCK_PLAN = 0.1  # seconds of outgoing MIDI clock handed to the scheduler at a time
-CLOCK_CATCH_UP = 0.5  # seconds: clock ticks later than this are skipped, not sent
 START_DELAY = 0.05  # the first beat lies this far after start-up, so clock-out starts on time
 WORKER_JOIN = 2.0
 SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits for it
@@ -126,8 +124,7 @@ class Daemon:
         #: messages, oldest first.  The timing benchmarks read it (docs/daemon.md).
         self.heard: deque[tuple[float, mido.Message]] = deque(maxlen=HEARD)
         self.echoes = 0  # note-offs sent again by the release echo
-        self._next_tick = 0  # clock-out: the next tick number to schedule
-        self._ticks_until = 0.0
+        self.clock_out = ClockOut()  # used with --clock-out only
 
     # -- output side (scheduler thread) ----------------------------------
 
@@ -289,7 +286,7 @@ class Daemon:
             now = self.clock()
             wakes = [engine.next_deadline(), next_stats, self._echo_wake(now)]
             if self.settings.clock_out:
-                wakes.append(self._ticks_until - CLOCK_PLAN / 2)
+                wakes.append(self.clock_out.next_plan)
             if self.queue.dropped > warned_drops:
                 wakes.append(next_warn)
             due = min((w for w in wakes if w is not None), default=None)
@@ -318,7 +315,7 @@ class Daemon:
             echo = self.ledger.echo_due()
             if echo is not None and now >= echo:
                 self._echo_releases()
-            if self.settings.clock_out and now >= self._ticks_until - CLOCK_PLAN / 2:
+            if self.settings.clock_out and now >= self.clock_out.next_plan:
                 self._plan_clock(now)
             if self.queue.dropped > warned_drops and now >= next_warn:
                 log.warning(
@@ -393,27 +390,8 @@ class Daemon:
             self.scheduler.submit(events)
 
     def _plan_clock(self, now: float) -> None:
-        """Hand the scheduler the next ``CLOCK_PLAN`` seconds of outgoing MIDI clock."""
-        clock = self.engine.clock
-        until = now + CLOCK_PLAN
-        ticks = []
-        while True:
-            at = clock.time_at(self._next_tick / TICKS_PER_BEAT)
-            if at is None or at > until:
-                break
-            if at < now - CLOCK_CATCH_UP:
-                # Far behind (a clock reset, a long stall): resume on the grid
-                # rather than send a burst a listener could not follow.
-                skipped = int((now - at) * TICKS_PER_BEAT * clock.bpm / 60.0)
-                log.warning("clock out: %d ticks behind after a stall; skipping them", skipped)
-                self._next_tick += max(1, skipped)
-                continue
-            # A late tick is still sent: a device that counts ticks would
-            # otherwise stay a tick behind for good.
-            ticks.append(Event(at, mido.Message("clock")))
-            self._next_tick += 1
-        self._ticks_until = until
-        self._submit(ticks)
+        """Hand the scheduler the next stretch of outgoing MIDI clock."""
+        self._submit(self.clock_out.plan(self.engine.clock, now))
 
     def _log_stats(self, mark: tuple[int, float], now: float) -> tuple[int, float]:
         stats = self.engine.stats()

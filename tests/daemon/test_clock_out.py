@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from cadenza.config import LiveConfig
-from cadenza.live.daemon.daemon import CLOCK_PLAN, Daemon
+from cadenza.live.daemon.clock_out import CLOCK_PLAN
+from cadenza.live.daemon.daemon import Daemon
 from cadenza.live.engine.clock import TICKS_PER_BEAT
 from cadenza.live.engine.engine import Engine
 from testing.fake_predictor import FakePredictor
@@ -63,7 +64,7 @@ def test_ten_minutes_of_planned_ticks_lie_on_the_nominal_grid(bpm):
     daemon._plan_clock(now)
     while now < start + 600.0:
         now += float(rng.uniform(0.001, CLOCK_PLAN / 2 + 0.01))
-        if now >= daemon._ticks_until - CLOCK_PLAN / 2:
+        if now >= daemon.clock_out.until - CLOCK_PLAN / 2:
             daemon._plan_clock(now)
         daemon.scheduler.run_due(now)
         dues.extend(due for due, _, m in daemon.scheduler.recent if m.type == "clock")
@@ -140,7 +141,7 @@ def test_a_stalled_worker_still_sends_every_tick_late(caplog):
     daemon = _clock_out_daemon(now)
     period = 60.0 / (120.0 * TICKS_PER_BEAT)
     dues = _clock_dues(daemon, now)
-    dues += _clock_dues(daemon, daemon._ticks_until + 0.3)
+    dues += _clock_dues(daemon, daemon.clock_out.until + 0.3)
     assert np.allclose(np.diff(dues), period) and dues[0] == pytest.approx(now)
     assert "skipping" not in caplog.text
 
