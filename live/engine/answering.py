@@ -79,7 +79,9 @@ class Answering:
             if slot is None:
                 break
             on_time = self._clock.time_at(slot.beat)
-            if on_time is None or on_time > horizon:
+            # As next_deadline reckons it (on_time - lookahead): a deadline
+            # handed out is then always reached, whatever the rounding.
+            if on_time is None or on_time - self.lookahead > now:
                 break
             if slot.start_marker:
                 self._build_answer(slot.beat)

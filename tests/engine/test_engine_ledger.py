@@ -113,3 +113,16 @@ def test_panic_at_any_moment_leaves_nothing_sounding(live, deltas):
         sent.append((event.time, len(sent), event.message))
     assert engine.sounding == frozenset()
     check_ledger(sent)
+
+
+def test_a_deadline_handed_out_is_reached_whatever_the_rounding():
+    # Found by the property above: a Start and a tick a hair after zero put
+    # the first step's deadline at on_time - lookahead, and advance(deadline)
+    # reckoned on_time > deadline + lookahead (rounded), so it never played it.
+    live = LiveConfig(mode="continue", grid="1/4", clock="midi", bpm=40.0, gate=0.3,
+                      pause_beats=1.0, cc=CCS, temperature=0.5, seed=1)
+    engine = Engine(FakePredictor(VOCAB), live, start_time=0.0)
+    at = 1.192092896e-07
+    steps = list(drive(engine, [(at, mido.Message("start")), (at, mido.Message("clock"))], end=at))
+    played = [e for _, _, events in steps for e in events if e.message.type == "note_on"]
+    assert played and played[0].time == at
