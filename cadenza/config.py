@@ -42,7 +42,11 @@ RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
 # Which index each token gets: by count (commonest first), or a permutation
 # of that drawn with the run's seed, as the original's set() order was.
 VOCAB_ORDERS = ("count", "shuffled")
-RUNNERS = ("stream", "window")
+# How the model runs: onnxruntime's stream or window graph, or the native
+# step (the stream semantics in C++, built with `make native`).
+RUNNERS = ("stream", "window", "native")
+#: The runners with ONNX graphs of their own (and int8 twins).
+GRAPH_RUNNERS = ("stream", "window")
 MODES = ("call-response", "accompany", "continue")
 RHYTHMS = ("grid", "mirror")
 CLOCKS = ("internal", "midi")
@@ -244,7 +248,7 @@ class LiveConfig:
     """The improviser: engine, clock and ports."""
 
     model: str = ""  # empty: the bundled model
-    runner: str = "stream"  # stream (O(1) per note) or window (the original's semantics)
+    runner: str = "stream"  # stream (O(1) per note), window (the original's semantics), native
     int8: bool = False  # use the bundle's int8 graph where it has one (faster, smaller)
     mode: str = "call-response"
     rhythm: str = "grid"

@@ -189,8 +189,8 @@ class NativeWeightsHandle:
 class NativeStreamRunner:
     """``StreamRunner``'s semantics on the native step (one voice, its own state)."""
 
-    def __init__(self, bundle: Bundle) -> None:
-        path = bundle.path / native_file(bundle)
+    def __init__(self, bundle: Bundle, native_path: Path | None = None) -> None:
+        path = native_path or bundle.path / native_file(bundle)
         # The Python reader checks the file first: its message names the problem the same way.
         native_format.read(path, bundle.vocabulary)
         self.bundle = bundle

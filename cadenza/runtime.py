@@ -401,6 +401,12 @@ def load_predictor(
     if runner not in RUNNERS:
         raise ConfigError(f"unknown runner {runner!r} (known: {', '.join(RUNNERS)})")
     bundle = read_bundle(path or bundled_model_path())
+    if runner == "native":
+        from cadenza.native import NativeStreamRunner
+
+        if int8:
+            log.warning("%s: the native step runs the fp32 weights; --int8 ignored", bundle.path)
+        return NativeStreamRunner(bundle)  # the same interface as StreamRunner
     kind = f"{runner}_int8" if int8 else runner
     predictor = StreamRunner(bundle, kind) if runner == "stream" else WindowRunner(bundle, kind)
     log.debug("loaded %s graph of %s", kind, bundle.path)
@@ -416,7 +422,7 @@ def load_live_predictor(settings: LiveConfig) -> StreamRunner | WindowRunner:
             "--model BUNDLE, or train and export one (cadenza train, then cadenza export)"
         )
     int8 = settings.int8
-    if int8:
+    if int8 and settings.runner != "native":  # the native step's own warning comes later
         bundle = read_bundle(settings.model or bundled_model_path())
         if f"{settings.runner}_int8" not in bundle.graphs:
             log.warning(

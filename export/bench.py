@@ -5,6 +5,9 @@ then ask for the next distribution.  Each runner is warmed up, then timed
 over ``calls`` predictions on one thread; the token fed next is the argmax
 of the last answer, chosen outside the timed region.  ``keras`` times the
 original's path, ``model.predict`` on the last window, per note.
+``native_stream`` times the native step (``cadenza.native``) where the
+library is built, and ``native_vs_onnx_stream`` says how many times faster
+it is than onnxruntime's stream step in the same run.
 
 The generation benchmark plays 200 notes from the bundle's first primer:
 the original's loop (``model.predict`` per note, argmax) against ours
@@ -24,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from cadenza.bundle import Bundle, read_bundle
-from cadenza.errors import ExportError
+from cadenza.errors import BundleError, ExportError
 from cadenza.runtime import StreamRunner, WindowRunner
 from cadenza.trained import PROBS
 
@@ -143,11 +146,20 @@ def run_benchmark(
         runners["onnx_int8"] = StreamRunner(bundle, "stream_int8")
     if "window_int8" in bundle.graphs:
         runners["onnx_window_int8"] = WindowRunner(bundle, "window_int8")
+    native_runner = _native_runner(bundle)
+    if native_runner is not None:
+        runners["native_stream"] = native_runner
     for name, runner in runners.items():
         runner.reset(primer)
         results[name] = time_calls(_runner_step(runner), primer[-1], calls)
         log.info("%s: p99 %.3f ms", name, results[name]["p99_ms"])
 
+    if "native_stream" in results:
+        # The issue's bar: the native step's p99 at most half of onnxruntime's, in one run.
+        results["native_vs_onnx_stream"] = {
+            key: results["onnx_stream"][key] / results["native_stream"][key]
+            for key in ("p50_ms", "p99_ms")
+        }
     keras = _keras_loop(keras_dir, bundle)
     if keras is not None:
         keras.reset(primer)
@@ -189,6 +201,17 @@ def run_benchmark(
     return results
 
 
+def _native_runner(bundle: Bundle) -> Any:
+    """The native step on the bundle's weights, or None (with the reason logged)."""
+    from cadenza import native
+
+    try:
+        return native.NativeStreamRunner(bundle)
+    except (native.NativeError, BundleError) as err:
+        log.warning("native_stream not timed: %s", err)
+        return None
+
+
 def _keras_loop(keras_dir: Path | None, bundle: Bundle) -> KerasLoop | None:
     if keras_dir is None:
         return None
@@ -203,7 +226,7 @@ def _keras_loop(keras_dir: Path | None, bundle: Bundle) -> KerasLoop | None:
 def format_table(results: dict[str, Any]) -> str:
     lines = [f"{'runner':<18} {'calls':>6} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}"]
     for name, r in results.items():
-        if isinstance(r, dict) and "p50_ms" in r:
+        if isinstance(r, dict) and "calls" in r:
             lines.append(
                 f"{name:<18} {r['calls']:>6} {r['p50_ms']:>9.3f} {r['p99_ms']:>9.3f} {r['max_ms']:>9.3f}"
             )
@@ -212,6 +235,10 @@ def format_table(results: dict[str, Any]) -> str:
     if g.get("keras_s") is not None:
         line += f", keras loop {g['keras_s']:.2f} s, speed-up {g['speedup']:.0f}x"
     lines.append(line)
+    ratio = results.get("native_vs_onnx_stream")
+    if ratio:
+        lines.append(f"native step against onnxruntime's stream step: {ratio['p50_ms']:.1f}x "
+                     f"faster at p50, {ratio['p99_ms']:.1f}x at p99")
     setup = results.get("setup", {})
     if "load_average_before" in setup:
         lines.append(
