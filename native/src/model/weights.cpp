@@ -117,6 +117,38 @@ class Cursor {
   std::string name_;
 };
 
+// Strict UTF-8, as Python decodes it: no overlong forms, no surrogates, nothing past U+10FFFF.
+bool valid_utf8(const unsigned char* s, std::size_t n) {
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned c = s[i];
+    std::size_t len;
+    unsigned low = 0x80, high = 0xBF;  // the range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) low = 0xA0;
+      if (c == 0xED) high = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) low = 0x90;
+      if (c == 0xF4) high = 0x8F;
+    } else {
+      return false;
+    }
+    if (n - i < len || s[i + 1] < low || s[i + 1] > high) return false;
+    for (std::size_t k = 2; k < len; ++k) {
+      if (s[i + k] < 0x80 || s[i + k] > 0xBF) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
 std::array<std::uint32_t, 256> crc_table() {
   std::array<std::uint32_t, 256> table{};
   for (std::uint32_t n = 0; n < 256; ++n) {
@@ -217,6 +249,11 @@ std::shared_ptr<Weights> parse_checked(const std::uint8_t* data, std::size_t siz
     v.resize(padded(n), 0.0f);
     return v;
   };
+  for (const auto& token : w->vocabulary) {
+    if (!valid_utf8(reinterpret_cast<const unsigned char*>(token.data()), token.size())) {
+      in.fail(CADENZA_ERR_FORMAT, "have a vocabulary string that is not UTF-8");
+    }
+  }
   std::vector<float> embedding;
   if (w->input == InputKind::Embedding) embedding = in.tensor(kTagEmbedding, "embedding", vocab, dim);
   std::uint32_t width = dim;
