@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-light test lint run simulate bundle clean
+.PHONY: setup setup-light test lint native run simulate bundle clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,16 @@ setup: $(VENV)/.installed
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: setup lint
-	$(PY) -m pytest -q -ra
+# The native core (the C++ model step and its C API) into build/native/.
+# Optional for the daemon: `pip install .` needs no compiler.  `make test`
+# builds it and requires it, so its parity tests run rather than skip.
+NATIVE_BUILD ?= build/native
+native:
+	cmake -S native -B $(NATIVE_BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(NATIVE_BUILD) -j 2
+
+test: setup lint native
+	CADENZA_REQUIRE_NATIVE=1 $(PY) -m pytest -q -ra
 
 # The daemon on the bundled model, virtual ports "Cadenza In" / "Cadenza Out";
 # with no MIDI system on this machine, the offline duet (duet.mid, duet.png).

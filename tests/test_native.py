@@ -75,6 +75,7 @@ def test_export_records_the_native_check(tiny_bundles):
         parity = record["parity"]
         assert parity["step"] == "native" and parity["passed"]
         assert parity["stream_steps"] >= 300 and parity["max_abs_diff"] <= TOLERANCE
+        assert parity["stream_max_abs_diff"] <= TOLERANCE
 
 
 def test_the_bundled_model_records_its_check():
