@@ -249,9 +249,17 @@ class NativeStreamRunner:
 def native_file(bundle: Bundle) -> str:
     """The weights file the manifest names (``native.file``), else ``native.bin``."""
     record = bundle.manifest.get("native")
-    name = record.get("file") if isinstance(record, dict) else None
-    if name is None:
+    if not isinstance(record, dict):
         return native_format.NATIVE_FILE
+    name = record.get("file")
+    if name is None:
+        parity = record.get("parity") or {}
+        raise BundleError(
+            f"{bundle.path / MANIFEST}: no native weights: at export the native step did not "
+            f"match the stream graph (max |dp| {parity.get('max_abs_diff', float('nan')):.2e}, "
+            f"limit {parity.get('tolerance', float('nan')):.0e}); run it on onnxruntime "
+            "(--runner stream)"
+        )
     if not isinstance(name, str) or Path(name).name != name:
         raise BundleError(f"{bundle.path / MANIFEST}: 'native.file' must be a file name, got {name!r}")
     return name

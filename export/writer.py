@@ -203,7 +203,7 @@ def export_bundle(model_dir: str | Path, out: str | Path, config: ExportConfig) 
         if config.int8:
             manifest["int8"] = _int8(trained, folder, manifest, probs, config.max_int8_accuracy_drop)
         write_json_atomic(folder / MANIFEST, manifest)
-        manifest["native"] = native_bundle.write_native(folder, windows)
+        manifest["native"] = native_bundle.export_native(folder, windows)
         read_bundle(folder)  # the finished bundle must read back before it replaces anything
         _place(folder, out)
     except BaseException:

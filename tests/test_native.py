@@ -16,7 +16,7 @@ import pytest
 from cadenza import native
 from cadenza.bundle import bundled_model_path, read_bundle
 from cadenza.cli import main
-from cadenza.errors import ModelError
+from cadenza.errors import BundleError, ModelError
 from cadenza.runtime import StreamRunner, load_predictor
 from tests.native_support import BUILD, TOLERANCE, compare_stream, require_native, require_program
 
@@ -194,3 +194,20 @@ def test_native_weights_command_adds_the_file(tmp_path):
     assert main(["native-weights", str(bundle)]) == 0
     assert (bundle / "native.bin").read_bytes() == (bundled_model_path() / "native.bin").read_bytes()
     assert read_bundle(bundle).manifest["native"]["parity"]["passed"]
+
+
+@pytest.mark.slow
+def test_a_failed_native_check_leaves_no_weights_and_says_so(tiny_bundles):
+    """The long-memory model (weights x3) carries float rounding far: where
+    its native check fails (it does on this machine, by 1.3e-5 against 1e-5),
+    the export still succeeds, without native.bin, and says why."""
+    bundle = read_bundle(tiny_bundles["sensitive"])
+    record = bundle.manifest["native"]
+    if record["parity"]["passed"]:
+        assert (bundle.path / record["file"]).is_file()
+        native.NativeStreamRunner(bundle)
+    else:
+        assert record["file"] is None and not (bundle.path / "native.bin").exists()
+        assert record["parity"]["max_abs_diff"] > TOLERANCE
+        with pytest.raises(BundleError, match="did not match the stream graph"):
+            native.NativeStreamRunner(bundle)

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cmath>
 #include <cstring>
 
 #include "cadenza/weights.hpp"
@@ -55,10 +54,6 @@ inline float exp_approx(float x) {
   return p * scale;
 }
 
-#ifdef CADENZA_LIBM
-inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-inline float tanh_approx(float x) { return std::tanh(x); }
-#else
 inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
 
 // tanh to a few ulp: an odd polynomial near zero (where 1 - e^-2x would
@@ -77,6 +72,5 @@ inline float tanh_approx(float x) {
   const float signed_large = x < 0.0f ? -large : large;
   return a < 0.625f ? small : signed_large;
 }
-#endif
 
 }  // namespace cadenza::kernels
