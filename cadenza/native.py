@@ -234,6 +234,22 @@ class NativeStreamRunner:
         pointer = self._lib.cadenza_model_distribution(self._model)
         return np.ctypeslib.as_array(pointer, shape=(self._size,)).copy()
 
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Probabilities (float32, [n, V]) after streaming each row of ``windows``
+        [n, window] from zero state, as ``StreamRunner.predict_windows``; this
+        runner's state is reset afterwards."""
+        windows = np.asarray(windows)
+        if windows.ndim != 2 or windows.shape[1] != self.window:
+            raise ModelError(
+                f"predict_windows wants an array of shape (n, {self.window}), got {windows.shape}"
+            )
+        out = np.empty((len(windows), self._size), dtype=np.float32)
+        for n, row in enumerate(windows.tolist()):
+            self.reset(row)
+            out[n] = self.distribution()
+        self.reset()
+        return out
+
     @property
     def length(self) -> int:
         """Tokens in the active row's context (for tests)."""

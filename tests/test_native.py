@@ -102,6 +102,16 @@ def test_the_seed_presets_fill_comes_with_the_weights(tiny_bundles):
     assert ours.fill == StreamRunner(bundle).fill and len(ours.fill) == bundle.window
 
 
+def test_windows_are_predicted_as_the_stream_graph_predicts_them():
+    bundle = read_bundle(bundled_model_path())
+    windows = np.random.default_rng(2).integers(0, bundle.vocab_size, (5, bundle.window))
+    ours = native.NativeStreamRunner(bundle).predict_windows(windows)
+    assert ours.dtype == np.float32 and ours.shape == (5, bundle.vocab_size)
+    assert np.abs(ours - StreamRunner(bundle).predict_windows(windows)).max() <= TOLERANCE
+    with pytest.raises(ModelError, match="shape"):
+        native.NativeStreamRunner(bundle).predict_windows(windows[:, :3])
+
+
 def test_nothing_heard_is_uniform_to_the_bit():
     bundle = read_bundle(bundled_model_path())
     ours, onnx = native.NativeStreamRunner(bundle), StreamRunner(bundle)
