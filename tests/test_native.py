@@ -221,3 +221,16 @@ def test_a_failed_native_check_leaves_no_weights_and_says_so(tiny_bundles):
         assert record["parity"]["max_abs_diff"] > TOLERANCE
         with pytest.raises(BundleError, match="did not match the stream graph"):
             native.NativeStreamRunner(bundle)
+
+
+def test_evaluate_scores_the_native_step_as_the_stream_runner(tmp_path):
+    from tests.test_evaluate import SCALES, evaluate, write_piece
+
+    write_piece(tmp_path / "pieces" / "g_major.mid", SCALES["g"])
+    write_piece(tmp_path / "pieces" / "d_major.mid", SCALES["d"])
+    code, ours = evaluate(tmp_path / "n", [tmp_path / "pieces"], "--runner", "native")
+    assert code == 0
+    _, theirs = evaluate(tmp_path / "s", [tmp_path / "pieces"], "--runner", "stream")
+    assert ours["rows"] == theirs["rows"]
+    assert ours["next_token"]["accuracy"] == theirs["next_token"]["accuracy"]
+    assert ours["next_token"]["loss"] == pytest.approx(theirs["next_token"]["loss"], abs=1e-5)
