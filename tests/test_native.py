@@ -234,3 +234,16 @@ def test_evaluate_scores_the_native_step_as_the_stream_runner(tmp_path):
     assert ours["rows"] == theirs["rows"]
     assert ours["next_token"]["accuracy"] == theirs["next_token"]["accuracy"]
     assert ours["next_token"]["loss"] == pytest.approx(theirs["next_token"]["loss"], abs=1e-5)
+
+
+def test_bench_times_the_native_step_in_turn_with_onnxruntimes():
+    from cadenza.export.bench import format_table, run_benchmark
+
+    results = run_benchmark(bundled_model_path(), calls=30, notes=8)
+    for name in ("native_stream", "onnx_stream_paired"):
+        r = results[name]
+        assert r["calls"] == 30 and 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]
+    ratio = results["native_vs_onnx_stream"]
+    assert ratio["p99_ms"] == pytest.approx(
+        results["onnx_stream_paired"]["p99_ms"] / results["native_stream"]["p99_ms"])
+    assert "native step against onnxruntime's stream step" in format_table(results)
