@@ -173,3 +173,18 @@ def test_fuzzed_files_are_refused_never_crash():
     # Changes inside the weights make another valid model; changes to the
     # structure (header, counts, shapes, tags, strings) must all be refused.
     assert 0 < accepted < 3 * (len(data) - 4)
+
+
+def test_without_the_library_the_file_is_checked_with_the_numpy_step(tmp_path, monkeypatch):
+    from cadenza.export.native_bundle import write_native
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(bundled_model_path(), bundle)
+    (bundle / "native.bin").unlink()
+    monkeypatch.setattr(native, "available", lambda: False)
+    record = write_native(bundle)
+    parity = record["parity"]
+    assert parity["step"].startswith("numpy reference") and parity["passed"]
+    assert parity["stream_steps"] == 0 and parity["max_abs_diff"] <= 1e-5
+    assert (bundle / "native.bin").read_bytes() == BUNDLED.read_bytes()
+    assert read_bundle(bundle).manifest["native"] == record
