@@ -29,7 +29,9 @@ inline void store(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
 // On x86-64 the loader picks an AVX2 build of the two matrix kernels where
 // the CPU has one (no FMA: -ffp-contract=off keeps each product rounded).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__)
+// CADENZA_NO_CLONES builds the generic kernels only (to compare their bits).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__) && \
+    !defined(CADENZA_NO_CLONES)
 #define CADENZA_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CADENZA_CLONES
