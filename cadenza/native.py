@@ -73,7 +73,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cadenza_model_free": (None, [vp]),
         "cadenza_model_reset": (c_int, [vp, ip, c_int, c_char_p, c_size_t]),
         "cadenza_model_feed": (c_int, [vp, ctypes.c_int32, c_char_p, c_size_t]),
-        "cadenza_model_distribution": (ctypes.POINTER(ctypes.c_double), [vp]),
+        # An address, not a POINTER: the runner keeps one array view per buffer.
+        "cadenza_model_distribution": (vp, [vp]),
         "cadenza_model_length": (c_int, [vp]),
     }
     for name, (restype, argtypes) in signatures.items():
@@ -207,6 +208,7 @@ class NativeStreamRunner:
         self.primers = bundle.primers
         self._size = bundle.vocab_size
         self._err = ctypes.create_string_buffer(_ERROR_BYTES)
+        self._views: dict[int, np.ndarray] = {}
         self._model = ctypes.c_void_p()
         _check(lib.cadenza_model_new(self.weights._handle, ctypes.byref(self._model),
                                      self._err, _ERROR_BYTES), self._err)
@@ -231,8 +233,15 @@ class NativeStreamRunner:
             self._raise(code)
 
     def distribution(self) -> np.ndarray:
-        pointer = self._lib.cadenza_model_distribution(self._model)
-        return np.ctypeslib.as_array(pointer, shape=(self._size,)).copy()
+        # The step answers from one of two buffers that live as long as the
+        # model (its probabilities, or the uniform ones): a view of each is
+        # made once, and each answer is a copy the caller may keep.
+        address = self._lib.cadenza_model_distribution(self._model)
+        view = self._views.get(address)
+        if view is None:
+            pointer = ctypes.cast(address, ctypes.POINTER(ctypes.c_double))
+            view = self._views[address] = np.ctypeslib.as_array(pointer, shape=(self._size,))
+        return view.copy()
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities (float32, [n, V]) after streaming each row of ``windows``
