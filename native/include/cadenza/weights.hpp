@@ -37,7 +37,7 @@ class WeightsError : public std::runtime_error {
 
 // Columns per panel: a matrix is stored as panels of kPanel columns, each
 // panel's rows one after another, so the step reads it in sequential sweeps.
-constexpr int kPanel = 16;
+constexpr int kPanel = 32;
 inline int padded(int n) { return (n + kPanel - 1) / kPanel * kPanel; }
 
 // A rows x cols matrix in panels; columns past cols are zero.

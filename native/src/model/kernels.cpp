@@ -9,13 +9,15 @@ namespace cadenza::kernels {
 
 namespace {
 
-// A panel's 16 outputs are held in registers over the whole sum (two
-// vectors of eight floats, the compiler's generic vectors: SSE pairs on
-// plain x86-64, AVX where the CPU has it, NEON on ARM), its weights read in
-// one sequential sweep; each element still adds its terms in order of k,
-// whatever the vector width, so every CPU gives the same bits.
+// A panel's kPanel (32) outputs per row are held in registers over the
+// whole sum (vectors of eight floats, the compiler's generic vectors: SSE
+// pairs on plain x86-64, AVX where the CPU has it, NEON on ARM), its weights
+// read in one sequential sweep; eight independent accumulators for two rows
+// keep the adder busy.  Each element still adds its terms in order of k,
+// whatever the vector width or panel size, so every CPU gives the same bits.
 typedef float v8 __attribute__((vector_size(32)));
-static_assert(kPanel == 16, "the kernels hold a panel in two vectors of eight");
+constexpr int kVectors = kPanel / 8;
+static_assert(kPanel % 8 == 0, "a panel is whole vectors of eight");
 
 inline v8 load(const float* p) {
   v8 v;
@@ -42,17 +44,16 @@ void accumulate(const Panels& m, const float* __restrict v0, float* __restrict y
   const int rows = m.rows;
   for (int p = 0; p < m.panels; ++p) {
     float* y = y0 + p * kPanel;
-    v8 a0 = load(y), a1 = load(y + 8);
+    v8 a[kVectors];
+    for (int q = 0; q < kVectors; ++q) a[q] = load(y + 8 * q);
     const float* r = m.data.data() + static_cast<std::size_t>(p) * rows * kPanel;
     for (int k = 0; k < rows; ++k, r += kPanel) {
       const float x = v0[k];
       if (x == 0.0f) continue;  // adding +-0 would not change a
       const v8 xv = {x, x, x, x, x, x, x, x};
-      a0 += xv * load(r);
-      a1 += xv * load(r + 8);
+      for (int q = 0; q < kVectors; ++q) a[q] += xv * load(r + 8 * q);
     }
-    store(y, a0);
-    store(y + 8, a1);
+    for (int q = 0; q < kVectors; ++q) store(y + 8 * q, a[q]);
   }
 }
 
@@ -63,22 +64,25 @@ void accumulate2(const Panels& m, const float* __restrict v0, const float* __res
   for (int p = 0; p < m.panels; ++p) {
     float* y = y0 + p * kPanel;
     float* z = y1 + p * kPanel;
-    v8 a0 = load(y), a1 = load(y + 8);
-    v8 b0 = load(z), b1 = load(z + 8);
+    v8 a[kVectors], b[kVectors];
+    for (int q = 0; q < kVectors; ++q) {
+      a[q] = load(y + 8 * q);
+      b[q] = load(z + 8 * q);
+    }
     const float* r = m.data.data() + static_cast<std::size_t>(p) * rows * kPanel;
     for (int k = 0; k < rows; ++k, r += kPanel) {
       const float x = v0[k], w = v1[k];
       const v8 xv = {x, x, x, x, x, x, x, x}, wv = {w, w, w, w, w, w, w, w};
-      const v8 r0 = load(r), r1 = load(r + 8);
-      a0 += xv * r0;
-      a1 += xv * r1;
-      b0 += wv * r0;
-      b1 += wv * r1;
+      for (int q = 0; q < kVectors; ++q) {
+        const v8 rq = load(r + 8 * q);
+        a[q] += xv * rq;
+        b[q] += wv * rq;
+      }
     }
-    store(y, a0);
-    store(y + 8, a1);
-    store(z, b0);
-    store(z + 8, b1);
+    for (int q = 0; q < kVectors; ++q) {
+      store(y + 8 * q, a[q]);
+      store(z + 8 * q, b[q]);
+    }
   }
 }
 
