@@ -224,11 +224,22 @@ def run_benchmark(
         "machine": platform.machine(),
         "processor": platform.processor() or None,
         "python": platform.python_version(),
+        # Under a real-time policy (chrt -f) other work cannot preempt the calls.
+        "scheduler": _scheduler(),
         # Other work on the machine shows up in p99 and max: say how busy it was.
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     return results
+
+
+def _scheduler() -> str | None:
+    """This process's scheduling policy and priority, as ``chrt`` names them."""
+    if not hasattr(os, "sched_getscheduler"):
+        return None
+    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}
+    policy = os.sched_getscheduler(0)
+    return f"{names.get(policy, policy)} {os.sched_getparam(0).sched_priority}"
 
 
 def _native_runner(bundle: Bundle) -> Any:
