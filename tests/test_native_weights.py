@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -188,3 +189,27 @@ def test_without_the_library_the_file_is_checked_with_the_numpy_step(tmp_path, m
     assert parity["stream_steps"] == 0 and parity["max_abs_diff"] <= 1e-5
     assert (bundle / "native.bin").read_bytes() == BUNDLED.read_bytes()
     assert read_bundle(bundle).manifest["native"] == record
+
+
+def test_the_loader_reads_no_byte_it_should_not(tmp_path):
+    """The C++ loader on corrupted files under valgrind's memcheck (where it is
+    installed): no read out of bounds, no use of uninitialised memory."""
+    from tests.native_support import require_program
+
+    program = require_program("cadenza_fuzz_weights")
+    data = native_format.encode(_small())
+    rng = np.random.default_rng(5)
+    files = []
+    for n in range(40):
+        corrupt = bytearray(data)
+        for _ in range(3):
+            corrupt[int(rng.integers(0, len(data) - 4))] = int(rng.integers(0, 256))
+        path = tmp_path / f"c{n}.bin"
+        path.write_bytes(_with_crc(bytes(corrupt)) if n % 2 else bytes(corrupt)[: n * 30])
+        files.append(str(path))
+    valgrind = shutil.which("valgrind")
+    command = [valgrind, "-q", "--error-exitcode=9"] if valgrind else []
+    done = subprocess.run([*command, str(program), *files], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "40 files, no crash" in done.stdout
