@@ -25,6 +25,7 @@ import numpy as np
 from cadenza import native_format
 from cadenza.bundle import MANIFEST, Bundle, bundled_model_path, read_bundle
 from cadenza.errors import BundleError, CadenzaError, ModelError
+from cadenza.runtime import _fill_tokens
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +203,14 @@ class NativeStreamRunner:
                 f"{path}: native weights of window {self.weights.window}, "
                 f"{bundle.path / MANIFEST} says {bundle.window}"
             )
+        self.fill = self.weights.fill
+        if self.fill != _fill_tokens(bundle):
+            raise BundleError(
+                f"{path}: native weights with another left-fill than the primers of "
+                f"{bundle.path / MANIFEST} give; rewrite them: cadenza native-weights {bundle.path}"
+            )
         self.vocabulary = bundle.vocabulary
         self.window = bundle.window
-        self.fill = self.weights.fill
         self.primers = bundle.primers
         self._size = bundle.vocab_size
         self._err = ctypes.create_string_buffer(_ERROR_BYTES)

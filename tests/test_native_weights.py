@@ -213,3 +213,16 @@ def test_the_loader_reads_no_byte_it_should_not(tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert "40 files, no crash" in done.stdout
+
+
+def test_weights_of_another_window_or_fill_are_refused(tmp_path):
+    require_native()
+    bundle = tmp_path / "bundle"
+    shutil.copytree(bundled_model_path(), bundle)
+    weights = native_format.read(bundle / "native.bin")
+    native_format.write(bundle / "native.bin", dataclasses.replace(weights, window=49))
+    with pytest.raises(BundleError, match="native weights of window 49"):
+        native.NativeStreamRunner(read_bundle(bundle))
+    native_format.write(bundle / "native.bin", dataclasses.replace(weights, fill=(3,) * 50))
+    with pytest.raises(BundleError, match="another left-fill"):
+        native.NativeStreamRunner(read_bundle(bundle))
