@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-light test test-fast lint run simulate bundle clean
+.PHONY: setup setup-light test test-fast lint native run simulate bundle clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,16 @@ setup: $(VENV)/.installed
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: setup lint
-	$(PY) -m pytest -q -ra
+# The native core (the C++ model step and its C API) into build/native/.
+# Optional for the daemon: `pip install .` needs no compiler.  `make test`
+# builds it and requires it, so its parity tests run rather than skip.
+NATIVE_BUILD ?= build/native
+native:
+	cmake -S native -B $(NATIVE_BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(NATIVE_BUILD) -j 2
+
+test: setup lint native
+	CADENZA_REQUIRE_NATIVE=1 $(PY) -m pytest -q -ra
 
 # The unit and engine tests: no JACK end-to-end tests, no training, neither the
 # CLI's tests (they load TensorFlow) nor the token scheme's proof against

@@ -34,9 +34,12 @@ def predict_windows(runner: StreamRunner | WindowRunner, windows: np.ndarray) ->
     """Probabilities (float32, [n, V]) after each row of ``windows`` [n, window].
 
     A ``WindowRunner`` runs its graph on each row; a ``StreamRunner`` streams
-    each row from zero state and keeps the last step's probabilities.
+    each row from zero state and keeps the last step's probabilities; the
+    native runner (``cadenza.native``) streams each row through its own step.
     """
     windows = _checked(runner, windows)
+    if not isinstance(runner, (StreamRunner, WindowRunner)):
+        return runner.predict_windows(windows)  # the native step has no onnxruntime session
     if isinstance(runner, WindowRunner):
         return _by_window(runner, windows)
     return _by_stream(runner, windows)

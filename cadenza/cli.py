@@ -49,6 +49,7 @@ HANDLERS = {
     "tokens": "cadenza.train.tokens_cmd:run_tokens",
     "export": "cadenza.export.cli:run_export",
     "bench": "cadenza.export.cli:run_bench",
+    "native-weights": "cadenza.export.cli:run_native_weights",
     "simulate": "cadenza.live.offline.simulate:run_simulate",
     "evaluate": "cadenza.live.offline.evaluate_cmd:run_evaluate",
     "plot": "cadenza.live.offline.pianoroll:run_plot",
@@ -150,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="bundle folder to write")
     p.add_argument("--int8", action="store_true", default=None, help="add an int8 graph")
     p.add_argument("--opset", type=int)
+
+    p = sub.add_parser("native-weights", help="add the native step's weights (native.bin) to "
+                       "a bundle, checked against its stream graph")
+    p.add_argument("bundle", nargs="?", type=Path,
+                   help="bundle folder (default: the bundled model)")
 
     p = sub.add_parser("bench", help="measure prediction latency")
     p.add_argument("--model", type=Path, help="bundle (default: the bundled model)")

@@ -359,6 +359,12 @@ def load_predictor(
     if runner not in RUNNERS:
         raise ConfigError(f"unknown runner {runner!r} (known: {', '.join(RUNNERS)})")
     bundle = read_bundle(path or bundled_model_path())
+    if runner == "native":
+        from cadenza.native import NativeStreamRunner
+
+        if int8:
+            log.warning("%s: the native step runs the fp32 weights; --int8 ignored", bundle.path)
+        return NativeStreamRunner(bundle)  # the same interface as StreamRunner
     kind = f"{runner}_int8" if int8 else runner
     predictor = StreamRunner(bundle, kind) if runner == "stream" else WindowRunner(bundle, kind)
     log.debug("loaded %s graph of %s", kind, bundle.path)

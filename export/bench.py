@@ -5,6 +5,10 @@ then ask for the next distribution.  Each runner is warmed up, then timed
 over ``calls`` predictions on one thread; the token fed next is the argmax
 of the last answer, chosen outside the timed region.  ``keras`` times the
 original's path, ``model.predict`` on the last window, per note.
+``native_stream`` times the native step (``cadenza.native``) where the
+library is built, taking turns call by call with onnxruntime's stream step
+(``onnx_stream_paired``); ``native_vs_onnx_stream`` says how many times
+faster it is.
 
 The generation benchmark plays 200 notes from the bundle's first primer:
 the original's loop (``model.predict`` per note, argmax) against ours
@@ -24,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from cadenza.bundle import Bundle, read_bundle
-from cadenza.errors import ExportError
+from cadenza.errors import BundleError, ExportError
 from cadenza.runtime import StreamRunner, WindowRunner
 from cadenza.trained import PROBS
 
@@ -60,6 +64,29 @@ def time_calls(
         samples.append(clock() - start)
         token = int(np.argmax(probs))
     return summarise(samples)
+
+
+def time_pair(
+    first: Callable[[int], np.ndarray], second: Callable[[int], np.ndarray], token: int,
+    calls: int, warmup: int = WARMUP_CALLS,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Time two predictors call by call in turn, each fed its own last argmax.
+
+    On a busy machine, timing one runner after the other lets each meet
+    different weather; taking turns gives both the same."""
+    tokens = [token, token]
+    steps = (first, second)
+    samples: list[list[int]] = [[], []]
+    clock = time.perf_counter_ns
+    for n in range(warmup + calls):
+        for which in (0, 1):
+            start = clock()
+            probs = steps[which](tokens[which])
+            elapsed = clock() - start
+            if n >= warmup:
+                samples[which].append(elapsed)
+            tokens[which] = int(np.argmax(probs))
+    return summarise(samples[0]), summarise(samples[1])
 
 
 def _runner_step(runner: StreamRunner | WindowRunner) -> Callable[[int], np.ndarray]:
@@ -143,11 +170,26 @@ def run_benchmark(
         runners["onnx_int8"] = StreamRunner(bundle, "stream_int8")
     if "window_int8" in bundle.graphs:
         runners["onnx_window_int8"] = WindowRunner(bundle, "window_int8")
+    native_runner = _native_runner(bundle)
     for name, runner in runners.items():
         runner.reset(primer)
         results[name] = time_calls(_runner_step(runner), primer[-1], calls)
         log.info("%s: p99 %.3f ms", name, results[name]["p99_ms"])
 
+    if native_runner is not None:
+        # The bar: the native step's p99 at most half of onnxruntime's stream
+        # step's, in one run: the two take turns, call by call.
+        stream = runners["onnx_stream"]
+        stream.reset(primer)
+        native_runner.reset(primer)
+        results["onnx_stream_paired"], results["native_stream"] = time_pair(
+            _runner_step(stream), _runner_step(native_runner), primer[-1], calls
+        )
+        log.info("native_stream: p99 %.3f ms", results["native_stream"]["p99_ms"])
+        results["native_vs_onnx_stream"] = {
+            key: results["onnx_stream_paired"][key] / results["native_stream"][key]
+            for key in ("p50_ms", "p99_ms")
+        }
     keras = _keras_loop(keras_dir, bundle)
     if keras is not None:
         keras.reset(primer)
@@ -182,11 +224,33 @@ def run_benchmark(
         "machine": platform.machine(),
         "processor": platform.processor() or None,
         "python": platform.python_version(),
+        # Under a real-time policy (chrt -f) other work cannot preempt the calls.
+        "scheduler": _scheduler(),
         # Other work on the machine shows up in p99 and max: say how busy it was.
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     return results
+
+
+def _scheduler() -> str | None:
+    """This process's scheduling policy and priority, as ``chrt`` names them."""
+    if not hasattr(os, "sched_getscheduler"):
+        return None
+    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}
+    policy = os.sched_getscheduler(0)
+    return f"{names.get(policy, policy)} {os.sched_getparam(0).sched_priority}"
+
+
+def _native_runner(bundle: Bundle) -> Any:
+    """The native step on the bundle's weights, or None (with the reason logged)."""
+    from cadenza import native
+
+    try:
+        return native.NativeStreamRunner(bundle)
+    except (native.NativeError, BundleError) as err:
+        log.warning("native_stream not timed: %s", err)
+        return None
 
 
 def _keras_loop(keras_dir: Path | None, bundle: Bundle) -> KerasLoop | None:
@@ -203,7 +267,7 @@ def _keras_loop(keras_dir: Path | None, bundle: Bundle) -> KerasLoop | None:
 def format_table(results: dict[str, Any]) -> str:
     lines = [f"{'runner':<18} {'calls':>6} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}"]
     for name, r in results.items():
-        if isinstance(r, dict) and "p50_ms" in r:
+        if isinstance(r, dict) and "calls" in r:
             lines.append(
                 f"{name:<18} {r['calls']:>6} {r['p50_ms']:>9.3f} {r['p99_ms']:>9.3f} {r['max_ms']:>9.3f}"
             )
@@ -212,6 +276,10 @@ def format_table(results: dict[str, Any]) -> str:
     if g.get("keras_s") is not None:
         line += f", keras loop {g['keras_s']:.2f} s, speed-up {g['speedup']:.0f}x"
     lines.append(line)
+    ratio = results.get("native_vs_onnx_stream")
+    if ratio:
+        lines.append(f"native step against onnxruntime's stream step: {ratio['p50_ms']:.1f}x "
+                     f"faster at p50, {ratio['p99_ms']:.1f}x at p99")
     setup = results.get("setup", {})
     if "load_average_before" in setup:
         lines.append(

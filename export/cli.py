@@ -31,6 +31,16 @@ def run_export(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def run_native_weights(args: argparse.Namespace, config: Config) -> int:
+    from cadenza.export.native_bundle import write_native
+
+    record = write_native(args.bundle or bundled_model_path())
+    parity = record["parity"]
+    log.info("native weights: max |dp| %.2e over %d comparisons (%s)",
+             parity["max_abs_diff"], parity["comparisons"], parity["step"])
+    return 0
+
+
 def run_bench(args: argparse.Namespace, config: Config) -> int:
     _quiet_tensorflow()
     from cadenza.export.bench import format_table, run_benchmark

@@ -21,9 +21,9 @@ from typing import Any
 from cadenza import __version__
 from cadenza.batch import predict_windows
 from cadenza.bundle import FORMAT, FORMAT_VERSION, MANIFEST, read_bundle, write_json_atomic
-from cadenza.config import RUNNERS, ExportConfig
+from cadenza.config import GRAPH_RUNNERS, ExportConfig
 from cadenza.errors import ExportError
-from cadenza.export import convert, parity, quantize
+from cadenza.export import convert, native_bundle, parity, quantize
 from cadenza.export.source import TrainedModel, keras_predict, load_trained
 from cadenza.runtime import StreamRunner, WindowRunner
 from cadenza.tokens import SCHEME_VERSION
@@ -148,7 +148,7 @@ def _int8(
 ) -> dict[str, Any]:
     """Quantize both graphs; evaluate and keep or drop each; the manifest's "int8" record."""
     record: dict[str, Any] = {"requested": True, "max_accuracy_drop": max_drop, "graphs": {}}
-    for kind in RUNNERS:
+    for kind in GRAPH_RUNNERS:
         int8_kind, file = f"{kind}_int8", f"{kind}_int8.onnx"
         quantize.quantize(folder / manifest["graphs"][kind]["file"], folder / file)
         manifest["graphs"][int8_kind] = dict(manifest["graphs"][kind], file=file)
@@ -157,7 +157,7 @@ def _int8(
     decisions = []
     # Every twin is judged before any is dropped: a default-preset window
     # runner opens the stream twin too (for histories shorter than the window).
-    for kind in RUNNERS:
+    for kind in GRAPH_RUNNERS:
         int8_kind = f"{kind}_int8"
         runner = StreamRunner(bundle, int8_kind) if kind == "stream" else WindowRunner(bundle, int8_kind)
         decisions.append((int8_kind, quantize.decide(
@@ -204,6 +204,7 @@ def export_bundle(model_dir: str | Path, out: str | Path, config: ExportConfig) 
         if config.int8:
             manifest["int8"] = _int8(trained, folder, manifest, probs, config.max_int8_accuracy_drop)
         write_json_atomic(folder / MANIFEST, manifest)
+        manifest["native"] = native_bundle.export_native(folder, windows)
         read_bundle(folder)  # the finished bundle must read back before it replaces anything
         _place(folder, out)
     except BaseException:

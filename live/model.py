@@ -21,7 +21,7 @@ def load_live_predictor(settings: LiveConfig) -> StreamRunner | WindowRunner:
             "--model BUNDLE, or train and export one (cadenza train, then cadenza export)"
         )
     int8 = settings.int8
-    if int8:
+    if int8 and settings.runner != "native":  # the native step's own warning comes later
         bundle = read_bundle(settings.model or bundled_model_path())
         if f"{settings.runner}_int8" not in bundle.graphs:
             log.warning(

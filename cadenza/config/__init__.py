@@ -14,6 +14,7 @@ from cadenza.config.choices import (
     CC_CONTROLS,
     CLOCKS,
     DEFAULT_CC,
+    GRAPH_RUNNERS,
     GRID_BEATS,
     GRIDS,
     KEY_AUTO,
@@ -49,7 +50,7 @@ from cadenza.config.sections import (
 __all__ = [
     "ALL_SHIFTS", "APIS", "CC_CONTROLS", "CLOCKS", "DEFAULT_CC", "GRID_BEATS", "GRIDS",
     "KEY_AUTO", "KEY_CALL", "KEY_OFF", "KEY_SETTINGS", "MAX_OPSET", "MAX_SHIFT", "MIN_OPSET",
-    "MODES", "PRESETS", "RECURRENT_ACTIVATIONS", "REGISTERS", "RHYTHMS", "RUNNERS", "SECTIONS",
+    "MODES", "PRESETS", "RECURRENT_ACTIVATIONS", "REGISTERS", "RHYTHMS", "RUNNERS", "GRAPH_RUNNERS", "SECTIONS",
     "SPLITS", "STRATEGIES", "TOKENIZERS", "VOCAB_ORDERS", "Config", "DataConfig",
     "EngineSettings", "ExportConfig", "LiveConfig", "TrainConfig", "as_dict", "load_config",
     "parse_assignment", "transpose_shifts",

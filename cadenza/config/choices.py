@@ -19,7 +19,11 @@ RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
 # Which index each token gets: by count (commonest first), or a permutation
 # of that drawn with the run's seed, as the original's set() order was.
 VOCAB_ORDERS = ("count", "shuffled")
-RUNNERS = ("stream", "window")
+# How the model runs: onnxruntime's stream or window graph, or the native
+# step (the stream semantics in C++, built with `make native`).
+RUNNERS = ("stream", "window", "native")
+#: The runners with ONNX graphs of their own (and int8 twins).
+GRAPH_RUNNERS = ("stream", "window")
 MODES = ("call-response", "accompany", "continue")
 RHYTHMS = ("grid", "mirror")
 CLOCKS = ("internal", "midi")

@@ -172,7 +172,7 @@ class LiveConfig(Section):
 
     model: str = ""  # empty: the bundled model
     # stream (O(1) per note) or window (the original's semantics)
-    runner: str = setting("stream", one_of(RUNNERS))
+    runner: str = setting("stream", one_of(RUNNERS))  # stream (O(1) per note), window (the original's semantics), native
     int8: bool = False  # use the bundle's int8 graph where it has one (faster, smaller)
     mode: str = setting("call-response", one_of(MODES))
     rhythm: str = setting("grid", one_of(RHYTHMS))

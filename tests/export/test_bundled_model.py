@@ -36,7 +36,9 @@ else:  # pragma: no cover
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "models" / "default"
 RECIPE = REPO / "models" / "default.toml"
-MAX_BUNDLE_BYTES = 5 * 1024 * 1024  # "a few MB": the bundle lives in git
+# "a few MB": the bundle lives in git (about 4.4 MB of graphs, and 1.7 MB of
+# native weights, docs/native.md).
+MAX_BUNDLE_BYTES = 7 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,8 @@ def test_the_bundle_says_how_it_was_made(bundle):
 
 def test_the_bundle_is_small_enough_for_git(bundle):
     files = [p for p in COMMITTED.iterdir() if p.is_file()]
-    assert {p.name for p in files} == {MANIFEST} | {g.path.name for g in bundle.graphs.values()}
+    native = bundle.manifest["native"]["file"]
+    assert {p.name for p in files} == {MANIFEST, native} | {g.path.name for g in bundle.graphs.values()}
     assert sum(p.stat().st_size for p in files) < MAX_BUNDLE_BYTES
 
 

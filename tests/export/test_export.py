@@ -155,7 +155,8 @@ def test_cli_export_without_int8(tiny_models, tmp_path, empty_config):
     assert code == 0
     doc = manifest_of(out)
     assert doc["int8"] == {"requested": False}
-    assert sorted(p.name for p in out.iterdir()) == ["model.json", "stream.onnx", "window.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "model.json", "native.bin", "stream.onnx", "window.onnx"]
 
 
 def test_failed_parity_is_fatal_and_keeps_the_previous_bundle(
