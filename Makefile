@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-light test lint run simulate bundle clean
+.PHONY: setup setup-light test lint run simulate bundle native clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ simulate: setup
 # Rebuild the bundled model from scratch (see models/README.md).
 bundle: setup
 	bash scripts/build_bundled_model.sh
+
+# The native core (C++17, CMake): build/native/libcadenza_engine.so, which
+# `--engine native` and the identity tests load.  Optional for the daemon.
+native:
+	cmake -S native -B build/native -DCMAKE_BUILD_TYPE=Release
+	cmake --build build/native -j 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
