@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="duet MIDI file to write")
     p.add_argument("--plot", type=Path, help="also draw a piano roll PNG")
     p.add_argument("--bars", type=_positive(float), help="with --mode continue: how long to play")
+    p.add_argument("--engine", choices=("python", "native"), default="python",
+                   help="the Python engine, or the native (C++) one: the same notes (make native)")
 
     p = sub.add_parser("evaluate", help="score the engine's answers to calls cut from pieces, "
                        "beside baselines (table, and JSON)")

@@ -152,6 +152,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cadenza_debug_estimate_key": (i32, [p(dbl)]),
         "cadenza_debug_filter": (i32, [p(dbl), i32, dbl, i32, dbl, p(dbl)]),
         "cadenza_debug_chord_token": (i32, [i32, ctypes.c_char_p, i32]),
+        "cadenza_debug_token": (i32, [ctypes.c_char_p, p(i32)]),
     }
     for name, (restype, argtypes) in signatures.items():
         function = getattr(lib, name)

@@ -108,8 +108,12 @@ def simulate(
     performance: Performance,
     *,
     bars: float | None = None,
+    engine_kind: str = "python",
 ) -> tuple[Recorder, dict]:
     """Run the duet; returns the recording and a summary.
+
+    ``engine_kind``: "python" (``Engine``) or "native" (the C++ engine,
+    ``NativeEngine``: the same bytes out, by the identity contract).
 
     ``continue`` mode plays the performance as its seed phrase, then plays
     alone from the next bar line for ``bars`` bars (default 8).  Other modes
@@ -125,7 +129,7 @@ def simulate(
         seconds_per_bar = BEATS_PER_BAR * 60.0 / settings.bpm
         start = math.ceil(performance.end / seconds_per_bar - 1e-9) * seconds_per_bar
         end = start + (DEFAULT_CONTINUE_BARS if bars is None else bars) * seconds_per_bar
-    engine = Engine(predictor, settings, start_time=start)
+    engine = make_engine(engine_kind, predictor, settings, start_time=start)
     duet = _Duet(engine)
     finish = max(start, performance.end)
     for now, message, events in drive(engine, performance.messages, end=end):
@@ -145,6 +149,20 @@ def simulate(
         "window": engine.window,
     }
     return duet.recorder, summary
+
+
+ENGINES = ("python", "native")
+
+
+def make_engine(kind: str, predictor: Predictor, settings: LiveConfig, *, start_time: float = 0.0):
+    """The Python engine, or the native one (``make native`` builds it)."""
+    if kind == "native":
+        from cadenza.live.native_engine import NativeEngine
+
+        return NativeEngine(predictor, settings, start_time=start_time)
+    if kind != "python":
+        raise ValueError(f"unknown engine {kind!r} (known: {', '.join(ENGINES)})")
+    return Engine(predictor, settings, start_time=start_time)
 
 
 def drive(
@@ -205,7 +223,8 @@ def run_simulate(args: argparse.Namespace, config: Config) -> int:
 
     predictor = load_live_predictor(settings)
     began = time.perf_counter()
-    recorder, summary = simulate(predictor, settings, performance, bars=getattr(args, "bars", None))
+    recorder, summary = simulate(predictor, settings, performance, bars=getattr(args, "bars", None),
+                                 engine_kind=getattr(args, "engine", None) or "python")
     elapsed = time.perf_counter() - began
     out = recorder.save(args.out)
     log.info(

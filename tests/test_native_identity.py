@@ -244,3 +244,22 @@ def test_generated_midi_clock_is_identical(bpm, seed, jitter, drop, bunch, mode)
                     + phrase(0.6, CALL[:6]))
     python, native = both(LiveConfig(clock="midi", mode=mode, bpm=bpm), steps, end=8.0)
     assert python == native, first_difference(python, native)
+
+
+def _bundled_vocabulary() -> list[str]:
+    import json
+    from pathlib import Path
+
+    manifest = Path(__file__).resolve().parents[1] / "models" / "default" / "model.json"
+    if not manifest.is_file():
+        pytest.skip("no bundled model")
+    return json.loads(manifest.read_text())["vocabulary"]
+
+
+@pytest.mark.parametrize("name", ["defaults", "key-auto", "continue", "mirror-bars", "chords-and-held-bass",
+                                  "out-of-vocabulary", "argmax-loop-guard", "ccs", "midi-clock-jitter-lost-bunched"])
+def test_scenarios_on_the_bundled_vocabulary(name):
+    """The bundled model's 533 tokens (flat spellings, low octaves, many chords)."""
+    settings_, steps, end = SCENARIOS[name]
+    python, native = both(settings_, steps, end=end, vocab=_bundled_vocabulary())
+    assert python == native, first_difference(python, native)

@@ -105,3 +105,28 @@ def test_chord_tokens_are_the_schemes(lib):
         classes = [pc for pc in range(12) if mask >> pc & 1]
         lib.cadenza_debug_chord_token(mask, buffer, 64)
         assert buffer.value.decode() == chord_token(classes), classes
+
+
+def _bundled_vocabulary() -> list[str]:
+    import json
+    from pathlib import Path
+
+    manifest = Path(__file__).resolve().parents[1] / "models" / "default" / "model.json"
+    return json.loads(manifest.read_text())["vocabulary"] if manifest.is_file() else []
+
+
+def test_tokens_parse_as_the_scheme_reads_them(lib):
+    from cadenza.key_mask import token_pitch_classes
+    from cadenza.tokens import is_chord, midi_to_name, name_to_midi
+
+    spellings = [midi_to_name(m) for m in range(128)] + [
+        "D-4", "B#3", "C##4", "E--1", "G-~5", "F#~2", "A`3", "B-`0", "C-1", "B-1", "E-1", "2.6.9", "0",
+        "11.2.5.7",
+    ]
+    midi = ctypes.c_int32()
+    for token in spellings + _bundled_vocabulary():
+        mask = lib.cadenza_debug_token(token.encode(), ctypes.byref(midi))
+        assert mask == sum(1 << pc for pc in set(token_pitch_classes(token))), token
+        assert midi.value == (-1 if is_chord(token) else name_to_midi(token)), token
+    for bad in ("H4", "C", "12.3", "C4x", ""):
+        assert lib.cadenza_debug_token(bad.encode(), ctypes.byref(midi)) == -1, bad

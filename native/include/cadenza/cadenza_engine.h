@@ -105,6 +105,8 @@ void cadenza_debug_profiles(double* out /* 24 x 12 */);
 int32_t cadenza_debug_estimate_key(const double* counts /* 12 */);
 int32_t cadenza_debug_filter(const double* probs, int32_t n, double temperature, int32_t top_k,
                              double top_p, double* out);
+/* A token's pitch classes as bits (-1: not of the scheme); ``midi``: a note's number, else -1. */
+int32_t cadenza_debug_token(const char* token, int32_t* midi);
 int32_t cadenza_debug_chord_token(int32_t mask, char* out, int32_t size);
 
 #ifdef __cplusplus

@@ -287,6 +287,14 @@ int32_t cadenza_debug_filter(const double* probs, int32_t n, double temperature,
   return n;
 }
 
+int32_t cadenza_debug_token(const char* token, int32_t* midi) {
+  cadenza::eng::TokenInfo info;
+  std::string why;
+  if (!cadenza::eng::parse_token(token, info, why)) return -1;
+  *midi = info.chord ? -1 : info.midi;
+  return info.mask;
+}
+
 int32_t cadenza_debug_chord_token(int32_t mask, char* out, int32_t size) {
   if (mask <= 0 || mask >= 4096) return -1;
   const std::string token = cadenza::eng::chord_token(static_cast<uint16_t>(mask));

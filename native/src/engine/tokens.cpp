@@ -175,7 +175,9 @@ bool parse_token(const std::string& token, TokenInfo& out, std::string& why) {
     }
     return true;
   }
-  for (int m = 0; m < 128; ++m) {
+  // tokens._DEFAULT_NAMES is a dict built upwards: where two numbers share a
+  // name ("B-1" is B in octave -1 and B-flat in octave 1) the higher one wins.
+  for (int m = 127; m >= 0; --m) {
     if (midi_to_name(m) == token) {
       out.midi = m;
       out.mask = static_cast<uint16_t>(1u << (m % 12));

@@ -1,0 +1,70 @@
+"""``cadenza simulate --engine native`` writes the file ``--engine python`` writes."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from cadenza.cli import main
+from cadenza.config import RUNNERS, LiveConfig
+from cadenza.live import native_engine
+from cadenza.live.simulate import example_phrase, read_performance, simulate
+from cadenza.predictor import FakePredictor
+from tests.native_support import VOCAB, native_library
+
+
+def _duet(tmp_path, name: str, settings: LiveConfig, kind: str, bars: float | None = None) -> bytes:
+    recorder, _ = simulate(FakePredictor(VOCAB), settings, read_performance(example_phrase()),
+                           bars=bars, engine_kind=kind)
+    return recorder.save(tmp_path / name).read_bytes()
+
+
+@pytest.mark.parametrize("settings", [
+    LiveConfig(),
+    LiveConfig(mode="continue", temperature=0.0),
+    LiveConfig(mode="accompany", rhythm="mirror", key="auto", seed=3),
+    LiveConfig(rhythm="mirror", answer_bars=2, grid="1/16", top_p=0.8),
+], ids=["defaults", "continue-argmax", "accompany-mirror", "mirror-bars"])
+def test_simulated_duets_are_byte_identical_with_the_fake(tmp_path, settings):
+    native_library()
+    python = _duet(tmp_path, "python.mid", settings, "python", bars=4)
+    native = _duet(tmp_path, "native.mid", settings, "native", bars=4)
+    assert python == native
+    assert len(python) > 200  # a duet, not an empty file
+
+
+def _simulate_cli(tmp_path, name: str, *extra: str) -> bytes:
+    out = tmp_path / name
+    assert main(["simulate", "--out", str(out), *extra]) == 0
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("extra", [(), ("--mode", "continue", "--bars", "2", "--seed", "4")])
+def test_cli_native_engine_on_the_bundled_model(tmp_path, extra):
+    """The native engine calls the onnxruntime runner back: same model, same notes."""
+    native_library()
+    python = _simulate_cli(tmp_path, "python.mid", "--engine", "python", *extra)
+    native = _simulate_cli(tmp_path, "native.mid", "--engine", "native", *extra)
+    assert python == native
+
+
+@pytest.mark.skipif("native" not in RUNNERS, reason="the native model step (--runner native) is not here yet")
+def test_native_engine_matches_the_python_engine_on_the_native_runner(tmp_path):
+    """The identity contract with the real model: the native engine on the native
+    model step writes what the Python engine writes on the same step."""
+    native_library()
+    for extra in ((), ("--mode", "continue", "--bars", "4", "--temperature", "0.8")):
+        python = _simulate_cli(tmp_path, "python.mid", "--engine", "python", "--runner", "native", *extra)
+        native = _simulate_cli(tmp_path, "native.mid", "--engine", "native", "--runner", "native", *extra)
+        assert python == native
+
+
+def test_an_unbuilt_library_says_how_to_build_it(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(native_engine, "_LIBRARY", None)
+    monkeypatch.setenv(native_engine.LIBRARY_ENV, str(tmp_path / "missing.so"))
+    with caplog.at_level(logging.ERROR):
+        code = main(["simulate", "--engine", "native", "--out", str(tmp_path / "x.mid")])
+    assert code != 0
+    assert "make native" in caplog.text
+    assert "missing.so" in caplog.text
