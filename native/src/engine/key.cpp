@@ -58,7 +58,7 @@ int estimate_key(const double counts[12]) {
     // (profiles * counts).sum(axis=1): products, then a pairwise sum of 12
     double products[12];
     for (int j = 0; j < 12; ++j) products[j] = rows[k][j] * counts[j];
-    const double score = pairwise_sum(products, 12);
+    const double score = pairwise_sum12(products);
     if (k == 0 || score > best_score) {  // np.argmax: the first of equals
       best = k;
       best_score = score;

@@ -13,13 +13,21 @@ KeyAwareness::KeyAwareness(const VocabMap& vocab)
       pitch_classes_(static_cast<size_t>(vocab.size()) * 12, 0.0),
       class_means_(static_cast<size_t>(vocab.size()) * 12, 0.0),
       masks_(static_cast<size_t>(vocab.size()), 0),
+      group_of_(static_cast<size_t>(vocab.size())),
       weights_(static_cast<size_t>(vocab.size())),
       key_weights_(static_cast<size_t>(vocab.size())),
       weighted_(static_cast<size_t>(vocab.size())),
       products_(12) {
+  std::vector<int> group_by_mask(1 << 12, -1);
+  (void)scoring_profiles();  // built now, not on the first estimate
   for (int i = 0; i < vocab_size_; ++i) {
     const uint16_t mask = vocab.info(i).mask;
     masks_[static_cast<size_t>(i)] = mask;
+    if (group_by_mask[mask] < 0) {
+      group_by_mask[mask] = static_cast<int>(group_token_.size());
+      group_token_.push_back(i);
+    }
+    group_of_[static_cast<size_t>(i)] = group_by_mask[mask];
     double n = 0.0;
     for (int j = 0; j < 12; ++j) {
       if (mask & (1u << j)) {
@@ -31,6 +39,7 @@ KeyAwareness::KeyAwareness(const VocabMap& vocab)
       class_means_[static_cast<size_t>(i) * 12 + j] = pitch_classes_[static_cast<size_t>(i) * 12 + j] / n;
     }
   }
+  group_weights_.resize(group_token_.size());
 }
 
 void KeyAwareness::configure(KeySetting setting, int named_key, double s, double b) {
@@ -117,11 +126,13 @@ void KeyAwareness::call_weights(double* weights) {
   for (int j = 0; j < 12; ++j) scaled[j] = counts[j] / top;
   const double keep = 1.0 - strength;
   double* products = products_.data();
-  for (int i = 0; i < vocab_size_; ++i) {
-    const double* row = &class_means_[static_cast<size_t>(i) * 12];
+  double* group = group_weights_.data();
+  const int groups = static_cast<int>(group_token_.size());
+  for (int g = 0; g < groups; ++g) {
+    const double* row = &class_means_[static_cast<size_t>(group_token_[static_cast<size_t>(g)]) * 12];
     for (int j = 0; j < 12; ++j) products[j] = row[j] * scaled[j];
-    const double share = pairwise_sum(products, 12);
-    weights[i] = keep + strength * share;
+    const double share = pairwise_sum12(products);
+    group[g] = keep + strength * share;
   }
   const double sounded = pairwise_sum(answered_, 12);
   if (sounded > 0.0 && balance > 0.0) {
@@ -132,12 +143,13 @@ void KeyAwareness::call_weights(double* weights) {
       o = std::min(std::max(o, -MAX_OWED), MAX_OWED);
       owed[j] = balance * o;
     }
-    for (int i = 0; i < vocab_size_; ++i) {
-      const double* row = &class_means_[static_cast<size_t>(i) * 12];
+    for (int g = 0; g < groups; ++g) {
+      const double* row = &class_means_[static_cast<size_t>(group_token_[static_cast<size_t>(g)]) * 12];
       for (int j = 0; j < 12; ++j) products[j] = row[j] * owed[j];
-      weights[i] *= std::exp(pairwise_sum(products, 12));
+      group[g] *= std::exp(pairwise_sum12(products));
     }
   }
+  for (int i = 0; i < vocab_size_; ++i) weights[i] = group[group_of_[static_cast<size_t>(i)]];
 }
 
 const double* KeyAwareness::weigh(const double* probs, const double* weights) {

@@ -42,6 +42,11 @@ class KeyAwareness {
   std::vector<double> pitch_classes_;  // [V][12], 0 or 1
   std::vector<double> class_means_;    // [V][12], each row summing to 1
   std::vector<uint16_t> masks_;        // [V] pitch classes as bits
+  // Tokens with the same pitch classes weigh the same (their rows are equal, so
+  // are the sums): the weights are worked out once per distinct set.
+  std::vector<int> group_of_;          // [V] -> distinct set
+  std::vector<int> group_token_;       // distinct set -> a token with it
+  std::vector<double> group_weights_;  // [distinct sets]
   double counts_[12] = {0};
   int heard_[HEARD] = {0};
   int heard_start_ = 0, heard_count_ = 0;

@@ -8,6 +8,17 @@ namespace cadenza::eng {
 // np.add.reduce over a contiguous float64 array (8 accumulators, blocks of 128).
 double pairwise_sum(const double* a, std::ptrdiff_t n);
 
+// pairwise_sum for exactly 12 terms (a row of pitch classes), inlined: the
+// same additions in the same order (8 accumulators, then the 4 left over).
+inline double pairwise_sum12(const double* p) {
+  double res = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+  res += p[8];
+  res += p[9];
+  res += p[10];
+  res += p[11];
+  return res;
+}
+
 // np.searchsorted(sorted, value, side='left' | 'right').
 std::ptrdiff_t search_left(const double* sorted, std::ptrdiff_t n, double value);
 std::ptrdiff_t search_right(const double* sorted, std::ptrdiff_t n, double value);
