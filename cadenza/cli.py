@@ -188,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runner", choices=RUNNERS, help="how the model is run")
     p.add_argument("--int8", action="store_true", default=None,
                    help="use the bundle's int8 graph where it has one")
+    p.add_argument("--engine", choices=("python", "native"), default="python",
+                   help="the Python engine, or the native (C++) one: the same answers (make native)")
 
     p = sub.add_parser("live", help="run the improviser on MIDI ports")
     _engine_options(p)

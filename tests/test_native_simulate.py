@@ -68,3 +68,20 @@ def test_an_unbuilt_library_says_how_to_build_it(tmp_path, monkeypatch, caplog):
     assert code != 0
     assert "make native" in caplog.text
     assert "missing.so" in caplog.text
+
+
+def test_evaluate_prints_the_same_table_with_the_native_engine(tmp_path, capsys):
+    """``cadenza evaluate --engine native``: the same answers, so the same table."""
+    from tests.test_evaluate import SCALES, write_piece
+
+    native_library()
+    for name, scale in SCALES.items():
+        write_piece(tmp_path / f"{name}.mid", scale)
+    tables = []
+    for engine in ("python", "native"):
+        argv = ["evaluate", "--data", str(tmp_path), "--call-onsets", "8", "--calls-per-piece", "2",
+                "--max-tokens", "10", "--seed", "2", "--engine", engine]
+        assert main(argv) == 0
+        tables.append(capsys.readouterr().out)
+    assert tables[0] == tables[1]
+    assert "cadenza" in tables[0].lower() and "pc match" in tables[0]
