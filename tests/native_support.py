@@ -15,7 +15,7 @@ from cadenza.config import LiveConfig
 from cadenza.tokens import midi_to_name
 
 
-def native_library():
+def require_native():
     """The loaded library, or a skip that says to run ``make native``."""
     from cadenza.live.native_engine import NativeUnavailable, load_library
 
@@ -97,7 +97,7 @@ def both(settings: LiveConfig, steps: Sequence[Step], *, end: float, vocab: Sequ
     from cadenza.live.native_engine import NativeEngine
     from cadenza.predictor import FakePredictor
 
-    native_library()
+    require_native()
     python = run_script(Engine(FakePredictor(vocab), settings, start_time=start_time), steps, end=end)
     native = run_script(NativeEngine(FakePredictor(vocab), settings, start_time=start_time), steps, end=end)
     return python, native

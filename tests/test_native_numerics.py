@@ -12,12 +12,12 @@ import pytest
 from cadenza.key_mask import _PROFILES, KEYS, estimate_key_fast
 from cadenza.sampling import SamplingSettings, filter_distribution
 from cadenza.tokens import chord_token
-from tests.native_support import native_library
+from tests.native_support import require_native
 
 
 @pytest.fixture(scope="module")
 def lib():
-    return native_library()
+    return require_native()
 
 
 def _doubles(values) -> ctypes.Array:

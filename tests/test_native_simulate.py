@@ -8,10 +8,10 @@ import pytest
 
 from cadenza.cli import main
 from cadenza.config import RUNNERS, LiveConfig
-from cadenza.live import native_engine
+from cadenza.live import native_library
 from cadenza.live.simulate import example_phrase, read_performance, simulate
 from cadenza.predictor import FakePredictor
-from tests.native_support import VOCAB, native_library
+from tests.native_support import VOCAB, require_native
 
 
 def _duet(tmp_path, name: str, settings: LiveConfig, kind: str, bars: float | None = None) -> bytes:
@@ -27,7 +27,7 @@ def _duet(tmp_path, name: str, settings: LiveConfig, kind: str, bars: float | No
     LiveConfig(rhythm="mirror", answer_bars=2, grid="1/16", top_p=0.8),
 ], ids=["defaults", "continue-argmax", "accompany-mirror", "mirror-bars"])
 def test_simulated_duets_are_byte_identical_with_the_fake(tmp_path, settings):
-    native_library()
+    require_native()
     python = _duet(tmp_path, "python.mid", settings, "python", bars=4)
     native = _duet(tmp_path, "native.mid", settings, "native", bars=4)
     assert python == native
@@ -43,7 +43,7 @@ def _simulate_cli(tmp_path, name: str, *extra: str) -> bytes:
 @pytest.mark.parametrize("extra", [(), ("--mode", "continue", "--bars", "2", "--seed", "4")])
 def test_cli_native_engine_on_the_bundled_model(tmp_path, extra):
     """The native engine calls the onnxruntime runner back: same model, same notes."""
-    native_library()
+    require_native()
     python = _simulate_cli(tmp_path, "python.mid", "--engine", "python", *extra)
     native = _simulate_cli(tmp_path, "native.mid", "--engine", "native", *extra)
     assert python == native
@@ -53,7 +53,7 @@ def test_cli_native_engine_on_the_bundled_model(tmp_path, extra):
 def test_native_engine_matches_the_python_engine_on_the_native_runner(tmp_path):
     """The identity contract with the real model: the native engine on the native
     model step writes what the Python engine writes on the same step."""
-    native_library()
+    require_native()
     for extra in ((), ("--mode", "continue", "--bars", "4", "--temperature", "0.8")):
         python = _simulate_cli(tmp_path, "python.mid", "--engine", "python", "--runner", "native", *extra)
         native = _simulate_cli(tmp_path, "native.mid", "--engine", "native", "--runner", "native", *extra)
@@ -61,8 +61,8 @@ def test_native_engine_matches_the_python_engine_on_the_native_runner(tmp_path):
 
 
 def test_an_unbuilt_library_says_how_to_build_it(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(native_engine, "_LIBRARY", None)
-    monkeypatch.setenv(native_engine.LIBRARY_ENV, str(tmp_path / "missing.so"))
+    monkeypatch.setattr(native_library, "_LIBRARY", None)
+    monkeypatch.setenv(native_library.LIBRARY_ENV, str(tmp_path / "missing.so"))
     with caplog.at_level(logging.ERROR):
         code = main(["simulate", "--engine", "native", "--out", str(tmp_path / "x.mid")])
     assert code != 0
@@ -74,7 +74,7 @@ def test_evaluate_prints_the_same_table_with_the_native_engine(tmp_path, capsys)
     """``cadenza evaluate --engine native``: the same answers, so the same table."""
     from tests.test_evaluate import SCALES, write_piece
 
-    native_library()
+    require_native()
     for name, scale in SCALES.items():
         write_piece(tmp_path / f"{name}.mid", scale)
     tables = []

@@ -93,6 +93,10 @@ void cadenza_engine_set_tempo(cadenza_engine* e, double bpm, double now);
 void cadenza_engine_locate(cadenza_engine* e, double beat, double now);
 
 int32_t cadenza_engine_beat_at(cadenza_engine* e, double time, double* beat);
+int32_t cadenza_engine_time_at(cadenza_engine* e, double beat, double* time);
+/* (channel << 8 | note) of the notes sounding / the keys held; returns the full count. */
+int32_t cadenza_engine_sounding(cadenza_engine* e, int32_t* out, int32_t capacity);
+int32_t cadenza_engine_held(cadenza_engine* e, int32_t* out, int32_t capacity);
 int32_t cadenza_engine_window(cadenza_engine* e, int32_t* out, int32_t capacity);
 int32_t cadenza_engine_window_capacity(cadenza_engine* e);
 void cadenza_engine_stats(cadenza_engine* e, cadenza_stats* out);

@@ -132,6 +132,10 @@ class Engine {
   int window(int32_t* out, int capacity) const;  // the window's indices, oldest first
   int window_capacity() const;
   int sounding() const;
+  // (channel << 8 | note) of each note sounding / each key the performer holds; returns the count.
+  int sounding_notes(int32_t* out, int capacity) const;
+  int held_keys(int32_t* out, int capacity) const;
+  std::optional<double> time_at(double beat) const;
   long long notes_out() const;
   long long skipped_late() const;
   long long performer_tokens() const;

@@ -236,6 +236,21 @@ int32_t cadenza_engine_beat_at(cadenza_engine* e, double time, double* beat) {
   return 1;
 }
 
+int32_t cadenza_engine_time_at(cadenza_engine* e, double beat, double* time) {
+  const auto t = e->engine->time_at(beat);
+  if (!t) return 0;
+  *time = *t;
+  return 1;
+}
+
+int32_t cadenza_engine_sounding(cadenza_engine* e, int32_t* out, int32_t capacity) {
+  return e->engine->sounding_notes(out, capacity);
+}
+
+int32_t cadenza_engine_held(cadenza_engine* e, int32_t* out, int32_t capacity) {
+  return e->engine->held_keys(out, capacity);
+}
+
 int32_t cadenza_engine_window(cadenza_engine* e, int32_t* out, int32_t capacity) {
   return e->engine->window(out, capacity);
 }

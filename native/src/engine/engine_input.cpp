@@ -259,6 +259,25 @@ int Engine::window(int32_t* out, int capacity) const {
   return n;
 }
 int Engine::sounding() const { return impl_->voices.size(); }
+int Engine::sounding_notes(int32_t* out, int capacity) const {
+  const int n = impl_->voices.size();
+  for (int i = 0; i < n && i < capacity; ++i) {
+    out[i] = impl_->voices.at(i).channel << 8 | impl_->voices.at(i).note;
+  }
+  return n;
+}
+int Engine::held_keys(int32_t* out, int capacity) const {
+  int n = 0;
+  for (int c = 0; c < 16; ++c) {
+    for (int note = 0; note < 128; ++note) {
+      if (!impl_->performer.held[c][note]) continue;
+      if (n < capacity) out[n] = c << 8 | note;
+      ++n;
+    }
+  }
+  return n;
+}
+std::optional<double> Engine::time_at(double beat) const { return impl_->time_of(beat); }
 long long Engine::notes_out() const { return impl_->notes_out; }
 long long Engine::skipped_late() const { return impl_->skipped; }
 long long Engine::performer_tokens() const { return impl_->performer_tokens; }

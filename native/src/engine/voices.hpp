@@ -19,6 +19,7 @@ struct Sounding {
 class Voices {
  public:
   int size() const { return count_; }
+  const Sounding& at(int i) const { return items_[i]; }
   bool answering() const;
   void start(int channel, int note, int velocity, double on_time, std::optional<double> on_beat,
              double off_time, bool answer, EventBuffer& out);
