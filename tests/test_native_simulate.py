@@ -85,3 +85,57 @@ def test_evaluate_prints_the_same_table_with_the_native_engine(tmp_path, capsys)
         tables.append(capsys.readouterr().out)
     assert tables[0] == tables[1]
     assert "cadenza" in tables[0].lower() and "pc match" in tables[0]
+
+
+def test_bad_input_reaches_python_as_exceptions():
+    from cadenza.errors import CadenzaError
+    from cadenza.live.native_engine import NativeEngine, NativeError
+
+    require_native()
+    with pytest.raises(CadenzaError, match="not a note token: 'H4'"):
+        NativeEngine(FakePredictor(["C4", "H4"]), LiveConfig())
+    with pytest.raises(NativeError, match="max_answer_notes"):
+        NativeEngine(FakePredictor(VOCAB), LiveConfig(max_answer_notes=5000))
+    with pytest.raises(NativeError, match="seed"):
+        NativeEngine(FakePredictor(VOCAB), LiveConfig(seed=2**64))
+    engine = NativeEngine(FakePredictor(VOCAB), LiveConfig())
+    with pytest.raises(NativeError, match="max_answer_notes"):
+        engine.reload(LiveConfig(max_answer_notes=10**6))
+    with pytest.raises(NativeError, match="out of the vocabulary"):
+        engine.prime([len(VOCAB) + 3])
+
+
+def test_a_failing_model_is_an_exception_not_a_crash():
+    import mido
+
+    from cadenza.live.native_engine import NativeEngine
+
+    require_native()
+
+    def broken(history):
+        if len(history) > 2:
+            raise RuntimeError("model exploded")
+        return [1.0] * len(VOCAB)
+
+    engine = NativeEngine(FakePredictor(VOCAB, rule=broken), LiveConfig(mode="continue"))
+    with pytest.raises(RuntimeError, match="model exploded"):
+        for _ in range(50):
+            engine.advance(engine.next_deadline())
+    engine.on_message(mido.Message("note_on", note=60, velocity=10), 30.0)  # still usable
+
+
+def test_the_c_api_names_a_bad_vocabulary_entry():
+    import ctypes
+
+    from cadenza.live.native_library import _Settings
+
+    lib = require_native()
+    settings = _Settings()
+    lib.cadenza_settings_default(ctypes.byref(settings))
+    model = lib.cadenza_fake_predictor_new(2, 50)
+    words = (ctypes.c_char_p * 2)(b"C4", b"H4")
+    error = ctypes.create_string_buffer(256)
+    engine = lib.cadenza_engine_new(model, words, 2, None, 0, ctypes.byref(settings), 0.0, 0.02, error, 256)
+    lib.cadenza_predictor_free(model)
+    assert not engine
+    assert error.value.decode() == "vocabulary entry 1: not a note token: 'H4'"
