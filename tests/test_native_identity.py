@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cadenza.config import GRIDS, LiveConfig
-from tests.native_support import Step, both, first_difference, note, ordered, phrase
+from tests.native_support import VOCAB, Step, both, first_difference, note, ordered, phrase
 
 CALL = [60, 62, 64, 65, 67, 72, 71, 69]
 
@@ -262,4 +262,45 @@ def test_scenarios_on_the_bundled_vocabulary(name):
     """The bundled model's 533 tokens (flat spellings, low octaves, many chords)."""
     settings_, steps, end = SCENARIOS[name]
     python, native = both(settings_, steps, end=end, vocab=_bundled_vocabulary())
+    assert python == native, first_difference(python, native)
+
+
+_session_event = st.one_of(
+    _event,
+    st.tuples(st.just("reload"), st.floats(0.0, 8.0), _settings,
+              st.sampled_from(["internal", "midi"])),
+    st.tuples(st.just("release"), st.floats(0.0, 8.0), st.sampled_from([None, 0, 1])),
+    st.tuples(st.just("prime"), st.floats(0.0, 8.0), st.lists(st.integers(0, len(VOCAB) - 1), max_size=8),
+              st.booleans()),
+    st.tuples(st.just("transport"), st.floats(0.0, 8.0), st.sampled_from(["start", "stop", "continue"])),
+    st.tuples(st.just("songpos"), st.floats(0.0, 8.0), st.integers(0, 64)),
+)
+
+
+def _session(events) -> list[Step]:
+    steps: list[Step] = []
+    plain = []
+    for event in events:
+        if event[0] == "reload":
+            steps.append(Step(event[1], call="reload",
+                              args={"settings": dataclasses.replace(event[2], clock=event[3])}))
+        elif event[0] == "release":
+            steps.append(Step(event[1], call="release", args={"channel": event[2]}))
+        elif event[0] == "prime":
+            steps.append(Step(event[1], call="prime", args={"tokens": event[2], "reset": event[3]}))
+        elif event[0] == "transport":
+            steps.append(Step(event[1], mido.Message(event[2])))
+        elif event[0] == "songpos":
+            steps.append(Step(event[1], mido.Message("songpos", pos=event[2])))
+        else:
+            plain.append(event)
+    return ordered(steps + _steps(plain) + clock_steps(0.05, 9.0, 110.0, seed=1, jitter=0.001)[1:])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(live=_settings, clock=st.sampled_from(["internal", "midi"]),
+       events=st.lists(_session_event, min_size=1, max_size=25))
+def test_generated_sessions_are_identical(live, clock, events):
+    """Reloads (clock source included), primes, releases and transport among the notes."""
+    python, native = both(dataclasses.replace(live, clock=clock), _session(events), end=10.0)
     assert python == native, first_difference(python, native)
