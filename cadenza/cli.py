@@ -202,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", type=float, dest="stats_interval", metavar="SECONDS",
                    help="log statistics every SECONDS")
     p.add_argument("--duration", type=_positive(float), help="stop after this many seconds")
+    p.add_argument("--engine", choices=("python", "native"), default="python",
+                   help="the Python engine, or the native (C++) one: the same notes (make native)")
 
     p = sub.add_parser("ports", help="list MIDI ports of each API")
     p.add_argument("--api", choices=APIS)
@@ -283,7 +285,8 @@ def run_live_command(args: argparse.Namespace, config: Config) -> int:
     from cadenza.live.command import run_live
 
     return run_live(config.live, load_settings=lambda: config_from_args(args).live,
-                    duration=getattr(args, "duration", None))
+                    duration=getattr(args, "duration", None),
+                    engine_kind=getattr(args, "engine", None) or "python")
 
 
 def run_ports_command(args: argparse.Namespace, config: Config) -> int:

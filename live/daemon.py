@@ -31,6 +31,7 @@ from cadenza.config import LiveConfig
 from cadenza.errors import ConfigError
 from cadenza.live.clock import TICKS_PER_BEAT
 from cadenza.live.engine import LOOKAHEAD, Engine, Event
+from cadenza.live.engine_choice import make_engine
 from cadenza.live.input_queue import InputQueue, parse_input
 from cadenza.live.ledger import NoteLedger
 from cadenza.live.ports import MidiPorts
@@ -79,6 +80,7 @@ class Daemon:
         lookahead: float = LOOKAHEAD,
         ports: MidiPorts | None = None,
         reload_settings: Callable[[LiveConfig], LiveConfig | None] | None = None,
+        engine_kind: str = "python",
     ) -> None:
         if settings.clock_out and settings.clock == "midi":
             raise ConfigError(
@@ -86,6 +88,7 @@ class Daemon:
                 "--clock midi"
             )
         self.predictor = predictor
+        self.engine_kind = engine_kind  # "python" or "native" (the same notes)
         self.settings = settings
         self.clock = clock
         self.lookahead = lookahead
@@ -171,8 +174,9 @@ class Daemon:
         gc.freeze()
         self.ports.open()
         self.start_time = self.clock() + START_DELAY
-        self.engine = Engine(
-            self.predictor, self.settings, start_time=self.start_time, lookahead=self.lookahead
+        self.engine = make_engine(
+            self.engine_kind, self.predictor, self.settings, start_time=self.start_time,
+            lookahead=self.lookahead,
         )
         if self.settings.record:
             from cadenza.live.recorder import Recorder

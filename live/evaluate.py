@@ -23,8 +23,9 @@ import numpy as np
 
 from cadenza.config import LiveConfig
 from cadenza.live.calls import Call, onset_notes
+from cadenza.live.engine_choice import make_engine
 from cadenza.live.measures import markov_walk, measure, uniform_random
-from cadenza.live.simulate import drive, make_engine
+from cadenza.live.simulate import drive
 from cadenza.predictor import Predictor
 
 log = logging.getLogger(__name__)

@@ -309,6 +309,7 @@ class NativeEngine:
 
         return {
             "predictions": stats.predictions,
+            "latencies": [],  # the native engine does not time its model calls
             "notes_out": stats.notes_out,
             "skipped_late": stats.skipped_late,
             "performer_tokens": stats.performer_tokens,

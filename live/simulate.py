@@ -25,6 +25,7 @@ from cadenza.config import Config, LiveConfig
 from cadenza.files import read_midi
 from cadenza.live.clock import BEATS_PER_BAR
 from cadenza.live.engine import Engine, Event
+from cadenza.live.engine_choice import make_engine
 from cadenza.live.recorder import Recorder
 from cadenza.predictor import Predictor
 
@@ -149,20 +150,6 @@ def simulate(
         "window": engine.window,
     }
     return duet.recorder, summary
-
-
-ENGINES = ("python", "native")
-
-
-def make_engine(kind: str, predictor: Predictor, settings: LiveConfig, *, start_time: float = 0.0):
-    """The Python engine, or the native one (``make native`` builds it)."""
-    if kind == "native":
-        from cadenza.live.native_engine import NativeEngine
-
-        return NativeEngine(predictor, settings, start_time=start_time)
-    if kind != "python":
-        raise ValueError(f"unknown engine {kind!r} (known: {', '.join(ENGINES)})")
-    return Engine(predictor, settings, start_time=start_time)
 
 
 def drive(
