@@ -96,15 +96,23 @@ def run_script(engine, steps: Sequence[Step], *, end: float) -> list[tuple]:
 
 
 def both(settings: LiveConfig, steps: Sequence[Step], *, end: float, vocab: Sequence[str] = VOCAB,
-         start_time: float = 0.0) -> tuple[list, list]:
+         start_time: float = 0.0, model_attributes: dict | None = None) -> tuple[list, list]:
     """The traces of the Python engine and the native engine on the same script."""
     from cadenza.live.engine import Engine
     from cadenza.live.native_engine import NativeEngine
     from cadenza.predictor import FakePredictor
 
     require_native()
-    python = run_script(Engine(FakePredictor(vocab), settings, start_time=start_time), steps, end=end)
-    native = run_script(NativeEngine(FakePredictor(vocab), settings, start_time=start_time), steps, end=end)
+
+    def model() -> FakePredictor:
+        # ``model_attributes``: what a runner may carry (window, fill, primers)
+        fake = FakePredictor(vocab)
+        for name, value in (model_attributes or {}).items():
+            setattr(fake, name, value)
+        return fake
+
+    python = run_script(Engine(model(), settings, start_time=start_time), steps, end=end)
+    native = run_script(NativeEngine(model(), settings, start_time=start_time), steps, end=end)
     return python, native
 
 

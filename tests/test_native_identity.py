@@ -304,3 +304,17 @@ def test_generated_sessions_are_identical(live, clock, events):
     """Reloads (clock source included), primes, releases and transport among the notes."""
     python, native = both(dataclasses.replace(live, clock=clock), _session(events), end=10.0)
     assert python == native, first_difference(python, native)
+
+
+@pytest.mark.parametrize("attributes", [
+    {"fill": tuple(i % 60 for i in range(10, 75)) + (3, 4)},                # the seed preset: a left-fill longer than the window
+    {"primers": [tuple(range(5, 25))]},                        # a bundle primer, no fill
+    {"window": 12, "fill": tuple(range(30))},                  # a short context: the window rolls at once
+    {"window": 8},
+], ids=["fill", "primer", "short-window-fill", "short-window"])
+def test_the_bundles_start_and_window(attributes):
+    """The window starts from the runner's fill or the bundle's first primer, and
+    holds the model's own context length."""
+    for live in (LiveConfig(), LiveConfig(mode="continue", key="auto", temperature=0.0)):
+        python, native = both(live, two_calls(), end=13.0, model_attributes=attributes)
+        assert python == native, first_difference(python, native)
