@@ -75,6 +75,9 @@ def run_script(engine, steps: Sequence[Step], *, end: float) -> list[tuple]:
             elif step.call == "release":
                 engine.release_performer(step.time, channel=step.args.get("channel"))
                 record("release", [])
+            elif step.call in ("set_tempo", "locate"):
+                host_call(engine, step.call, step.args["value"], step.time)
+                record(step.call, [])
             elif step.call == "prime":
                 engine.prime(step.args["tokens"], reset=step.args.get("reset", False))
                 record("prime", [])
@@ -93,6 +96,22 @@ def run_script(engine, steps: Sequence[Step], *, end: float) -> list[tuple]:
     record("end", engine.stop(end))
     trace.append(("window", engine.window, engine.stats()["predictions"]))
     return trace
+
+
+def host_call(engine, name: str, value: float, now: float) -> None:
+    """A plugin host's tempo or locate: the native engine's own calls; on the
+    Python engine, what they are defined as (the internal clock's set_bpm; the
+    clock re-anchored at ``value`` beats and the phrase dropped)."""
+    from cadenza.live.engine import Engine
+
+    if not isinstance(engine, Engine):
+        getattr(engine, name)(value, now)
+    elif name == "set_tempo":
+        engine.clock.set_bpm(value, now)
+    else:
+        engine._tick_now(now)
+        engine.clock._anchor_beat, engine.clock._anchor_time = value, now
+        engine._reset_phrase()
 
 
 def both(settings: LiveConfig, steps: Sequence[Step], *, end: float, vocab: Sequence[str] = VOCAB,

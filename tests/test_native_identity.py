@@ -318,3 +318,16 @@ def test_the_bundles_start_and_window(attributes):
     for live in (LiveConfig(), LiveConfig(mode="continue", key="auto", temperature=0.0)):
         python, native = both(live, two_calls(), end=13.0, model_attributes=attributes)
         assert python == native, first_difference(python, native)
+
+
+@pytest.mark.parametrize("mode", ["call-response", "continue", "accompany"])
+def test_host_tempo_and_locate(mode):
+    """A plugin's host moves the tempo and the play position (a loop back, a jump ahead)."""
+    steps = ordered(two_calls() + [
+        Step(1.1, call="set_tempo", args={"value": 97.5}),
+        Step(4.0, call="locate", args={"value": 0.0}),
+        Step(7.3, call="set_tempo", args={"value": 180.0}),
+        Step(9.0, call="locate", args={"value": 33.25}),
+    ])
+    python, native = both(LiveConfig(mode=mode), steps, end=14.0)
+    assert python == native, first_difference(python, native)
