@@ -115,5 +115,14 @@ int32_t cadenza_debug_chord_token(int32_t mask, char* out, int32_t size);
 
 #ifdef __cplusplus
 }
+
+#include <memory>
+namespace cadenza {
+class Predictor;
+}
+/* For another native library (the model step): its C++ predictor behind the C
+ * API's handle, so Python can pass it to cadenza_engine_new.  The handle owns it
+ * (cadenza_predictor_free). */
+cadenza_predictor* cadenza_predictor_from_cpp(std::unique_ptr<cadenza::Predictor> model);
 #endif
 #endif

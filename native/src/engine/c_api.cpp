@@ -155,6 +155,15 @@ cadenza_predictor* cadenza_callback_predictor_new(const cadenza_predictor_callba
 
 void cadenza_predictor_free(cadenza_predictor* predictor) { delete predictor; }
 
+}  // extern "C"
+
+cadenza_predictor* cadenza_predictor_from_cpp(std::unique_ptr<cadenza::Predictor> model) {
+  if (!model) return nullptr;
+  return new cadenza_predictor{std::move(model)};
+}
+
+extern "C" {
+
 cadenza_engine* cadenza_engine_new(cadenza_predictor* predictor, const char* const* vocabulary,
                                    int32_t vocab_size, const int32_t* primer, int32_t primer_count,
                                    const cadenza_settings* settings, double start_time,
