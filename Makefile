@@ -51,5 +51,11 @@ simulate: setup
 bundle: setup
 	bash scripts/build_bundled_model.sh
 
+# The native core (C++17, CMake): build/native/libcadenza_engine.so, which
+# `--engine native` and the identity tests load.  Optional for the daemon.
+native:
+	cmake -S native -B build/native -DCMAKE_BUILD_TYPE=Release
+	cmake --build build/native -j 2
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

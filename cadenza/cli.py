@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="duet MIDI file to write")
     p.add_argument("--plot", type=Path, help="also draw a piano roll PNG")
     p.add_argument("--bars", type=_positive(float), help="with --mode continue: how long to play")
+    p.add_argument("--engine", choices=("python", "native"), default="python",
+                   help="the Python engine, or the native (C++) one: the same notes (make native)")
 
     p = sub.add_parser("evaluate", help="score the engine's answers to calls cut from pieces, "
                        "beside baselines (table, and JSON)")
@@ -196,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runner", choices=RUNNERS, help="how the model is run")
     p.add_argument("--int8", action="store_true", default=None,
                    help="use the bundle's int8 graph where it has one")
+    p.add_argument("--engine", choices=("python", "native"), default="python",
+                   help="the Python engine, or the native (C++) one: the same answers (make native)")
 
     p = sub.add_parser("live", help="run the improviser on MIDI ports")
     _engine_options(p)
@@ -208,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", type=float, dest="stats_interval", metavar="SECONDS",
                    help="log statistics every SECONDS")
     p.add_argument("--duration", type=_positive(float), help="stop after this many seconds")
+    p.add_argument("--engine", choices=("python", "native"), default="python",
+                   help="the Python engine, or the native (C++) one: the same notes (make native)")
 
     p = sub.add_parser("ports", help="list MIDI ports of each API")
     p.add_argument("--api", choices=APIS)
@@ -289,7 +295,8 @@ def run_live_command(args: argparse.Namespace, config: Config) -> int:
     from cadenza.live.daemon.command import run_live
 
     return run_live(config.live, load_settings=lambda: config_from_args(args).live,
-                    duration=getattr(args, "duration", None))
+                    duration=getattr(args, "duration", None),
+                    engine_kind=getattr(args, "engine", None) or "python")
 
 
 def run_ports_command(args: argparse.Namespace, config: Config) -> int:

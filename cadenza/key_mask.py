@@ -56,7 +56,10 @@ def estimate_key_fast(counts: np.ndarray) -> Key | None:
     counts = np.asarray(counts, dtype=float)
     if counts.max() == counts.min() or counts.sum() <= 0:
         return None
-    return KEYS[int(np.argmax(_PROFILES @ counts))]
+    # Products and numpy's pairwise row sums, not a matrix product: BLAS picks
+    # its kernel by CPU, so its rounding (and a near-tie's winner) would vary
+    # by machine, and the native engine could not reproduce it.
+    return KEYS[int(np.argmax((_PROFILES * counts).sum(axis=1)))]
 
 
 class VocabularyKeys:

@@ -23,6 +23,9 @@ class FakePredictor:
         self.history: list[int] = []
         self.calls = 0
         self._rule = rule or self._next_in_cycle
+        # The native engine runs its own copy of the default rule (bit for bit
+        # the same), rather than calling back into Python for each prediction.
+        self.native_twin = "next-in-cycle" if rule is None else None
 
     def _next_in_cycle(self, history: Sequence[int]) -> np.ndarray:
         size = len(self.vocabulary)

@@ -51,6 +51,7 @@ def run_live(
     settings: LiveConfig,
     load_settings: Callable[[], LiveConfig] | None = None,
     duration: float | None = None,
+    engine_kind: str = "python",
 ) -> int:
     """The improviser on MIDI ports until stopped (or for ``duration`` seconds).
 
@@ -63,7 +64,8 @@ def run_live(
     predictor = load_live_predictor(settings)
     reload = load_settings or (lambda: settings)
     daemon = Daemon(
-        predictor, settings, reload_settings=lambda current: reread_settings(reload, current)
+        predictor, settings, reload_settings=lambda current: reread_settings(reload, current),
+        engine_kind=engine_kind,
     )
     previous_interval = sys.getswitchinterval()
     # A thread woken for a due note (or JACK's thread delivering input) waits

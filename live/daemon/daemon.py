@@ -47,6 +47,7 @@ from cadenza.live.daemon.ledger import NoteLedger
 from cadenza.live.daemon.scheduler import Scheduler
 from cadenza.live.daemon.supervision import Waker
 from cadenza.live.engine.engine import LOOKAHEAD, Engine, Event
+from cadenza.live.engine_choice import make_engine
 from cadenza.live.midi.ports import MidiPorts
 from cadenza.live.realtime import raise_thread_priority
 from cadenza.predictor import Predictor
@@ -90,6 +91,7 @@ class Daemon:
         lookahead: float = LOOKAHEAD,
         ports: MidiPorts | None = None,
         reload_settings: Callable[[LiveConfig], LiveConfig | None] | None = None,
+        engine_kind: str = "python",
     ) -> None:
         if settings.clock_out and settings.clock == "midi":
             raise ConfigError(
@@ -97,6 +99,7 @@ class Daemon:
                 "--clock midi"
             )
         self.predictor = predictor
+        self.engine_kind = engine_kind  # "python" or "native" (the same notes)
         self.settings = settings
         self.clock = clock
         self.lookahead = lookahead
@@ -173,8 +176,8 @@ class Daemon:
         gc.freeze()
         self.ports.open()
         self.start_time = self.clock() + START_DELAY
-        self.engine = Engine(
-            self.predictor, EngineSettings.of(self.settings), start_time=self.start_time,
+        self.engine = make_engine(
+            self.engine_kind, self.predictor, EngineSettings.of(self.settings), start_time=self.start_time,
             lookahead=self.lookahead,
         )
         if self.settings.record:

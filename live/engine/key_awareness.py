@@ -138,11 +138,13 @@ class KeyAwareness:
         top = counts.max()
         if top <= 0.0:
             return np.ones(len(self._keys.pitch_classes))
-        share = self._class_means @ (counts / top)
+        # Row sums, not ``@``: BLAS rounds differently on different CPUs (see
+        # key_mask.estimate_key_fast); numpy's own sums are the same everywhere.
+        share = (self._class_means * (counts / top)).sum(axis=1)
         weights = 1.0 - self.strength + self.strength * share
         sounded = self._answered.sum()
         if sounded > 0.0 and self.balance > 0.0:
             owed = counts / counts.sum() * (sounded + 1.0) - self._answered
             owed = np.clip(owed, -MAX_OWED, MAX_OWED)
-            weights *= np.exp(self._class_means @ (self.balance * owed))
+            weights *= np.exp((self._class_means * (self.balance * owed)).sum(axis=1))
         return weights

@@ -23,6 +23,7 @@ import numpy as np
 
 from cadenza.config import LiveConfig
 from cadenza.live.engine.engine import Engine
+from cadenza.live.engine_choice import make_engine
 from cadenza.live.offline.calls import Call, onset_notes
 from cadenza.live.offline.measures import markov_walk, measure, uniform_random
 from cadenza.live.offline.simulate import drive
@@ -54,9 +55,11 @@ def silence_limit(settings: LiveConfig) -> float:
     return 0.5 * settings.pause_beats * 60.0 / settings.bpm
 
 
-def answer_call(predictor: Predictor, settings: LiveConfig, call: Call) -> list[tuple[int, ...]]:
-    """The engine's answer to ``call``: the notes of each answer onset, low to high."""
-    engine = Engine(predictor, settings)
+def answer_call(predictor: Predictor, settings: LiveConfig, call: Call,
+                engine_kind: str = "python") -> list[tuple[int, ...]]:
+    """The engine's answer to ``call``: the notes of each answer onset, low to high
+    (``engine_kind``: "python" or "native", the same notes)."""
+    engine = make_engine(engine_kind, predictor, settings)
     onsets: dict[float, set[int]] = {}
     now = 0.0
     for at, _, events in drive(engine, call.messages):
@@ -96,7 +99,8 @@ def other_call_index(calls: Sequence[Call]) -> list[int | None]:
 
 
 def evaluate_calls(
-    predictor: Predictor, settings: LiveConfig, calls: Sequence[Call], seed: int
+    predictor: Predictor, settings: LiveConfig, calls: Sequence[Call], seed: int,
+    engine_kind: str = "python",
 ) -> list[Scored]:
     """Answer every call and score it beside the baselines (deterministic for
     a seed: call ``k`` is sampled with ``settings.seed + k``, the baselines
@@ -104,7 +108,7 @@ def evaluate_calls(
     settings = engine_settings(settings)
     answers = []
     for k, call in enumerate(calls):
-        answer = answer_call(predictor, replace(settings, seed=settings.seed + k), call)
+        answer = answer_call(predictor, replace(settings, seed=settings.seed + k), call, engine_kind)
         answers.append([note for onset in answer for note in onset])
         if (k + 1) % PROGRESS_EVERY == 0:
             log.info("answered %d of %d calls", k + 1, len(calls))

@@ -183,13 +183,13 @@ def versions() -> dict:
 
 def evaluate_settings(
     predictor, settings: LiveConfig, prepared: Prepared, options: Options,
-    next_token: dict | None = None,
+    next_token: dict | None = None, engine_kind: str = "python",
 ) -> dict:
     """The report of one set of settings (``next_token``: figures computed
     before, which do not depend on the engine's settings; None: compute them)."""
     settings = engine_settings(settings)
     began = time.perf_counter()
-    scored = evaluate_calls(predictor, settings, prepared.calls, settings.seed)
+    scored = evaluate_calls(predictor, settings, prepared.calls, settings.seed, engine_kind)
     log.info("answered and scored %d calls in %.1f s", len(scored), time.perf_counter() - began)
     if next_token is None:
         began = time.perf_counter()
@@ -269,7 +269,8 @@ def run_evaluate(args: argparse.Namespace, config: Config) -> int:
     settings = engine_settings(config.live)
     prepared = prepare(options, settings)
     predictor = load_live_predictor(settings)
-    document = evaluate_settings(predictor, settings, prepared, options)
+    document = evaluate_settings(predictor, settings, prepared, options,
+                                 engine_kind=getattr(args, "engine", None) or "python")
     sys.stdout.write(format_table(document))
     if getattr(args, "json", None):
         write_json_atomic(args.json, document)

@@ -27,6 +27,7 @@ from cadenza.live.daemon.recorder import Recorder
 from cadenza.live.engine.clock import BEATS_PER_BAR
 from cadenza.live.engine.engine import Engine, Event
 from cadenza.live.engine.events import is_note_on
+from cadenza.live.engine_choice import make_engine
 from cadenza.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,12 @@ def simulate(
     performance: Performance,
     *,
     bars: float | None = None,
+    engine_kind: str = "python",
 ) -> tuple[Recorder, dict]:
     """Run the duet; returns the recording and a summary.
+
+    ``engine_kind``: "python" (``Engine``) or "native" (the C++ engine,
+    ``NativeEngine``: the same bytes out, by the identity contract).
 
     ``continue`` mode plays the performance as its seed phrase, then plays
     alone from the next bar line for ``bars`` bars (default 8).  Other modes
@@ -126,7 +131,7 @@ def simulate(
         seconds_per_bar = BEATS_PER_BAR * 60.0 / settings.bpm
         start = math.ceil(performance.end / seconds_per_bar - 1e-9) * seconds_per_bar
         end = start + (DEFAULT_CONTINUE_BARS if bars is None else bars) * seconds_per_bar
-    engine = Engine(predictor, EngineSettings.of(settings), start_time=start)
+    engine = make_engine(engine_kind, predictor, EngineSettings.of(settings), start_time=start)
     duet = _Duet(engine)
     finish = max(start, performance.end)
     for now, message, events in drive(engine, performance.messages, end=end):
@@ -206,7 +211,8 @@ def run_simulate(args: argparse.Namespace, config: Config) -> int:
 
     predictor = load_live_predictor(settings)
     began = time.perf_counter()
-    recorder, summary = simulate(predictor, settings, performance, bars=getattr(args, "bars", None))
+    recorder, summary = simulate(predictor, settings, performance, bars=getattr(args, "bars", None),
+                                 engine_kind=getattr(args, "engine", None) or "python")
     elapsed = time.perf_counter() - began
     out = recorder.save(args.out)
     log.info(

@@ -1,0 +1,45 @@
+# The native engine (note for note the Python engine): libcadenza_engine
+# (shared, for ctypes) and cadenza_engine_static (for the plugin).
+# Included from native/CMakeLists.txt; kept separate from the model step's targets.
+set(CADENZA_ENGINE_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/numeric.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/rng.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/tokens.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/vocab_map.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/key.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/key_awareness.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/sampling.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/clock.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/tick_tracker.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/register.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/voices.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/phrase.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/events.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/context.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/engine.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/engine_input.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/fake_predictor.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/c_api.cpp
+)
+
+# The identity with the Python engine needs IEEE arithmetic as Python does it:
+# no fused multiply-add, no fast-math (libm's exp/log are the ones numpy calls).
+set(CADENZA_ENGINE_FLAGS -Wall -Wextra -ffp-contract=off -fno-fast-math)
+
+add_library(cadenza_engine_objects OBJECT ${CADENZA_ENGINE_SOURCES})
+target_include_directories(cadenza_engine_objects PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include)
+target_compile_features(cadenza_engine_objects PUBLIC cxx_std_17)
+target_compile_options(cadenza_engine_objects PRIVATE ${CADENZA_ENGINE_FLAGS})
+set_target_properties(cadenza_engine_objects PROPERTIES POSITION_INDEPENDENT_CODE ON)
+
+add_library(cadenza_engine SHARED $<TARGET_OBJECTS:cadenza_engine_objects>)
+target_include_directories(cadenza_engine PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include)
+add_library(cadenza_engine_static STATIC $<TARGET_OBJECTS:cadenza_engine_objects>)
+target_include_directories(cadenza_engine_static PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include)
+
+# An LD_PRELOAD counter of malloc/free/mutex locks, armed from C around engine calls.
+add_library(cadenza_engine_alloc_counter SHARED ${CMAKE_CURRENT_LIST_DIR}/tests/engine_alloc_counter.c)
+target_link_libraries(cadenza_engine_alloc_counter PRIVATE dl)
+add_executable(cadenza_engine_bench ${CMAKE_CURRENT_LIST_DIR}/tests/engine_bench.cpp)
+target_link_libraries(cadenza_engine_bench PRIVATE cadenza_engine_static dl)
+target_compile_options(cadenza_engine_bench PRIVATE -Wall -Wextra)

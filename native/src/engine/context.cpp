@@ -1,0 +1,48 @@
+#include "context.hpp"
+
+namespace cadenza::eng {
+
+ModelContext::ModelContext(Predictor& predictor, const VocabMap& vocab, int capacity)
+    : key(vocab),
+      sampler(vocab.size(), capacity),
+      predictor_(predictor),
+      capacity_(capacity),
+      window_(static_cast<size_t>(capacity)),
+      history_(static_cast<size_t>(capacity)) {}
+
+void ModelContext::prime(const int32_t* indices, int count, bool reset) {
+  if (!reset) {
+    for (int i = 0; i < count; ++i) push(indices[i], false);
+    return;
+  }
+  // clear, then extend: a deque with maxlen keeps the last ``capacity``
+  start_ = count_ = 0;
+  const int from = count > capacity_ ? count - capacity_ : 0;
+  for (int i = from; i < count; ++i) window_[static_cast<size_t>(count_++)] = indices[i];
+  key.refill(window_.data(), count_);
+  predictor_.reset(window_.data(), count_);
+}
+
+void ModelContext::push(int32_t index, bool performer) {
+  if (count_ == capacity_) {
+    key.leave(window_[static_cast<size_t>(start_)]);
+    window_[static_cast<size_t>(start_)] = index;
+    start_ = (start_ + 1) % capacity_;
+  } else {
+    window_[static_cast<size_t>((start_ + count_) % capacity_)] = index;
+    ++count_;
+  }
+  key.enter(index);
+  if (performer) key.hear(index);
+  predictor_.feed(index);
+}
+
+int ModelContext::choose() {
+  const double* probs = key.apply(predictor_.distribution());
+  for (int i = 0; i < count_; ++i) history_[static_cast<size_t>(i)] = at(i);
+  const int index = sampler.choose(probs, history_.data(), count_);
+  ++predictions;
+  return index;
+}
+
+}  // namespace cadenza::eng

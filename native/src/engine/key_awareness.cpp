@@ -1,0 +1,186 @@
+#include "key_awareness.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "key.hpp"
+#include "numeric.hpp"
+
+namespace cadenza::eng {
+
+KeyAwareness::KeyAwareness(const VocabMap& vocab)
+    : vocab_size_(vocab.size()),
+      pitch_classes_(static_cast<size_t>(vocab.size()) * 12, 0.0),
+      class_means_(static_cast<size_t>(vocab.size()) * 12, 0.0),
+      masks_(static_cast<size_t>(vocab.size()), 0),
+      group_of_(static_cast<size_t>(vocab.size())),
+      weights_(static_cast<size_t>(vocab.size())),
+      key_weights_(static_cast<size_t>(vocab.size())),
+      weighted_(static_cast<size_t>(vocab.size())),
+      products_(12) {
+  std::vector<int> group_by_mask(1 << 12, -1);
+  (void)scoring_profiles();  // built now, not on the first estimate
+  for (int i = 0; i < vocab_size_; ++i) {
+    const uint16_t mask = vocab.info(i).mask;
+    masks_[static_cast<size_t>(i)] = mask;
+    if (group_by_mask[mask] < 0) {
+      group_by_mask[mask] = static_cast<int>(group_token_.size());
+      group_token_.push_back(i);
+    }
+    group_of_[static_cast<size_t>(i)] = group_by_mask[mask];
+    double n = 0.0;
+    for (int j = 0; j < 12; ++j) {
+      if (mask & (1u << j)) {
+        pitch_classes_[static_cast<size_t>(i) * 12 + j] = 1.0;
+        n += 1.0;
+      }
+    }
+    for (int j = 0; j < 12; ++j) {
+      class_means_[static_cast<size_t>(i) * 12 + j] = pitch_classes_[static_cast<size_t>(i) * 12 + j] / n;
+    }
+  }
+  group_weights_.resize(group_token_.size());
+}
+
+void KeyAwareness::configure(KeySetting setting, int named_key, double s, double b) {
+  setting_ = setting;
+  fixed_ = setting == KeySetting::Named ? named_key : -1;
+  strength = s;
+  balance = b;
+}
+
+void KeyAwareness::add(double* counts, int index, double sign) const {
+  const double* row = &pitch_classes_[static_cast<size_t>(index) * 12];
+  for (int j = 0; j < 12; ++j) counts[j] = sign > 0 ? counts[j] + row[j] : counts[j] - row[j];
+}
+
+void KeyAwareness::enter(int index) {
+  add(counts_, index, 1.0);
+  add(answered_, index, 1.0);
+  stale_ = true;
+}
+
+void KeyAwareness::hear(int index) {
+  if (heard_count_ == HEARD) {
+    add(heard_counts_, heard_[heard_start_], -1.0);
+    heard_start_ = (heard_start_ + 1) % HEARD;
+    --heard_count_;
+  }
+  heard_[(heard_start_ + heard_count_) % HEARD] = index;
+  ++heard_count_;
+  add(heard_counts_, index, 1.0);
+  std::fill(answered_, answered_ + 12, 0.0);
+}
+
+void KeyAwareness::leave(int index) {
+  add(counts_, index, -1.0);
+  stale_ = true;
+}
+
+void KeyAwareness::refill(const int32_t* indices, int count) {
+  // pitch_classes[indices].sum(axis=0): sums of 0 and 1, exact in any order
+  std::fill(counts_, counts_ + 12, 0.0);
+  for (int i = 0; i < count; ++i) add(counts_, indices[i], 1.0);
+  heard_start_ = heard_count_ = 0;
+  std::fill(heard_counts_, heard_counts_ + 12, 0.0);
+  std::fill(answered_, answered_ + 12, 0.0);
+  stale_ = true;
+}
+
+int KeyAwareness::estimate_now() {
+  if (stale_) {
+    estimate_ = estimate_key(counts_);
+    stale_ = false;
+  }
+  return estimate_;
+}
+
+int KeyAwareness::current_key() {
+  if (fixed_ >= 0) return fixed_;
+  return setting_ == KeySetting::Auto ? estimate_now() : -1;
+}
+
+void KeyAwareness::key_weights(int key, double* weights) {
+  if (key_weights_for_ != key || key_weights_strength_ != strength) {
+    const uint16_t inside = key_classes(key);
+    const double outside = 1.0 - strength;
+    for (int i = 0; i < vocab_size_; ++i) {
+      const bool in = (masks_[static_cast<size_t>(i)] & ~inside) == 0;
+      key_weights_[static_cast<size_t>(i)] = in ? 1.0 : outside;
+    }
+    key_weights_for_ = key;
+    key_weights_strength_ = strength;
+  }
+  std::copy(key_weights_.begin(), key_weights_.end(), weights);
+}
+
+void KeyAwareness::call_weights(double* weights) {
+  const double* counts = heard_counts_;
+  double top = counts[0];
+  for (int j = 1; j < 12; ++j) top = counts[j] > top ? counts[j] : top;
+  if (top <= 0.0) {
+    std::fill(weights, weights + vocab_size_, 1.0);
+    return;
+  }
+  double scaled[12];
+  for (int j = 0; j < 12; ++j) scaled[j] = counts[j] / top;
+  const double keep = 1.0 - strength;
+  double* products = products_.data();
+  double* group = group_weights_.data();
+  const int groups = static_cast<int>(group_token_.size());
+  for (int g = 0; g < groups; ++g) {
+    const double* row = &class_means_[static_cast<size_t>(group_token_[static_cast<size_t>(g)]) * 12];
+    for (int j = 0; j < 12; ++j) products[j] = row[j] * scaled[j];
+    const double share = pairwise_sum12(products);
+    group[g] = keep + strength * share;
+  }
+  const double sounded = pairwise_sum(answered_, 12);
+  if (sounded > 0.0 && balance > 0.0) {
+    const double total = pairwise_sum(counts, 12);
+    double owed[12];
+    for (int j = 0; j < 12; ++j) {
+      double o = counts[j] / total * (sounded + 1.0) - answered_[j];
+      o = std::min(std::max(o, -MAX_OWED), MAX_OWED);
+      owed[j] = balance * o;
+    }
+    for (int g = 0; g < groups; ++g) {
+      const double* row = &class_means_[static_cast<size_t>(group_token_[static_cast<size_t>(g)]) * 12];
+      for (int j = 0; j < 12; ++j) products[j] = row[j] * owed[j];
+      group[g] *= std::exp(pairwise_sum12(products));
+    }
+  }
+  for (int i = 0; i < vocab_size_; ++i) weights[i] = group[group_of_[static_cast<size_t>(i)]];
+}
+
+const double* KeyAwareness::weigh(const double* probs, const double* weights) {
+  double* weighted = weighted_.data();
+  for (int i = 0; i < vocab_size_; ++i) weighted[i] = probs[i] * weights[i];
+  const double total = pairwise_sum(weighted, vocab_size_);
+  if (total <= 0.0) return probs;
+  for (int i = 0; i < vocab_size_; ++i) weighted[i] /= total;
+  return weighted;
+}
+
+const double* KeyAwareness::apply(const double* probs) {
+  if (strength <= 0.0) return probs;
+  double* weights = weights_.data();
+  if (setting_ == KeySetting::Call) {
+    call_weights(weights);
+    const int key = estimate_now();
+    if (key >= 0) {
+      const uint16_t inside = key_classes(key);
+      const double outside = 1.0 - strength;
+      for (int i = 0; i < vocab_size_; ++i) {
+        const bool in = (masks_[static_cast<size_t>(i)] & ~inside) == 0;
+        weights[i] = weights[i] * (in ? 1.0 : outside);
+      }
+    }
+    return weigh(probs, weights);
+  }
+  const int key = current_key();
+  if (key < 0) return probs;
+  key_weights(key, weights);
+  return weigh(probs, weights);
+}
+
+}  // namespace cadenza::eng

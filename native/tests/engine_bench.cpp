@@ -1,0 +1,174 @@
+// The engine's hot path, timed and checked for allocations and locks.
+//   cadenza_engine_bench VOCAB_FILE [NOTES]
+// VOCAB_FILE: one token a line (the bundled model's vocabulary).  The model is
+// the fake predictor.  Prints one JSON object.  Run under
+// LD_PRELOAD=libcadenza_alloc_counter.so to count malloc/free/mutex locks.
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "cadenza/engine.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using ArmFn = void (*)();
+using DisarmFn = long (*)(long*);
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  return v[i];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s VOCAB_FILE [NOTES]\n", argv[0]);
+    return 2;
+  }
+  std::vector<std::string> vocab;
+  std::ifstream in(argv[1]);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) vocab.push_back(line);
+  }
+  if (vocab.empty()) {
+    std::fprintf(stderr, "%s: no tokens\n", argv[1]);
+    return 2;
+  }
+  const int notes = argc > 2 ? std::atoi(argv[2]) : 20000;
+  auto arm = reinterpret_cast<ArmFn>(dlsym(RTLD_DEFAULT, "cadenza_alloc_arm"));
+  auto disarm = reinterpret_cast<DisarmFn>(dlsym(RTLD_DEFAULT, "cadenza_alloc_disarm"));
+
+  // The counter must see what it is there to see: one malloc and one free.
+  long self_check = -1;
+  if (arm && disarm) {
+    arm();
+    void* volatile probe = std::malloc(64);
+    std::free(probe);
+    self_check = disarm(nullptr);
+  }
+
+  auto model = cadenza::make_fake_predictor(static_cast<int>(vocab.size()), 50);
+  cadenza::Settings settings;  // the shipped defaults: key "call", temperature 1.4
+  settings.mode = cadenza::Mode::Continue;
+  cadenza::Engine engine(*model, vocab, {}, settings, 0.0);
+  std::vector<cadenza::Event> out(cadenza::MAX_EVENTS);
+
+  // A call first, so key "call" and the register have something to work on.
+  const uint8_t phrase[] = {60, 64, 67, 72, 71, 67, 65, 62};
+  double now = 0.0;
+  for (uint8_t note : phrase) {
+    const uint8_t on[3] = {0x90, note, 90}, off[3] = {0x80, note, 0};
+    engine.on_message(on, 3, now, out.data(), cadenza::MAX_EVENTS);
+    engine.on_message(off, 3, now + 0.1, out.data(), cadenza::MAX_EVENTS);
+    now += 0.25;
+  }
+
+  std::vector<double> step_us, input_us;
+  long allocations = 0, counts[5] = {0, 0, 0, 0, 0};
+  long steps_with_note = 0;
+  long armed_calls = 0;
+  for (int i = 0; i < notes; ++i) {
+    const auto deadline = engine.next_deadline();
+    if (!deadline) break;
+    now = *deadline;
+    if (arm) arm();
+    ++armed_calls;
+    const auto t0 = Clock::now();
+    const int n = engine.advance(now, out.data(), cadenza::MAX_EVENTS);
+    const auto t1 = Clock::now();
+    if (disarm) {
+      long c[5];
+      allocations += disarm(c);
+      for (int k = 0; k < 5; ++k) counts[k] += c[k];
+    }
+    bool played = false;
+    for (int k = 0; k < n; ++k) played = played || (out[static_cast<size_t>(k)].data[0] & 0xF0) == 0x90;
+    if (played) {
+      ++steps_with_note;
+      step_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    }
+  }
+  // Events that need no prediction: a performer's key going down and up
+  // (accompany would predict; continue keeps playing: the input path alone).
+  for (int i = 0; i < notes; ++i) {
+    const uint8_t note = static_cast<uint8_t>(48 + i % 24);
+    const uint8_t on[3] = {0x90, note, 80}, off[3] = {0x80, note, 0};
+    for (const uint8_t* message : {on, off}) {
+      if (arm) arm();
+      ++armed_calls;
+      const auto t0 = Clock::now();
+      engine.on_message(message, 3, now, out.data(), cadenza::MAX_EVENTS);
+      const auto t1 = Clock::now();
+      if (disarm) {
+        long c[5];
+        allocations += disarm(c);
+        for (int k = 0; k < 5; ++k) counts[k] += c[k];
+      }
+      input_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    }
+    now += 0.001;
+  }
+  // Everything else a session does, counted too: call-response answers with
+  // chords, interruptions, CCs, mirror rhythm via reload, stop and panic.
+  cadenza::Settings answer_settings;
+  answer_settings.rhythm = cadenza::Rhythm::Mirror;
+  answer_settings.key = cadenza::KeyMode::Auto;
+  engine.reload(cadenza::Settings{});
+  long mixed_calls = 0;
+  auto counted = [&](auto&& call) {
+    if (arm) arm();
+    call();
+    if (disarm) {
+      long c[5];
+      allocations += disarm(c);
+      for (int k = 0; k < 5; ++k) counts[k] += c[k];
+    }
+    ++mixed_calls;
+    ++armed_calls;
+  };
+  for (int round = 0; round < 200; ++round) {
+    if (round == 100) engine.reload(answer_settings);
+    for (int k = 0; k < 6; ++k) {
+      const uint8_t pitch = static_cast<uint8_t>(55 + (round * 5 + k * 3) % 30);
+      const uint8_t chord_note = static_cast<uint8_t>(pitch + 4);
+      const uint8_t on[3] = {0x90, pitch, 90}, on2[3] = {0x90, chord_note, 70};
+      const uint8_t off[3] = {0x80, pitch, 0}, off2[3] = {0x80, chord_note, 0};
+      counted([&] { engine.on_message(on, 3, now, out.data(), cadenza::MAX_EVENTS); });
+      if (k % 2) counted([&] { engine.on_message(on2, 3, now + 0.005, out.data(), cadenza::MAX_EVENTS); });
+      now += 0.2;
+      counted([&] { engine.on_message(off, 3, now, out.data(), cadenza::MAX_EVENTS); });
+      counted([&] { engine.on_message(off2, 3, now, out.data(), cadenza::MAX_EVENTS); });
+      now += 0.05;
+    }
+    const uint8_t temperature_cc[3] = {0xB0, 21, static_cast<uint8_t>(round % 128)};
+    counted([&] { engine.on_message(temperature_cc, 3, now, out.data(), cadenza::MAX_EVENTS); });
+    const double until = now + 1.5 + (round % 3);
+    while (true) {
+      const auto deadline = engine.next_deadline();
+      if (!deadline || *deadline > until) break;
+      now = std::max(now, *deadline);
+      counted([&] { engine.advance(now, out.data(), cadenza::MAX_EVENTS); });
+    }
+    if (round % 7 == 0) counted([&] { engine.stop(now, out.data(), cadenza::MAX_EVENTS); });
+    if (round % 11 == 0) counted([&] { engine.panic(now, out.data(), cadenza::MAX_EVENTS); });
+  }
+  std::printf(
+      "{\"vocab\": %zu, \"steps_with_prediction\": %ld, \"step_p50_us\": %.3f, \"step_p99_us\": %.3f, "
+      "\"step_max_us\": %.3f, \"input_events\": %zu, \"input_p50_us\": %.3f, \"input_p99_us\": %.3f, "
+      "\"counter_loaded\": %s, \"malloc\": %ld, \"calloc\": %ld, \"realloc\": %ld, \"free\": %ld, "
+      "\"mutex_lock\": %ld, \"allocations_and_locks\": %ld, \"counter_self_check\": %ld, \"mixed_calls_counted\": %ld, \"calls_counted\": %ld}\n",
+      vocab.size(), steps_with_note, percentile(step_us, 0.5), percentile(step_us, 0.99),
+      percentile(step_us, 1.0), input_us.size(), percentile(input_us, 0.5), percentile(input_us, 0.99),
+      arm ? "true" : "false", counts[0], counts[1], counts[2], counts[3], counts[4], allocations, self_check, mixed_calls, armed_calls);
+  return 0;
+}

@@ -1,0 +1,91 @@
+"""The native engine's hot path: how long a step takes, and that it allocates nothing.
+
+Runs ``build/native/cadenza_engine_bench`` (``make native`` builds it) on a
+bundle's vocabulary with the fake model, in ``continue`` mode (every step
+predicts, key "call" weighing a heard call, the shipped sampling), then
+performer key presses (events that need no prediction).  The model is the
+fake, so a real model's step adds its own time (``cadenza bench``).
+
+Twice: once plain for the timings, once under the LD_PRELOAD counter of
+malloc, calloc, realloc, free and pthread_mutex_lock, armed from C around
+each engine call only (also over a session of answers, chords, CCs, stop
+and panic).
+
+    python scripts/bench_native_engine.py                # the bundled model's vocabulary
+    python scripts/bench_native_engine.py --notes 50000 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "build" / "native"
+
+
+def run_bench(vocabulary: Sequence[str], notes: int, *, counter: bool) -> dict:
+    """One run of the C++ bench; its JSON line as a dict."""
+    binary = BUILD / "cadenza_engine_bench"
+    preload = BUILD / "libcadenza_engine_alloc_counter.so"
+    for needed in (binary, preload):
+        if not needed.exists():
+            raise SystemExit(f"{needed}: not built; run `make native`")
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write("\n".join(vocabulary) + "\n")
+        vocab_file = handle.name
+    env = dict(os.environ)
+    if counter:
+        env["LD_PRELOAD"] = str(preload)
+    try:
+        done = subprocess.run([str(binary), vocab_file, str(notes)], env=env, check=True,
+                              capture_output=True, text=True)
+    finally:
+        os.unlink(vocab_file)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bundle_vocabulary(model: str | None) -> list[str]:
+    from cadenza.bundle import read_bundle
+    from cadenza.runtime import bundled_model_path
+
+    return list(read_bundle(model or bundled_model_path()).vocabulary)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="bundle whose vocabulary to use (default: the bundled model)")
+    parser.add_argument("--notes", type=int, default=20000, help="engine steps to time")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    vocabulary = bundle_vocabulary(args.model)
+    timed = run_bench(vocabulary, args.notes, counter=False)
+    counted = run_bench(vocabulary, min(args.notes, 5000), counter=True)
+    result = {
+        "vocab": timed["vocab"],
+        "steps_with_prediction": timed["steps_with_prediction"],
+        "step_p50_ms": timed["step_p50_us"] / 1000.0,
+        "step_p99_ms": timed["step_p99_us"] / 1000.0,
+        "input_event_p50_us": timed["input_p50_us"],
+        "input_event_p99_us": timed["input_p99_us"],
+        "engine_calls_counted": counted["calls_counted"],
+        "malloc": counted["malloc"], "calloc": counted["calloc"], "realloc": counted["realloc"],
+        "free": counted["free"], "mutex_lock": counted["mutex_lock"],
+        "counter_self_check": counted["counter_self_check"],
+        "model": "fake (the engine's own cost; add the model step's)",
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0 if result["counter_self_check"] == 2 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
