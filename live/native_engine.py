@@ -27,6 +27,7 @@ from cadenza.config import MODES, LiveConfig
 from cadenza.live.engine.context import DEFAULT_WINDOW
 from cadenza.live.engine.engine import LOOKAHEAD
 from cadenza.live.engine.events import Event
+from cadenza.live.engine.vocab_map import VocabMap
 from cadenza.live.native_library import (
     _DISTRIBUTION,
     _FEED,
@@ -43,7 +44,6 @@ from cadenza.live.native_library import (
     load_library,
     native_settings,
 )
-from cadenza.live.engine.vocab_map import VocabMap
 from cadenza.predictor import Predictor
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cadenza.config import LiveConfig
-from cadenza.live.engine.engine import Engine
 from cadenza.live.engine_choice import make_engine
 from cadenza.live.offline.calls import Call, onset_notes
 from cadenza.live.offline.measures import markov_walk, measure, uniform_random

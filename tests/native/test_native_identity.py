@@ -17,7 +17,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cadenza.config import GRIDS, LiveConfig
-from tests.support.native_engine_support import VOCAB, Step, both, first_difference, note, ordered, phrase
+from tests.support.native_engine_support import (
+    VOCAB,
+    Step,
+    both,
+    first_difference,
+    note,
+    ordered,
+    phrase,
+)
 
 CALL = [60, 62, 64, 65, 67, 72, 71, 69]
 
