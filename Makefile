@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-light test lint run simulate bundle clean
+.PHONY: setup setup-light test lint run simulate bundle clean plugin install-plugin
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,19 @@ simulate: setup
 # Rebuild the bundled model from scratch (see models/README.md).
 bundle: setup
 	bash scripts/build_bundled_model.sh
+
+# The LV2/CLAP/VST3 plugin (needs dpf-source, lv2-dev; see docs/plugin.md):
+# build/plugin/cadenza.lv2/, cadenza.clap (+ cadenza-resources/), cadenza.vst3/.
+plugin:
+	$(MAKE) -C plugin
+
+install-plugin: plugin
+	mkdir -p ~/.lv2 ~/.clap ~/.vst3
+	rm -rf ~/.lv2/cadenza.lv2 ~/.vst3/cadenza.vst3 ~/.clap/cadenza-resources
+	cp -r build/plugin/cadenza.lv2 ~/.lv2/
+	cp -r build/plugin/cadenza.vst3 ~/.vst3/
+	cp build/plugin/cadenza.clap ~/.clap/
+	cp -r build/plugin/cadenza-resources ~/.clap/
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
