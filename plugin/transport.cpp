@@ -1,6 +1,5 @@
 #include "transport.hpp"
 
-#include <cmath>
 
 namespace cadenza_plugin {
 
@@ -16,7 +15,9 @@ TransportChange TransportTracker::update(const HostPosition& now, uint32_t frame
         beat_ = now.beat;
     } else {
         const double expected = beat_ + frames_ * bpm_ / (60.0 * rate);
-        if (now.frame != next_frame_ || std::fabs(now.beat - expected) > kBeatJumpTolerance) {
+        const uint64_t off = now.frame > next_frame_ ? now.frame - next_frame_
+                                                     : next_frame_ - now.frame;
+        if (off > kFrameJumpTolerance) {
             change = TransportChange::Jumped;
             beat_ = now.beat;
         } else {

@@ -1,17 +1,23 @@
 // Reads the host's transport block by block and says what changed: started,
-// stopped, jumped (a relocation or a loop), or a new tempo.  The beat it keeps
-// is its own, carried forward from the last jump at the host's tempo, so the
-// rounding in a host's (or DPF's) block-by-block extrapolation never moves
-// the grid; a frame that does not follow on, or a beat more than
-// kBeatJumpTolerance off, is a jump.
+// stopped, jumped (a relocation or a loop), or a new tempo.
+//
+// A jump is told by the frame alone: a transport frame that does not follow on
+// from the last block's by more than kFrameJumpTolerance.  The beat is taken
+// from the host only where the transport starts or jumps, and carried forward
+// at the host's tempo in between, because the beat a host reports between
+// jumps cannot be trusted to the frame: DPF 1.6's LV2 wrapper, when the host
+// sends time:Position only on changes (jalv does), extrapolates the beat in
+// single precision and adds each bar one block early (a false 4-beat jump a
+// bar); hosts that round frames to beats or back add their own jitter.
 #pragma once
 
 #include <cstdint>
 
 namespace cadenza_plugin {
 
-// Beats a host's position may wander from ours before it counts as a jump.
-inline constexpr double kBeatJumpTolerance = 1.0 / 64.0;
+// Frames a host's transport frame may be off the expected one before it is a
+// jump (hosts that derive frames from beats round them).
+inline constexpr uint64_t kFrameJumpTolerance = 2;
 
 struct HostPosition {
     bool rolling;     // playing, with a valid bar/beat position and tempo
