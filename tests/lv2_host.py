@@ -279,8 +279,12 @@ class Instance:
     # -- one block ------------------------------------------------------------
 
     def run(self, frames: int, transport: Transport | None, midi: Iterable[tuple[int, bytes]] = (),
-            position: bool = True, extra_atoms: Iterable[bytes] = ()) -> Block:
-        """One block: position (when asked) and MIDI in, MIDI out; then the worker's jobs."""
+            position: bool = True, extra_atoms: Iterable[bytes] = (), counted: bool = True,
+            ) -> Block:
+        """One block: position (when asked) and MIDI in, MIDI out; then the worker's jobs.
+
+        `counted`: through the allocation counter, when the instance has one.
+        """
         body = bytearray(struct.pack("<II", 0, 0))  # sequence body: unit, pad
         if transport is not None and position:
             body += self._event(0, self._position(transport))
@@ -292,7 +296,7 @@ class Instance:
         C.memmove(self.atom_in, header + bytes(body), 8 + len(body))
         C.memmove(self.atom_out, struct.pack("<II", ATOM_CAPACITY - 8,
                                              self.world.urid(ATOM + "Chunk")), 8)
-        if self._counted_run is not None:
+        if self._counted_run is not None and counted:
             self._counted_run(C.cast(self.descriptor.run, C.c_void_p), self.handle, frames)
         else:
             self.descriptor.run(self.handle, frames)
