@@ -14,6 +14,7 @@
 #include <string>
 
 #include "DistrhoPlugin.hpp"
+#include "DistrhoPluginUtils.hpp"
 #include "engine_adapter.hpp"
 #include "engine_slot.hpp"
 #include "note_ledger.hpp"
@@ -74,7 +75,10 @@ std::string bundled_model_path(const char* bundle) {
 
 class CadenzaPlugin : public Plugin {
   public:
-    CadenzaPlugin() : Plugin(kParamCount, 0, 1) {
+    // LV2's beat between position messages is DPF's extrapolation: see transport.hpp.
+    CadenzaPlugin()
+        : Plugin(kParamCount, 0, 1),
+          transport_(std::strcmp(getPluginFormatName(), "LV2") != 0) {
         for (uint32_t i = 0; i < kParamCount; ++i) {
             params_[i] = param_spec(i).def;
         }

@@ -1,5 +1,7 @@
 #include "transport.hpp"
 
+#include <cmath>
+
 
 namespace cadenza_plugin {
 
@@ -17,7 +19,8 @@ TransportChange TransportTracker::update(const HostPosition& now, uint32_t frame
         const double expected = beat_ + frames_ * bpm_ / (60.0 * rate);
         const uint64_t off = now.frame > next_frame_ ? now.frame - next_frame_
                                                      : next_frame_ - now.frame;
-        if (off > kFrameJumpTolerance) {
+        if (off > kFrameJumpTolerance ||
+            (trust_beat_ && std::fabs(now.beat - expected) > kBeatJumpTolerance)) {
             change = TransportChange::Jumped;
             beat_ = now.beat;
         } else {

@@ -1,14 +1,18 @@
 // Reads the host's transport block by block and says what changed: started,
 // stopped, jumped (a relocation or a loop), or a new tempo.
 //
-// A jump is told by the frame alone: a transport frame that does not follow on
-// from the last block's by more than kFrameJumpTolerance.  The beat is taken
-// from the host only where the transport starts or jumps, and carried forward
-// at the host's tempo in between, because the beat a host reports between
-// jumps cannot be trusted to the frame: DPF 1.6's LV2 wrapper, when the host
-// sends time:Position only on changes (jalv does), extrapolates the beat in
-// single precision and adds each bar one block early (a false 4-beat jump a
-// bar); hosts that round frames to beats or back add their own jitter.
+// A jump is a transport frame that does not follow on from the last block's
+// by more than kFrameJumpTolerance, or, where the host's beat can be trusted
+// (`trust_beat`), a beat more than kBeatJumpTolerance off the expected one.
+// The beat is taken from the host only where the transport starts or jumps,
+// and carried forward at the host's tempo in between.  Why two rules:
+// - DPF 1.6's CLAP wrapper reports the host's steady sample count as the
+//   frame, which runs on through a loop; only the beat (exact, CLAP's 31-bit
+//   fixed point) shows the jump.
+// - DPF 1.6's LV2 wrapper, when the host sends time:Position only on changes
+//   (jalv does), extrapolates the beat in single precision and adds each bar
+//   one block early (a false 4-beat jump a bar); there the frame, which it
+//   carries on exactly, is the one to trust.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +22,9 @@ namespace cadenza_plugin {
 // Frames a host's transport frame may be off the expected one before it is a
 // jump (hosts that derive frames from beats round them).
 inline constexpr uint64_t kFrameJumpTolerance = 2;
+// Beats a trusted host beat may be off ours before it is a jump (more than a
+// tempo ramp's block-by-block rounding, less than any loop a host offers).
+inline constexpr double kBeatJumpTolerance = 1.0 / 64.0;
 
 struct HostPosition {
     bool rolling;     // playing, with a valid bar/beat position and tempo
@@ -30,6 +37,7 @@ enum class TransportChange : uint8_t { None, Started, Stopped, Jumped, Tempo };
 
 class TransportTracker {
   public:
+    explicit TransportTracker(bool trust_beat) : trust_beat_(trust_beat) {}
     // What happened between the last block and this one, whose position is `now`.
     TransportChange update(const HostPosition& now, uint32_t frames, double rate);
     void reset() { rolling_ = false; }
@@ -38,6 +46,7 @@ class TransportTracker {
     double bpm() const { return bpm_; }
 
   private:
+    bool trust_beat_;
     bool rolling_ = false;
     uint64_t next_frame_ = 0;
     double beat_ = 0.0;
