@@ -188,8 +188,6 @@ class CadenzaPlugin : public Plugin {
              uint32_t count) override {
         out_count_ = 0;
         const double rate = getSampleRate();
-        const uint64_t start = clock_frames_;
-        const double now = static_cast<double>(start) / rate;
         const bool bypassed = params_[kBypass] >= 0.5f;
 
         if (release_on_next_run_) {
@@ -200,6 +198,10 @@ class CadenzaPlugin : public Plugin {
         const TimePosition& time = getTimePosition();
         const HostPosition position = host_position(time);
         const TransportChange change = transport_.update(position, frames, rate);
+        // Cycles the host lost: the music went on, so the engine's clock does too.
+        clock_frames_ += transport_.skipped();
+        const uint64_t start = clock_frames_;
+        const double now = static_cast<double>(start) / rate;
 
         const bool swapped = slot_.take_offer();
         EngineAdapter* engine = slot_.current();

@@ -304,3 +304,27 @@ def test_the_model_path_is_saved_and_restored(make, tmp_path):
     third.restore_state(saved)
     third.run(64, Transport(RATE, BPM))
     assert third.get("model_status") == 0.0
+
+
+def test_cycles_the_host_lost_keep_the_phrase_and_the_grid(make):
+    """An xrun: the transport runs on through cycles the plugin never saw."""
+    instance = make(pass_through=0)
+    transport = Transport(RATE, BPM)
+    call = the_call()
+    due = [frame_of(4.0 + 0.5 * i + gate) for i in range(4) for gate in (0.0, 0.45)]
+    heard = []  # (host transport frame, MIDI)
+    blocks = lost = 0
+    while transport.frame < frame_of(12):
+        base = transport.frame
+        ins = [(f - base, d) for f in range(base, base + 64) for d in call.get(f, [])]
+        block = instance.run(64, transport, ins)
+        heard += [(block.host_frame + f, bytes(d)) for f, d in block.events]
+        blocks += 1
+        gap = range(transport.frame, transport.frame + 3 * 64)
+        if blocks % 50 == 7 and not any(f in gap for f in due):
+            transport.advance(3 * 64)  # three cycles lost, before and during the answer
+            lost += 1
+    assert lost > 30
+    ons = answers(heard)
+    assert [d[1] for _, d in ons] == list(CALL_PITCHES)
+    assert [f for f, _ in ons] == [frame_of(4.0 + 0.5 * i) for i in range(4)]
