@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes as C
 import math
+import os
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,20 @@ MAX_BLOCK = 4096
 
 class HostError(RuntimeError):
     """The plugin could not be found, loaded or instantiated."""
+
+
+def require_built(*paths: Path) -> None:
+    """Skip when the plugin is not built, saying so; in CI (env CI set), which
+    builds it before the tests, fail instead."""
+    import pytest
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if not missing:
+        return
+    message = f"plugin not built: no {', '.join(missing)} (run `make plugin`)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 class Feature(C.Structure):

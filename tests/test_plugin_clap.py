@@ -11,7 +11,16 @@ import subprocess
 
 import pytest
 
-from tests.lv2_host import CLAP_FILE, PLUGIN_DIR, Instance, Transport, World, perform, sounding
+from tests.lv2_host import (
+    CLAP_FILE,
+    PLUGIN_DIR,
+    Instance,
+    Transport,
+    World,
+    perform,
+    require_built,
+    sounding,
+)
 from tests.test_plugin_lv2 import BPM, CALL_PITCHES, RATE, answers, frame_of, the_call
 
 pytestmark = pytest.mark.plugin
@@ -22,8 +31,7 @@ PASS_THROUGH, CHANNEL = 15, 11  # parameter ids (plugin/parameters.hpp)
 
 @pytest.fixture(scope="module")
 def clap_host():
-    if not CLAP_FILE.is_file() or not CLAP_HOST.is_file():
-        pytest.skip(f"plugin not built: no {CLAP_FILE} or {CLAP_HOST} (run `make plugin`)")
+    require_built(CLAP_FILE, CLAP_HOST)
     return CLAP_HOST
 
 

@@ -29,7 +29,7 @@ from cadenza.live.jack_harness import (
     wait_port,
 )
 from tests.jack_server import require_jackd
-from tests.lv2_host import BUNDLE, PLUGIN_DIR, URI, sounding
+from tests.lv2_host import BUNDLE, PLUGIN_DIR, URI, require_built, sounding
 
 pytestmark = [pytest.mark.jack, pytest.mark.plugin]
 
@@ -63,8 +63,7 @@ def _feed(process: subprocess.Popen, command: str) -> None:
 
 
 def test_jalv_answers_a_call_on_the_transports_grid(rt_jack, tmp_path):
-    if not (BUNDLE / "manifest.ttl").is_file():
-        pytest.skip(f"plugin not built: no {BUNDLE} (run `make plugin`)")
+    require_built(BUNDLE / "manifest.ttl")
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"not installed: {', '.join(missing)} (apt-get install jalv jack-tools "

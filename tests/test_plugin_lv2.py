@@ -22,6 +22,7 @@ from tests.lv2_host import (
     note_off,
     note_on,
     perform,
+    require_built,
     sounding,
 )
 
@@ -52,8 +53,7 @@ def answers(events, channel=1):
 
 @pytest.fixture(scope="module")
 def world():
-    if not (BUNDLE / "manifest.ttl").is_file():
-        pytest.skip(f"plugin not built: no {BUNDLE} (run `make plugin`)")
+    require_built(BUNDLE / "manifest.ttl")
     return World()
 
 

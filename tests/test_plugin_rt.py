@@ -14,15 +14,14 @@ import sys
 
 import pytest
 
-from tests.lv2_host import BUNDLE, REPO
+from tests.lv2_host import BUNDLE, REPO, require_built
 from tests.plugin_rt_probe import COUNTER
 
 pytestmark = pytest.mark.plugin
 
 
 def test_run_neither_allocates_nor_locks_while_answering():
-    if not (BUNDLE / "manifest.ttl").is_file() or not COUNTER.is_file():
-        pytest.skip(f"plugin not built: no {BUNDLE} or {COUNTER} (run `make plugin`)")
+    require_built(BUNDLE / "manifest.ttl", COUNTER)
     env = dict(os.environ, LD_PRELOAD=str(COUNTER))
     done = subprocess.run([sys.executable, "-m", "tests.plugin_rt_probe", "--blocks", "12000"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
