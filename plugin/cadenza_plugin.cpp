@@ -173,7 +173,7 @@ class CadenzaPlugin : public Plugin {
         clock_frames_ = 0;
         transport_.reset();
         if (EngineAdapter* engine = slot_.current()) {
-            engine->stop();
+            engine->stop(now_seconds());
         }
     }
 
@@ -218,7 +218,7 @@ class CadenzaPlugin : public Plugin {
             (bypassed && !was_bypassed_) || (!settings_.enabled && was_enabled_)) {
             release_answers();
             if (engine != nullptr) {
-                engine->stop();
+                engine->stop(now_seconds());
             }
         }
         if (engine != nullptr && transport_.rolling()) {
@@ -251,8 +251,10 @@ class CadenzaPlugin : public Plugin {
             }
             forward(frame, event.data, static_cast<uint8_t>(event.size));
             if (listening && settings_.enabled) {
-                engine->on_message(event.data, static_cast<uint8_t>(event.size),
-                                   static_cast<double>(start + frame) / rate);
+                const std::size_t n = engine->on_message(
+                    event.data, static_cast<uint8_t>(event.size),
+                    static_cast<double>(start + frame) / rate, due_, kMaxEngineEvents);
+                emit_engine(n, start, frames, rate);
             }
         }
         if (listening) {
@@ -293,7 +295,7 @@ class CadenzaPlugin : public Plugin {
                 if (cc_switch(data[2])) {
                     release_answers(frame);
                     if (engine != nullptr) {
-                        engine->stop();
+                        engine->stop(now_seconds());
                     }
                 }
                 return true;
@@ -304,7 +306,7 @@ class CadenzaPlugin : public Plugin {
         if (!settings_.enabled && was_enabled_) {
             release_answers(frame);
             if (engine != nullptr) {
-                engine->stop();
+                engine->stop(now_seconds());
             }
         }
         was_enabled_ = settings_.enabled;
@@ -323,18 +325,23 @@ class CadenzaPlugin : public Plugin {
         }
     }
 
-    // The engine's events due before `until`, each at the frame its time rounds to.
+    // The engine's events due before `until`.
     void drain(EngineAdapter* engine, double until, uint64_t start, uint32_t frames, double rate) {
-        MidiOut due[kMaxEngineEvents];
-        const std::size_t n = engine->advance(until, due, kMaxEngineEvents);
+        emit_engine(engine->advance(until, due_, kMaxEngineEvents), start, frames, rate);
+    }
+
+    // Each of the engine's first `n` events in due_, at the frame its time rounds to.
+    void emit_engine(std::size_t n, uint64_t start, uint32_t frames, double rate) {
         for (std::size_t i = 0; i < n; ++i) {
-            const int64_t absolute = std::llround(due[i].time * rate);
+            const int64_t absolute = std::llround(due_[i].time * rate);
             int64_t frame = absolute - static_cast<int64_t>(start);
             frame = frame < 0 ? 0 : (frame >= frames ? frames - 1 : frame);
-            emit(static_cast<uint32_t>(frame), due[i].data, due[i].size);
-            answers_.track(due[i].data, due[i].size);
+            emit(static_cast<uint32_t>(frame), due_[i].data, due_[i].size);
+            answers_.track(due_[i].data, due_[i].size);
         }
     }
+
+    double now_seconds() const { return static_cast<double>(clock_frames_) / getSampleRate(); }
 
     void release_answers(uint32_t frame = 0) {
         answers_.release_all([this, frame](uint8_t status, uint8_t pitch) {
@@ -406,6 +413,7 @@ class CadenzaPlugin : public Plugin {
     TransportTracker transport_;
     NoteLedger answers_;
     NoteLedger passed_;
+    MidiOut due_[kMaxEngineEvents] = {};
     OutEvent out_[kMaxOutEvents] = {};
     uint32_t out_count_ = 0;
 

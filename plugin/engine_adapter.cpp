@@ -99,10 +99,11 @@ std::unique_ptr<EngineAdapter> EngineAdapter::load(const std::string& path, std:
 
 void EngineAdapter::apply(const Settings& settings) noexcept { impl_->settings = settings; }
 
-void EngineAdapter::on_message(const uint8_t* data, uint8_t size, double now) noexcept {
+std::size_t EngineAdapter::on_message(const uint8_t* data, uint8_t size, double now, MidiOut*,
+                                      std::size_t) noexcept {
     Impl& s = *impl_;
     if (size < 3) {
-        return;
+        return 0;
     }
     const uint8_t kind = data[0] & 0xF0;
     const uint8_t pitch = data[1] & 0x7F;
@@ -125,6 +126,7 @@ void EngineAdapter::on_message(const uint8_t* data, uint8_t size, double now) no
             s.answer_beat = s.beat_at(now) + s.settings.pause_beats;
         }
     }
+    return 0;
 }
 
 std::size_t EngineAdapter::advance(double until, MidiOut* out, std::size_t capacity) noexcept {
@@ -159,6 +161,6 @@ void EngineAdapter::locate(double beat, double now) noexcept {
     s.t0 = now;
 }
 
-void EngineAdapter::stop() noexcept { impl_->forget(); }
+void EngineAdapter::stop(double) noexcept { impl_->forget(); }
 
 }  // namespace cadenza_plugin

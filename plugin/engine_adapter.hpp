@@ -15,10 +15,10 @@
 
 namespace cadenza_plugin {
 
-// The daemon's max_answer_notes: the longest call remembered, the longest answer.
+// The daemon's max_answer_notes: the longest call the stand-in remembers.
 inline constexpr std::size_t kMaxCallNotes = 64;
-// Events one advance() may hand back (each answer note is a note-on and a note-off).
-inline constexpr std::size_t kMaxEngineEvents = 2 * kMaxCallNotes;
+// Events one engine call may hand back (an answer's notes due at once, a chord's releases).
+inline constexpr std::size_t kMaxEngineEvents = 512;
 // The file the build puts in each bundle's resources folder.
 inline constexpr const char* kBundledModelFile = "cadenza.model";
 
@@ -35,6 +35,7 @@ enum class LoadError : uint8_t { None = 0, Missing = 1, Unreadable = 2 };
 struct Settings {
     int mode = 0;            // index into call-response, accompany, continue
     int rhythm = 0;          // grid, mirror
+    int grid = 1;            // 1/4, 1/8, 1/16, 1/4t, 1/8t, 1/16t
     double grid_beats = 0.5;
     double temperature = 1.4;
     double top_p = 1.0;
@@ -62,13 +63,15 @@ class EngineAdapter {
 
     // Audio thread from here on.
     void apply(const Settings& settings) noexcept;
-    void on_message(const uint8_t* data, uint8_t size, double now) noexcept;
+    // The performer's message; events it causes at once go to `out` (returns how many).
+    std::size_t on_message(const uint8_t* data, uint8_t size, double now, MidiOut* out,
+                           std::size_t capacity) noexcept;
     // Events due strictly before `until`, in time order; returns how many were written.
     std::size_t advance(double until, MidiOut* out, std::size_t capacity) noexcept;
     void set_tempo(double bpm, double now) noexcept;
     void locate(double beat, double now) noexcept;
     // Forgets the phrase and whatever was scheduled; the plugin releases sounding notes itself.
-    void stop() noexcept;
+    void stop(double now) noexcept;
 
     struct Impl;
 

@@ -65,7 +65,8 @@ Settings settings_from(const float* values) {
     Settings s;
     s.mode = as_index(values[kMode], 0, 2);
     s.rhythm = as_index(values[kRhythm], 0, 1);
-    s.grid_beats = kGridBeats[as_index(values[kGrid], 0, 5)];
+    s.grid = as_index(values[kGrid], 0, 5);
+    s.grid_beats = kGridBeats[s.grid];
     s.temperature = values[kTemperature];
     s.top_p = values[kTopP];
     s.key = as_index(values[kKey], 0, 26);

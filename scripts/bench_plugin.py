@@ -19,8 +19,9 @@ preempt it:
 
     python scripts/bench_plugin.py --seconds 120 --json bench_plugin.json
 
-What the engine behind the plugin is (the stand-in or the native engine)
-decides the answering figure: the report names it (plugin/engine_adapter.cpp).
+What the engine behind the plugin is (the native engine, or the temporary
+stand-in where the checkout has no native/) decides the answering figure: the
+report names it (build/plugin/ENGINE).
 """
 
 from __future__ import annotations
@@ -37,12 +38,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the headless host lives with the tests that share it
 
-from tests.lv2_host import PLUGIN_DIR, Instance, Transport, World, note_off, note_on  # noqa: E402
+from tests.lv2_host import (  # noqa: E402
+    PLUGIN_DIR,
+    Instance,
+    Transport,
+    World,
+    engine_name,
+    note_off,
+    note_on,
+)
 
 log = logging.getLogger(__name__)
 
 TIMER = PLUGIN_DIR / "tools" / "run_timer.so"
-STAND_IN_MARK = "TEMPORARY STAND-IN ENGINE"
 
 
 def _timer() -> C.CDLL:
@@ -106,9 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     timer = _timer()
     world = World()
     blocks = int(args.seconds * args.rate / args.block)
-    stand_in = STAND_IN_MARK in (REPO / "plugin" / "engine_adapter.cpp").read_text()
     results = {
-        "engine": "stand-in (plugin/engine_adapter.cpp)" if stand_in else "native",
+        "engine": engine_name(),  # build/plugin/ENGINE: native, or the temporary standin
         "machine": platform.processor() or platform.machine(),
         "block": args.block,
         "rate": args.rate,

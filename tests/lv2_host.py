@@ -39,6 +39,12 @@ class HostError(RuntimeError):
     """The plugin could not be found, loaded or instantiated."""
 
 
+def engine_name() -> str:
+    """Which engine the build plays: "native" or the temporary "standin" (plugin/Makefile)."""
+    marker = PLUGIN_DIR / "ENGINE"
+    return marker.read_text().strip() if marker.is_file() else "standin"
+
+
 def require_built(*paths: Path) -> None:
     """Skip when the plugin is not built, saying so; in CI (env CI set), which
     builds it before the tests, fail instead."""

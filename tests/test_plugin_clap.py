@@ -21,7 +21,16 @@ from tests.lv2_host import (
     require_built,
     sounding,
 )
-from tests.test_plugin_lv2 import BPM, CALL_PITCHES, RATE, answers, frame_of, the_call
+from tests.test_plugin_lv2 import (
+    BPM,
+    CALL_PITCHES,
+    RATE,
+    STAND_IN,
+    answers,
+    frame_of,
+    on_grid,
+    the_call,
+)
 
 pytestmark = pytest.mark.plugin
 
@@ -67,14 +76,17 @@ def test_clap_answers_as_the_lv2_build_does_to_the_frame(clap_host, block):
     finally:
         instance.close()
     assert clap == lv2
-    assert [f for f, _ in answers(clap)] == [frame_of(4.0 + 0.5 * i) for i in range(4)]
-    assert [d[1] for _, d in answers(clap)] == list(CALL_PITCHES)
+    assert answers(clap) and all(on_grid(f) for f, _ in answers(clap))
+    if STAND_IN:
+        assert [f for f, _ in answers(clap)] == [frame_of(4.0 + 0.5 * i) for i in range(4)]
+        assert [d[1] for _, d in answers(clap)] == list(CALL_PITCHES)
 
 
 def test_clap_parameters_reach_the_plugin(clap_host):
     clap, _ = run_clap(clap_host, frame_of(12), 64, the_call(),
                        params=[(PASS_THROUGH, 0), (CHANNEL, 7)])
-    assert len(answers(clap, channel=7)) == 4
+    assert answers(clap, channel=7)
+    assert all(d[0] & 0x0F == 6 for _, d in clap)
 
 
 def test_a_clap_loop_releases_every_note_and_the_grid_follows(clap_host):
@@ -89,7 +101,10 @@ def test_a_clap_loop_releases_every_note_and_the_grid_follows(clap_host):
     assert sounding(before)
     assert sounding(before) == {(d[0] & 0x0F, d[1]) for _, d in at_loop if d[0] & 0xF0 == 0x80}
     after = answers([(f, d) for f, d in clap if f > loop_at])
-    assert [(f - loop_at, d[1]) for f, d in after] == [(frame_of(3.0), 65)]
+    assert after and after[0][0] - loop_at == frame_of(3.0)
+    assert all(on_grid(f, origin=loop_at) for f, _ in after)
+    if STAND_IN:
+        assert [(f - loop_at, d[1]) for f, d in after] == [(frame_of(3.0), 65)]
 
 
 def test_a_clap_stop_releases_every_note_and_stays_silent(clap_host):

@@ -1,10 +1,10 @@
 """The LV2 plugin in a headless host: timing, transport, state, many instances.
 
-The engine behind plugin/engine_adapter.cpp is, for now, a stand-in that
-replays the call's pitches on the grid after the pause; these tests check
-what the plugin does around any engine (where notes land, what is released
-when, what is saved), so they hold when the native engine is wired in, except
-where a test names the stand-in's answer.
+The build plays the native engine where the checkout has it, else a
+temporary stand-in that replays the call's pitches on the grid after the
+pause (build/plugin/ENGINE says which).  These tests check what the plugin
+does around any engine: where notes land, what is released when, what is
+saved; what the stand-in must answer is checked where STAND_IN.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tests.lv2_host import (
     Instance,
     Transport,
     World,
+    engine_name,
     note_off,
     note_on,
     perform,
@@ -44,6 +45,15 @@ def the_call(pitches=CALL_PITCHES, start_beat=0.0, channel=1) -> dict[int, list[
         midi.setdefault(frame_of(start_beat + 0.5 * i), []).append(note_on(pitch, 90, channel))
         midi.setdefault(frame_of(start_beat + 0.5 * i + 0.4), []).append(note_off(pitch, channel))
     return midi
+
+
+STAND_IN = engine_name() == "standin"
+
+
+def on_grid(frame: int, step: float = 0.5, origin: int = 0) -> bool:
+    """Whether `frame` (counted from `origin`, where the host's beat is 0) is a grid line's."""
+    beat = (frame - origin) * BPM / (60.0 * RATE)
+    return frame - origin == frame_of(round(beat / step) * step)
 
 
 def answers(events, channel=1):
@@ -78,12 +88,15 @@ def test_answers_land_on_the_hosts_grid_to_the_frame(make):
     instance = make(pass_through=0)
     out = perform(instance, Transport(RATE, BPM), frame_of(12), 64, the_call())
     ons = answers(out)
-    assert [d[1] for _, d in ons] == list(CALL_PITCHES)  # the stand-in's answer
     # The call ends at beat 1.9; after the two-beat pause the answer starts on
-    # the next eighth, 4.0, one eighth apart.
-    assert [f for f, _ in ons] == [frame_of(4.0 + 0.5 * i) for i in range(4)]
-    offs = [f for f, d in out if d[0] & 0xF0 == 0x80]
-    assert offs == [frame_of(4.0 + 0.5 * i + 0.45) for i in range(4)]  # gate 0.9 of an eighth
+    # the next eighth, 4.0, and every note starts on an eighth.
+    assert ons and ons[0][0] == frame_of(4.0)
+    assert all(on_grid(f) for f, _ in ons), [f for f, _ in ons]
+    if STAND_IN:  # the call's pitches, an eighth apart, each held 0.9 of an eighth
+        assert [d[1] for _, d in ons] == list(CALL_PITCHES)
+        assert [f for f, _ in ons] == [frame_of(4.0 + 0.5 * i) for i in range(4)]
+        offs = [f for f, d in out if d[0] & 0xF0 == 0x80]
+        assert offs == [frame_of(4.0 + 0.5 * i + 0.45) for i in range(4)]
 
 
 @pytest.mark.parametrize("grid, step", [(0, 1.0), (4, 1.0 / 3.0)])
@@ -91,11 +104,10 @@ def test_the_grid_parameter_moves_the_answer_to_its_lines(make, grid, step):
     instance = make(pass_through=0, grid=grid)
     out = perform(instance, Transport(RATE, BPM), frame_of(12), 64, the_call())
     ons = [f for f, _ in answers(out)]
-    assert len(ons) == 4
-    for frame in ons:
-        beat = frame * BPM / (60.0 * RATE)
-        line = round(beat / step) * step
-        assert frame == frame_of(line), (frame, beat)
+    assert ons
+    assert all(on_grid(f, step) for f in ons), ons
+    if STAND_IN:
+        assert len(ons) == 4
 
 
 @pytest.mark.parametrize("position_every_block", [True, False])
@@ -110,7 +122,9 @@ def test_output_is_the_same_at_every_block_size(make, position_every_block):
         results[block] = perform(instance, Transport(RATE, BPM), frame_of(24), block, midi,
                                  position=position_every_block)
     first = results[32]
-    assert len(answers(first)) == 2 * (4 + 2 + 3)  # the calls passed through, and answered
+    assert len(answers(first)) > 4 + 2 + 3  # the calls passed through, and answered
+    if STAND_IN:
+        assert len(answers(first)) == 2 * (4 + 2 + 3)
     for block, out in results.items():
         assert out == first, f"block size {block} differs from 32"
 
@@ -159,8 +173,10 @@ def test_relocation_and_loop_jump_release_every_note_and_the_grid_follows(make, 
     call = {jumped_at + frame_of(0.25): [note_on(65, 80)], jumped_at + frame_of(0.65): [note_off(65)]}
     later = perform(instance, transport, frame_of(6), 64, call)
     ons = answers(later)
-    assert [d[1] for _, d in ons] == [65]
-    assert ons[0][0] - jumped_at == frame_of(3.0)
+    assert ons and ons[0][0] - jumped_at == frame_of(3.0)
+    assert all(on_grid(f, origin=jumped_at) for f, _ in ons)
+    if STAND_IN:
+        assert [d[1] for _, d in ons] == [65]
 
 
 def test_bypass_releases_every_note_and_passes_the_performer_through(make):
@@ -168,8 +184,8 @@ def test_bypass_releases_every_note_and_passes_the_performer_through(make):
     instance.set("bypass", 1.0)
     block = instance.run(64, transport, [(10, note_on(50))])
     # Bypassed, the input goes through untouched; every answer note is released.
-    assert block.events == [(0, note_off(64)), (10, note_on(50))]
-    assert sounding(out) == {(0, 64)}
+    released = [note_off(pitch, channel + 1) for channel, pitch in sorted(sounding(out))]
+    assert block.events == [(0, data) for data in released] + [(10, note_on(50))]
     later = perform(instance, transport, frame_of(8), 64)
     assert later == []
 
@@ -204,10 +220,16 @@ def test_sixteen_instances_each_keep_their_own_state(make):
             outs[i] += [(block.start + f, bytes(d)) for f, d in block.events]
         transport.advance(64)
     for i, out in enumerate(outs):
-        ons = answers(out, channel=i + 1)
-        assert [d[1] for _, d in ons] == [40 + i, 41 + i]
-        assert [f for f, _ in ons] == [frame_of(3.0), frame_of(3.5)]
+        assert answers(out, channel=i + 1)
         assert all(d[0] & 0x0F == i for _, d in out)
+        if STAND_IN:
+            ons = answers(out, channel=i + 1)
+            assert [d[1] for _, d in ons] == [40 + i, 41 + i]
+            assert [f for f, _ in ons] == [frame_of(3.0), frame_of(3.5)]
+    # Each plays what it would have played alone.
+    for i in (0, 15):
+        alone = make(channel=i + 1, pass_through=0)
+        assert perform(alone, Transport(RATE, BPM), frame_of(8) // 64 * 64, 64, calls[i]) == outs[i]
 
 
 def transport_copy(transport: Transport) -> Transport:
@@ -228,7 +250,9 @@ def test_a_missing_or_corrupt_model_is_refused_and_the_current_one_keeps_playing
     start = instance.clock
     out = perform(instance, transport, frame_of(12), 64,
                   {start + f: d for f, d in the_call().items()})
-    assert [d[1] for _, d in answers(out)] == list(CALL_PITCHES)
+    assert answers(out)
+    if STAND_IN:
+        assert [d[1] for _, d in answers(out)] == list(CALL_PITCHES)
 
 
 @pytest.mark.parametrize("damage, status", [("missing", 1.0), ("corrupt", 2.0)])
@@ -308,10 +332,11 @@ def test_the_model_path_is_saved_and_restored(make, tmp_path):
 
 def test_cycles_the_host_lost_keep_the_phrase_and_the_grid(make):
     """An xrun: the transport runs on through cycles the plugin never saw."""
+    call = the_call()
+    steady = perform(make(pass_through=0), Transport(RATE, BPM), frame_of(12), 64, call)
+    due = [f for f, _ in steady] + list(call)  # no cycle lost over an event
     instance = make(pass_through=0)
     transport = Transport(RATE, BPM)
-    call = the_call()
-    due = [frame_of(4.0 + 0.5 * i + gate) for i in range(4) for gate in (0.0, 0.45)]
     heard = []  # (host transport frame, MIDI)
     blocks = lost = 0
     while transport.frame < frame_of(12):
@@ -326,5 +351,7 @@ def test_cycles_the_host_lost_keep_the_phrase_and_the_grid(make):
             lost += 1
     assert lost > 30
     ons = answers(heard)
-    assert [d[1] for _, d in ons] == list(CALL_PITCHES)
-    assert [f for f, _ in ons] == [frame_of(4.0 + 0.5 * i) for i in range(4)]
+    assert ons and ons[0][0] == frame_of(4.0)
+    assert all(on_grid(f) for f, _ in ons)
+    # The same notes at the same host frames as with no cycle lost.
+    assert heard == [(f, d) for f, d in steady if f < transport.frame]
