@@ -45,13 +45,18 @@ def clap_host():
 
 
 def run_clap(host, frames, block, midi, params=(), locates=(), stop=None):
+    return run_script_host(host, CLAP_FILE, frames, block, midi, params, locates, stop)
+
+
+def run_script_host(host, plugin, frames, block, midi, params=(), locates=(), stop=None):
+    """Play a script (plugin/tests/host_script.hpp) through a C++ test host."""
     lines = [f"rate {RATE}", f"bpm {BPM}", f"block {block}", f"frames {frames}"]
     lines += [f"param {pid} {value}" for pid, value in params]
     lines += [f"midi {frame} {data.hex()}" for frame, events in midi.items() for data in events]
     lines += [f"locate {frame} {beat}" for frame, beat in locates]
     if stop is not None:
         lines.append(f"stop {stop}")
-    done = subprocess.run([str(host), str(CLAP_FILE)], input="\n".join(lines) + "\n",
+    done = subprocess.run([str(host), str(plugin)], input="\n".join(lines) + "\n",
                           capture_output=True, text=True, timeout=120, check=True)
     events, status = [], None
     for line in done.stdout.splitlines():

@@ -4,13 +4,8 @@
 // beats, play/stop, relocations) and prints every MIDI event the plugin
 // sends, with its absolute frame.
 //
-// Script lines (frames are absolute, counted from the first block):
-//   rate R | bpm B | block N | frames TOTAL
-//   param ID VALUE            set before the first block
-//   midi FRAME HEX            e.g. "midi 0 903c5a"
-//   locate FRAME BEAT         from the block holding FRAME the song is at BEAT
-//   stop FRAME                the transport stops from the block holding FRAME
-// Output: "ev FRAME HEX" lines, then "status S" (the model status parameter).
+// The script's lines: host_script.hpp.  Output: "ev FRAME HEX" lines, then
+// "status S" (the model status parameter).
 #include <dlfcn.h>
 
 #include <cmath>
@@ -27,55 +22,14 @@
 #include "clap/plugin-factory.h"
 #include "clap/plugin.h"
 #include "clap/process.h"
+#include "host_script.hpp"
 
 namespace {
 
+using host_script::Script;
+
 constexpr uint32_t kModelStatusParam = 17;  // plugin/parameters.hpp ParamId::kModelStatus
 constexpr std::size_t kMaxInEvents = 1024;
-
-struct Script {
-    double rate = 48000.0, bpm = 120.0;
-    uint32_t block = 64;
-    uint64_t frames = 0;
-    std::vector<std::pair<uint32_t, double>> params;
-    std::multimap<uint64_t, std::vector<uint8_t>> midi;
-    std::map<uint64_t, double> locates;
-    uint64_t stop_at = UINT64_MAX;
-};
-
-Script read_script(std::istream& in) {
-    Script s;
-    std::string line;
-    while (std::getline(in, line)) {
-        std::istringstream words(line);
-        std::string word;
-        words >> word;
-        if (word == "rate") words >> s.rate;
-        else if (word == "bpm") words >> s.bpm;
-        else if (word == "block") words >> s.block;
-        else if (word == "frames") words >> s.frames;
-        else if (word == "param") {
-            uint32_t id; double value;
-            words >> id >> value;
-            s.params.emplace_back(id, value);
-        } else if (word == "midi") {
-            uint64_t frame; std::string hex;
-            words >> frame >> hex;
-            std::vector<uint8_t> bytes;
-            for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-                bytes.push_back(static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-            }
-            s.midi.emplace(frame, bytes);
-        } else if (word == "locate") {
-            uint64_t frame; double beat;
-            words >> frame >> beat;
-            s.locates[frame] = beat;
-        } else if (word == "stop") {
-            words >> s.stop_at;
-        }
-    }
-    return s;
-}
 
 struct InEvents {
     clap_input_events_t list;
@@ -135,7 +89,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: cannot create %s\n", argv[1], descriptor->id);
         return 1;
     }
-    const Script script = read_script(std::cin);
+    const Script script = host_script::read_script(std::cin);
     if (!plugin->activate(plugin, script.rate, 1, script.block) || !plugin->start_processing(plugin)) {
         std::fprintf(stderr, "activate/start_processing failed\n");
         return 1;
