@@ -1,7 +1,6 @@
-"""The built bundles: lv2_validate on the LV2 one, and the VST3 one as far as
-it can be loaded here (its module entry, its factory and the class it offers).
-
-Processing through VST3 is not tested here: see docs/plugin.md.
+"""The built bundles: lv2_validate on the LV2 one, and the VST3 module's
+entry, factory and the class it offers (processing through VST3:
+test_plugin_vst3.py).
 """
 
 from __future__ import annotations
