@@ -6,9 +6,11 @@
 // The engine is driven with no lookahead: a note is chosen when the plugin
 // asks for the block that holds it, so what it is chosen from (the performer's
 // notes so far) is the same at every block size.
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <vector>
 
 #include "cadenza/engine.hpp"
 #include "cadenza/model.hpp"
@@ -55,6 +57,16 @@ cadenza::Settings native_settings(const Settings& s, double bpm) {
     return n;
 }
 
+// The window's start as the daemon's (live/context.py ModelContext.bundle_primer
+// on a runner): the seed preset's left-fill, its last `window` tokens; the
+// default preset has none, and its window starts empty.  Not the weights'
+// `primer`: starting from it gives other answers than `cadenza simulate`.
+std::vector<int32_t> bundle_primer(const cadenza::Weights& weights) {
+    const std::vector<int32_t>& fill = weights.fill;
+    const std::size_t keep = std::min(fill.size(), static_cast<std::size_t>(weights.window));
+    return std::vector<int32_t>(fill.end() - static_cast<std::ptrdiff_t>(keep), fill.end());
+}
+
 }  // namespace
 
 struct EngineAdapter::Impl {
@@ -92,7 +104,7 @@ std::unique_ptr<EngineAdapter> EngineAdapter::load(const std::string& path, std:
         impl->weights = cadenza::Weights::load(path);
         impl->predictor = std::make_unique<cadenza::NativeStreamPredictor>(impl->weights);
         impl->engine = std::make_unique<cadenza::Engine>(
-            *impl->predictor, impl->weights->vocabulary, impl->weights->primer,
+            *impl->predictor, impl->weights->vocabulary, bundle_primer(*impl->weights),
             native_settings(impl->settings, impl->bpm), 0.0, /*lookahead=*/0.0);
         error = LoadError::None;
         return std::unique_ptr<EngineAdapter>(new EngineAdapter(std::move(impl)));
