@@ -1,4 +1,6 @@
-"""Counts allocations and mutex locks inside the plugin's run(), block by block.
+"""Counts allocations and mutex locks inside the plugin's run(), block by block,
+while calls are answered, parameters are automated, a CC arrives now and then
+and the model is changed once.
 
 Run in a process started with LD_PRELOAD=build/plugin/tools/alloc_counter.so
 (tests/test_plugin_rt.py does); prints one JSON object: the counts inside
@@ -68,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
                     midi.append((offset, note_on(60 + 2 * note)))
                 if phase == int((note * 0.25 + 0.2) * args.rate):
                     midi.append((offset, note_off(60 + 2 * note)))
+        if index % 997 == 500:
+            # Automation and a CC on the way: settings reach the engine inside run().
+            instance.set("temperature", 1.0 if index % 2 else 1.4)
+            midi.append((0, bytes([0xB0, 26, index % 128])))  # CC 26: key strength
         if index == args.blocks // 2:
             # A change of model: the host's worker (Python here, so not counted) loads
             # it; the swap and the release happen inside the next, counted, run().
