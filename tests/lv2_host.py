@@ -18,6 +18,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.lv2_abi import (
+    MAP_FN,
+    RETRIEVE_FN,
+    STORE_FN,
+    WORK_RESPOND_FN,
+    WORK_SCHEDULE_FN,
+    Feature,
+    HostError,
+    Option,
+    StateInterface,
+    UridMap,
+    WorkerInterface,
+    WorkerSchedule,
+    lilv,
+)
+
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = REPO / "build" / "plugin"
 BUNDLE = PLUGIN_DIR / "cadenza.lv2"
@@ -33,10 +49,6 @@ MIDI_EVENT = "http://lv2plug.in/ns/ext/midi#MidiEvent"
 BUF_SIZE = "http://lv2plug.in/ns/ext/buf-size#"
 ATOM_CAPACITY = 1 << 16
 MAX_BLOCK = 4096
-
-
-class HostError(RuntimeError):
-    """The plugin could not be found, loaded or instantiated."""
 
 
 def engine_name() -> str:
@@ -59,100 +71,13 @@ def require_built(*paths: Path) -> None:
     pytest.skip(message)
 
 
-class Feature(C.Structure):
-    _fields_ = [("URI", C.c_char_p), ("data", C.c_void_p)]
-
-
-MAP_FN = C.CFUNCTYPE(C.c_uint32, C.c_void_p, C.c_char_p)
-WORK_SCHEDULE_FN = C.CFUNCTYPE(C.c_int, C.c_void_p, C.c_uint32, C.c_void_p)
-WORK_RESPOND_FN = C.CFUNCTYPE(C.c_int, C.c_void_p, C.c_uint32, C.c_void_p)
-STORE_FN = C.CFUNCTYPE(C.c_int, C.c_void_p, C.c_uint32, C.c_void_p, C.c_size_t, C.c_uint32,
-                       C.c_uint32)
-RETRIEVE_FN = C.CFUNCTYPE(C.c_void_p, C.c_void_p, C.c_uint32, C.POINTER(C.c_size_t),
-                          C.POINTER(C.c_uint32), C.POINTER(C.c_uint32))
-
-
-class UridMap(C.Structure):
-    _fields_ = [("handle", C.c_void_p), ("map", MAP_FN)]
-
-
-class WorkerSchedule(C.Structure):
-    _fields_ = [("handle", C.c_void_p), ("schedule_work", WORK_SCHEDULE_FN)]
-
-
-class Option(C.Structure):
-    _fields_ = [("context", C.c_uint32), ("subject", C.c_uint32), ("key", C.c_uint32),
-                ("size", C.c_uint32), ("type", C.c_uint32), ("value", C.c_void_p)]
-
-
-RUN_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_uint32)
-HANDLE_FN = C.CFUNCTYPE(None, C.c_void_p)
-CONNECT_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_uint32, C.c_void_p)
-EXTENSION_FN = C.CFUNCTYPE(C.c_void_p, C.c_char_p)
-
-
-class Descriptor(C.Structure):
-    _fields_ = [("URI", C.c_char_p), ("instantiate", C.c_void_p), ("connect_port", CONNECT_FN),
-                ("activate", HANDLE_FN), ("run", RUN_FN), ("deactivate", HANDLE_FN),
-                ("cleanup", HANDLE_FN), ("extension_data", EXTENSION_FN)]
-
-
-class LilvInstance(C.Structure):
-    _fields_ = [("descriptor", C.POINTER(Descriptor)), ("handle", C.c_void_p),
-                ("pimpl", C.c_void_p)]
-
-
-class WorkerInterface(C.Structure):
-    _fields_ = [("work", C.CFUNCTYPE(C.c_int, C.c_void_p, WORK_RESPOND_FN, C.c_void_p,
-                                     C.c_uint32, C.c_void_p)),
-                ("work_response", C.c_void_p), ("end_run", C.c_void_p)]
-
-
-class StateInterface(C.Structure):
-    _fields_ = [("save", C.CFUNCTYPE(C.c_int, C.c_void_p, STORE_FN, C.c_void_p, C.c_uint32,
-                                     C.c_void_p)),
-                ("restore", C.CFUNCTYPE(C.c_int, C.c_void_p, RETRIEVE_FN, C.c_void_p,
-                                        C.c_uint32, C.c_void_p))]
-
-
-def _lilv() -> C.CDLL:
-    try:
-        lib = C.CDLL("liblilv-0.so.0")
-    except OSError as err:
-        raise HostError("liblilv-0.so.0 not found (apt-get install liblilv-0-0)") from err
-    lib.lilv_world_new.restype = C.c_void_p
-    lib.lilv_new_file_uri.restype = C.c_void_p
-    lib.lilv_new_file_uri.argtypes = [C.c_void_p, C.c_char_p, C.c_char_p]
-    lib.lilv_new_uri.restype = C.c_void_p
-    lib.lilv_new_uri.argtypes = [C.c_void_p, C.c_char_p]
-    lib.lilv_world_load_bundle.argtypes = [C.c_void_p, C.c_void_p]
-    lib.lilv_world_get_all_plugins.restype = C.c_void_p
-    lib.lilv_world_get_all_plugins.argtypes = [C.c_void_p]
-    lib.lilv_plugins_get_by_uri.restype = C.c_void_p
-    lib.lilv_plugins_get_by_uri.argtypes = [C.c_void_p, C.c_void_p]
-    lib.lilv_plugin_get_num_ports.restype = C.c_uint32
-    lib.lilv_plugin_get_num_ports.argtypes = [C.c_void_p]
-    lib.lilv_plugin_get_port_by_index.restype = C.c_void_p
-    lib.lilv_plugin_get_port_by_index.argtypes = [C.c_void_p, C.c_uint32]
-    lib.lilv_port_get_symbol.restype = C.c_void_p
-    lib.lilv_port_get_symbol.argtypes = [C.c_void_p, C.c_void_p]
-    lib.lilv_node_as_string.restype = C.c_char_p
-    lib.lilv_node_as_string.argtypes = [C.c_void_p]
-    lib.lilv_plugin_get_port_ranges_float.argtypes = [
-        C.c_void_p, C.POINTER(C.c_float), C.POINTER(C.c_float), C.POINTER(C.c_float)]
-    lib.lilv_plugin_instantiate.restype = C.POINTER(LilvInstance)
-    lib.lilv_plugin_instantiate.argtypes = [C.c_void_p, C.c_double, C.POINTER(C.POINTER(Feature))]
-    lib.lilv_instance_free.argtypes = [C.POINTER(LilvInstance)]
-    return lib
-
-
 class World:
     """liblilv's world with Cadenza's bundle loaded, and one URID map for all instances."""
 
     def __init__(self, bundle: Path = BUNDLE) -> None:
         if not (bundle / "manifest.ttl").is_file():
             raise HostError(f"no LV2 bundle at {bundle} (run `make plugin`)")
-        self.lib = _lilv()
+        self.lib = lilv()
         self.world = self.lib.lilv_world_new()
         node = self.lib.lilv_new_file_uri(self.world, None, (str(bundle) + "/").encode())
         self.lib.lilv_world_load_bundle(self.world, node)
