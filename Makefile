@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-light test test-fast lint native run simulate bundle clean
+.PHONY: setup setup-light test test-fast lint native plugin install-plugin run simulate bundle clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ native:
 	cmake -S native -B $(NATIVE_BUILD) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(NATIVE_BUILD) -j 2
 
-test: setup lint native
+# The plugin is built before the tests wherever DPF is installed (CI installs
+# it: .ci/run); without DPF the plugin's tests skip, saying why.
+DPF_MAKEFILE := $(wildcard /usr/share/dpf/Makefile.plugins.mk)
+
+test: setup lint native $(if $(DPF_MAKEFILE),plugin)
 	CADENZA_REQUIRE_NATIVE=1 $(PY) -m pytest -q -ra
 
 # The unit and engine tests: no JACK end-to-end tests, no training, neither the
@@ -51,11 +55,18 @@ simulate: setup
 bundle: setup
 	bash scripts/build_bundled_model.sh
 
-# The native core (C++17, CMake): build/native/libcadenza_engine.so, which
-# `--engine native` and the identity tests load.  Optional for the daemon.
-native:
-	cmake -S native -B build/native -DCMAKE_BUILD_TYPE=Release
-	cmake --build build/native -j 2
+# The LV2/CLAP/VST3 plugin (needs dpf-source, lv2-dev; see docs/plugin.md):
+# build/plugin/cadenza.lv2/, cadenza.clap (+ cadenza-resources/), cadenza.vst3/.
+plugin:
+	$(MAKE) -C plugin
+
+install-plugin: plugin
+	mkdir -p ~/.lv2 ~/.clap ~/.vst3
+	rm -rf ~/.lv2/cadenza.lv2 ~/.vst3/cadenza.vst3 ~/.clap/cadenza-resources
+	cp -r build/plugin/cadenza.lv2 ~/.lv2/
+	cp -r build/plugin/cadenza.vst3 ~/.vst3/
+	cp build/plugin/cadenza.clap ~/.clap/
+	cp -r build/plugin/cadenza-resources ~/.clap/
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,259 @@
+// A minimal VST3 host for the plugin's tests, on the VST3 interfaces DPF
+// bundles (travesty, plain C structs of function pointers).  It loads a
+// .vst3 module, makes the audio processor, activates its event buses and
+// plays a script (host_script.hpp) block by block with the host's process
+// context (project time in samples and quarters, tempo, 4/4), printing every
+// note the plugin sends as MIDI with its absolute frame.  No parameters go in:
+// the plugin runs on its defaults (pass-through on).
+//
+// Output: "ev FRAME HEX" lines, then "ok".
+#include <dlfcn.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <vector>
+
+#include "host_script.hpp"
+#include "travesty/audio_processor.h"
+#include "travesty/component.h"
+#include "travesty/events.h"
+#include "travesty/factory.h"
+
+namespace {
+
+using host_script::Script;
+
+// The host's side of an event list: an object whose first member points to
+// the FUnknown + IEventList function table, as VST3 objects are laid out.
+struct EventList {
+    const v3_event_list_cpp* table;
+    std::vector<v3_event> events;
+    uint64_t block_start = 0;
+};
+
+v3_result V3_API list_query(void* self, const v3_tuid, void** obj) {
+    *obj = self;
+    return V3_OK;
+}
+uint32_t V3_API list_ref(void*) { return 1; }
+uint32_t V3_API list_unref(void*) { return 1; }
+uint32_t V3_API list_count(void* self) {
+    return static_cast<uint32_t>(static_cast<EventList*>(self)->events.size());
+}
+v3_result V3_API list_get(void* self, int32_t index, v3_event* event) {
+    auto* list = static_cast<EventList*>(self);
+    if (index < 0 || static_cast<std::size_t>(index) >= list->events.size()) return V3_INVALID_ARG;
+    *event = list->events[static_cast<std::size_t>(index)];
+    return V3_OK;
+}
+// The plugin's output: printed at once, as MIDI.
+v3_result V3_API list_add(void* self, v3_event* event) {
+    const auto* list = static_cast<EventList*>(self);
+    const unsigned long long frame = list->block_start + static_cast<uint64_t>(event->sample_offset);
+    if (event->type == V3_EVENT_NOTE_ON) {
+        std::printf("ev %llu %02x%02x%02x\n", frame, 0x90 | event->note_on.channel,
+                    event->note_on.pitch, static_cast<int>(std::lround(event->note_on.velocity * 127)));
+    } else if (event->type == V3_EVENT_NOTE_OFF) {
+        std::printf("ev %llu %02x%02x%02x\n", frame, 0x80 | event->note_off.channel,
+                    event->note_off.pitch,
+                    static_cast<int>(std::lround(event->note_off.velocity * 127)));
+    }
+    return V3_OK;
+}
+
+v3_event_list_cpp make_table() {
+    v3_event_list_cpp table{};
+    table.query_interface = list_query;
+    table.ref = list_ref;
+    table.unref = list_unref;
+    table.list.get_event_count = list_count;
+    table.list.get_event = list_get;
+    table.list.add_event = list_add;
+    return table;
+}
+
+// The host's parameter changes: none in, and the plugin's output values
+// (DPF reports its output parameters through them) taken and dropped.
+struct ParamQueue {
+    const v3_param_value_queue_cpp* table;
+};
+struct ParamChanges {
+    const v3_param_changes_cpp* table;
+    ParamQueue* queue;
+};
+
+v3_param_id V3_API queue_id(void*) { return 0; }
+int32_t V3_API queue_count(void*) { return 0; }
+v3_result V3_API queue_get(void*, int32_t, int32_t*, double*) { return V3_INVALID_ARG; }
+v3_result V3_API queue_add(void*, int32_t, double, int32_t* index) {
+    *index = 0;
+    return V3_OK;
+}
+int32_t V3_API changes_count(void*) { return 0; }
+v3_param_value_queue** V3_API changes_get(void*, int32_t) { return nullptr; }
+v3_param_value_queue** V3_API changes_add(void* self, v3_param_id*, int32_t* index) {
+    *index = 0;
+    return reinterpret_cast<v3_param_value_queue**>(static_cast<ParamChanges*>(self)->queue);
+}
+
+v3_param_value_queue_cpp make_queue_table() {
+    v3_param_value_queue_cpp table{};
+    table.query_interface = list_query;
+    table.ref = list_ref;
+    table.unref = list_unref;
+    table.queue.get_param_id = queue_id;
+    table.queue.get_point_count = queue_count;
+    table.queue.get_point = queue_get;
+    table.queue.add_point = queue_add;
+    return table;
+}
+
+v3_param_changes_cpp make_changes_table() {
+    v3_param_changes_cpp table{};
+    table.query_interface = list_query;
+    table.ref = list_ref;
+    table.unref = list_unref;
+    table.changes.get_param_count = changes_count;
+    table.changes.get_param_data = changes_get;
+    table.changes.add_param_data = changes_add;
+    return table;
+}
+
+// A MIDI note message as a VST3 note event (the velocity placed so that the
+// plugin's float-to-MIDI truncation gives it back).
+bool to_event(const std::vector<uint8_t>& midi, int32_t offset, v3_event& event) {
+    std::memset(&event, 0, sizeof event);
+    event.sample_offset = offset;
+    const uint8_t kind = midi[0] & 0xF0;
+    const float velocity = (static_cast<float>(midi[2]) + 0.5f) / 127.0f;
+    if (kind == 0x90 && midi[2] > 0) {
+        event.type = V3_EVENT_NOTE_ON;
+        event.note_on = {static_cast<int16_t>(midi[0] & 0x0F), midi[1], 0.0f, velocity, 0, -1};
+    } else if (kind == 0x80 || kind == 0x90) {
+        event.type = V3_EVENT_NOTE_OFF;
+        event.note_off = {static_cast<int16_t>(midi[0] & 0x0F), midi[1], velocity, -1, 0.0f};
+    } else {
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: %s PLUGIN.vst3/Contents/ARCH/NAME.so < script\n", argv[0]);
+        return 2;
+    }
+    void* module = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (module == nullptr) {
+        std::fprintf(stderr, "cannot load %s: %s\n", argv[1], dlerror());
+        return 1;
+    }
+    using EntryFn = bool (*)(void*);
+    using FactoryFn = v3_plugin_factory** (*)();
+    auto entry = reinterpret_cast<EntryFn>(dlsym(module, "ModuleEntry"));
+    auto get_factory = reinterpret_cast<FactoryFn>(dlsym(module, "GetPluginFactory"));
+    if (entry == nullptr || get_factory == nullptr || !entry(module)) {
+        std::fprintf(stderr, "%s: no ModuleEntry/GetPluginFactory, or ModuleEntry failed\n", argv[1]);
+        return 1;
+    }
+    v3_plugin_factory** factory = get_factory();
+    v3_tuid class_id{};
+    bool found = false;
+    for (int32_t i = 0, n = v3_cpp_obj(factory)->num_classes(factory); i < n && !found; ++i) {
+        v3_class_info info{};
+        v3_cpp_obj(factory)->get_class_info(factory, i, &info);
+        if (std::strcmp(info.category, "Audio Module Class") == 0) {
+            std::memcpy(class_id, info.class_id, sizeof class_id);
+            found = true;
+        }
+    }
+    v3_component** component = nullptr;
+    if (!found || v3_cpp_obj(factory)->create_instance(factory, class_id, v3_component_iid,
+                                                       reinterpret_cast<void**>(&component)) != V3_OK) {
+        std::fprintf(stderr, "%s: no audio module to create\n", argv[1]);
+        return 1;
+    }
+    v3_audio_processor** processor = nullptr;
+    if (v3_cpp_obj_initialize(component, nullptr) != V3_OK ||
+        v3_cpp_obj_query_interface(component, v3_audio_processor_iid, &processor) != V3_OK) {
+        std::fprintf(stderr, "initialize or the audio processor failed\n");
+        return 1;
+    }
+    const Script script = host_script::read_script(std::cin);
+    auto* comp = v3_cpp_obj(component);
+    comp->activate_bus(component, V3_EVENT, V3_INPUT, 0, true);
+    comp->activate_bus(component, V3_EVENT, V3_OUTPUT, 0, true);
+    v3_process_setup setup{V3_REALTIME, V3_SAMPLE_32, static_cast<int32_t>(script.block), script.rate};
+    auto* proc = v3_cpp_obj(processor);
+    if (proc->setup_processing(processor, &setup) != V3_OK || comp->set_active(component, true) != V3_OK) {
+        std::fprintf(stderr, "setup_processing or set_active failed\n");
+        return 1;
+    }
+    proc->set_processing(processor, true);
+
+    const v3_event_list_cpp table = make_table();
+    EventList in{&table, {}, 0};
+    EventList out{&table, {}, 0};
+    const v3_param_value_queue_cpp queue_table = make_queue_table();
+    const v3_param_changes_cpp changes_table = make_changes_table();
+    ParamQueue queue{&queue_table};
+    ParamChanges params_in{&changes_table, &queue};
+    ParamChanges params_out{&changes_table, &queue};
+    double beat = 0.0;
+    bool playing = true;
+    for (uint64_t start = 0; start < script.frames; start += script.block) {
+        const uint32_t frames =
+            static_cast<uint32_t>(std::min<uint64_t>(script.block, script.frames - start));
+        for (const auto& [frame, target] : script.locates) {
+            if (frame >= start && frame < start + frames) beat = target;
+        }
+        if (script.stop_at >= start && script.stop_at < start + frames) playing = false;
+
+        v3_process_context context{};
+        context.state = V3_PROCESS_CTX_PROJECT_TIME_VALID | V3_PROCESS_CTX_TEMPO_VALID |
+                        V3_PROCESS_CTX_TIME_SIG_VALID | V3_PROCESS_CTX_CONT_TIME_VALID |
+                        (playing ? V3_PROCESS_CTX_PLAYING : 0);
+        context.sample_rate = script.rate;
+        // The project time follows the song position (a loop moves it back);
+        // the continuous time is the host's running count.
+        context.project_time_in_samples = std::llround(beat * 60.0 / script.bpm * script.rate);
+        context.continuous_time_in_samples = static_cast<int64_t>(start);
+        context.project_time_quarters = beat;
+        context.bpm = script.bpm;
+        context.time_sig_numerator = 4;
+        context.time_sig_denom = 4;
+
+        in.events.clear();
+        for (auto it = script.midi.lower_bound(start); it != script.midi.end() && it->first < start + frames;
+             ++it) {
+            v3_event event;
+            if (to_event(it->second, static_cast<int32_t>(it->first - start), event)) {
+                in.events.push_back(event);
+            }
+        }
+        out.block_start = start;
+        v3_process_data data{};
+        data.process_mode = V3_REALTIME;
+        data.symbolic_sample_size = V3_SAMPLE_32;
+        data.nframes = static_cast<int32_t>(frames);
+        // An object pointer is the address of its first member, the table pointer.
+        data.input_events = reinterpret_cast<v3_event_list**>(&in);
+        data.output_events = reinterpret_cast<v3_event_list**>(&out);
+        data.input_params = reinterpret_cast<v3_param_changes**>(&params_in);
+        data.output_params = reinterpret_cast<v3_param_changes**>(&params_out);
+        data.ctx = &context;
+        proc->process(processor, &data);
+        if (playing) beat += frames * script.bpm / (60.0 * script.rate);
+    }
+    proc->set_processing(processor, false);
+    comp->set_active(component, false);
+    v3_cpp_obj_unref(processor);
+    v3_cpp_obj_terminate(component);
+    v3_cpp_obj_unref(component);
+    std::printf("ok\n");
+    return 0;
+}

@@ -1,0 +1,111 @@
+"""The plugin plays the same notes as ``cadenza simulate --engine native``.
+
+The same call, settings, seed and tempo go into the simulator (a MIDI file)
+and into the LV2 plugin (the headless host, transport from beat 0); Cadenza's
+notes must agree in pitch, channel and beat.  Runs where the plugin is built
+on the native engine and this checkout's ``simulate`` has ``--engine native``
+(with the native library built: ``make native``); skipped, saying which is
+missing, elsewhere.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mido
+import pytest
+
+from tests.lv2_host import (
+    BUNDLE,
+    REPO,
+    Instance,
+    Transport,
+    World,
+    engine_name,
+    perform,
+    require_built,
+)
+from tests.test_plugin_lv2 import RATE, frame_of, the_call
+
+pytestmark = pytest.mark.plugin
+
+TICKS_PER_BEAT = 960
+CALLS = {
+    "arpeggio": ((60, 64, 67, 72), 0.0),
+    "low, off the beat": ((43, 47, 50), 0.25),
+}
+
+
+def _simulate_supports_native() -> bool:
+    from cadenza.cli import build_parser
+
+    try:
+        build_parser().parse_args(["simulate", "--engine", "native", "--out", "x.mid"])
+    except SystemExit:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def native_plugin():
+    require_built(BUNDLE / "manifest.ttl")
+    if engine_name() != "native":
+        pytest.skip("the plugin is built on the temporary stand-in (no native/ in this checkout)")
+    if not _simulate_supports_native():
+        pytest.skip("this checkout's `cadenza simulate` has no --engine native")
+    return World()
+
+
+def write_call(path, midi: dict[int, list[bytes]], bpm: float) -> None:
+    """The call as a MIDI file at `bpm`, each event at its beat."""
+    song = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
+    track = mido.MidiTrack()
+    song.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0))
+    last = 0
+    for frame in sorted(midi):
+        tick = round(frame * bpm / (60.0 * RATE) * TICKS_PER_BEAT)
+        for data in midi[frame]:
+            track.append(mido.Message.from_bytes(list(data)).copy(time=tick - last))
+            last = tick
+    song.save(path)
+
+
+def simulated_notes(path) -> list[tuple[float, bytes]]:
+    """(beat, MIDI) of the Cadenza track's notes in a duet file."""
+    song = mido.MidiFile(path)
+    track = next(t for t in song.tracks if t.name == "Cadenza")
+    notes, tick = [], 0
+    for message in track:
+        tick += message.time
+        if message.type in ("note_on", "note_off"):
+            notes.append((round(tick / song.ticks_per_beat, 3), bytes(message.bytes())))
+    return notes
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("call", sorted(CALLS))
+def test_the_plugin_plays_what_simulate_plays(native_plugin, tmp_path, call, seed):
+    bpm = 97.0
+    pitches, start = CALLS[call]
+    midi = the_call(pitches, start)
+    write_call(tmp_path / "call.mid", midi, bpm)
+    done = subprocess.run(
+        [sys.executable, "-m", "cadenza", "simulate", "--engine", "native", "--input",
+         str(tmp_path / "call.mid"), "--out", str(tmp_path / "duet.mid"), "--bpm", str(bpm),
+         "--seed", str(seed)],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    expected = simulated_notes(tmp_path / "duet.mid")
+    instance = Instance(native_plugin, rate=RATE, block=64)
+    try:
+        instance.set("pass_through", 0)
+        instance.set("seed", seed)
+        instance.activate()
+        out = perform(instance, Transport(RATE, bpm), frame_of(16), 64, midi)
+    finally:
+        instance.close()
+    played = [(round(f * bpm / (60.0 * RATE), 3), d) for f, d in out]
+    assert expected, "simulate played nothing"
+    assert played[: len(expected)] == expected

@@ -1,0 +1,72 @@
+"""The VST3 build in a minimal VST3 host (plugin/tests/vst3_host.cpp, on the
+travesty headers DPF bundles): the same output as the LV2 build, to the
+frame, and the same releases on loops and stops.
+
+The host gives the plugin its process context each block: project time in
+samples and quarters (a loop moves both back), the continuous sample count,
+tempo and 4/4.  No parameters go in, so the plugin runs on its defaults
+(pass-through on).  Parameters, state and the host's bypass through VST3 are
+not tested.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.lv2_host import PLUGIN_DIR, Instance, Transport, World, perform, require_built, sounding
+from tests.test_plugin_bundle import VST3_BINARY
+from tests.test_plugin_clap import run_script_host
+from tests.test_plugin_lv2 import BPM, RATE, answers, frame_of, on_grid, the_call
+
+pytestmark = pytest.mark.plugin
+
+VST3_HOST = PLUGIN_DIR / "tools" / "vst3_host"
+
+
+@pytest.fixture(scope="module")
+def vst3_host():
+    require_built(VST3_BINARY, VST3_HOST)
+    return VST3_HOST
+
+
+def run_vst3(host, frames, block, midi, locates=(), stop=None):
+    events, _ = run_script_host(host, VST3_BINARY, frames, block, midi, locates=locates,
+                                stop=stop)
+    return events
+
+
+@pytest.mark.parametrize("block", [32, 64, 128, 512, 1000])
+def test_vst3_answers_as_the_lv2_build_does_to_the_frame(vst3_host, block):
+    midi = the_call()
+    vst3 = run_vst3(vst3_host, frame_of(12), block, midi)
+    instance = Instance(World(), rate=RATE, block=block)
+    try:
+        instance.activate()
+        lv2 = perform(instance, Transport(RATE, BPM), frame_of(12), block, midi)
+    finally:
+        instance.close()
+    assert vst3 == lv2
+    assert len(answers(vst3)) > 4 and all(on_grid(f) for f, _ in answers(vst3))
+
+
+def test_a_vst3_loop_releases_every_note_and_the_grid_follows(vst3_host):
+    loop_at = frame_of(4.7) // 64 * 64
+    again = {loop_at + frame_of(0.25): [bytes([0x90, 65, 80])],
+             loop_at + frame_of(0.65): [bytes([0x80, 65, 0])]}
+    vst3 = run_vst3(vst3_host, loop_at + frame_of(6), 64, {**the_call(), **again},
+                    locates=[(loop_at, 0.0)])
+    before = [(f, d) for f, d in vst3 if f < loop_at]
+    at_loop = {(d[0] & 0x0F, d[1]) for f, d in vst3 if f == loop_at and d[0] & 0xF0 == 0x80}
+    answered = sounding(before) - {(0, 65)}
+    assert answered and answered <= at_loop
+    after = [(f, d) for f, d in answers(vst3) if f > loop_at and f not in again]  # not the call
+    assert after and after[0][0] - loop_at == frame_of(3.0)
+    assert all(on_grid(f, origin=loop_at) for f, _ in after)
+
+
+def test_a_vst3_stop_releases_every_note_and_stays_silent(vst3_host):
+    stop_at = frame_of(4.7) // 64 * 64
+    vst3 = run_vst3(vst3_host, frame_of(12), 64, the_call(), stop=stop_at)
+    assert sounding([(f, d) for f, d in vst3 if f < stop_at])
+    assert not sounding(vst3)
+    assert all(f <= stop_at for f, _ in vst3)
