@@ -5,20 +5,10 @@
 #include <memory>
 #include <vector>
 
+#include "cadenza/predictor.hpp"
 #include "cadenza/weights.hpp"
 
 namespace cadenza {
-
-// The engine's view of a model; mirrors cadenza.predictor.Predictor.
-class Predictor {
- public:
-  virtual ~Predictor() = default;
-  virtual int vocab_size() const = 0;
-  virtual int window() const = 0;                            // the model's context length
-  virtual void reset(const int32_t* primer, int count) = 0;  // forget, then feed primer
-  virtual void feed(int32_t index) = 0;
-  virtual const double* distribution() = 0;  // vocab_size() float64 probs, valid until next call
-};
 
 // One voice of the streaming model: two rows, the active one and a shadow
 // that starts from zero state when the active one has `window` tokens and

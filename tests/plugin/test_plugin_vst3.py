@@ -13,10 +13,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lv2_host import PLUGIN_DIR, Instance, Transport, World, perform, require_built, sounding
-from tests.test_plugin_bundle import VST3_BINARY
-from tests.test_plugin_clap import run_script_host
-from tests.test_plugin_lv2 import BPM, RATE, answers, frame_of, on_grid, the_call
+from tests.plugin.lv2_host import (
+    PLUGIN_DIR,
+    Instance,
+    Transport,
+    World,
+    perform,
+    require_built,
+    sounding,
+)
+from tests.plugin.test_plugin_bundle import VST3_BINARY
+from tests.plugin.test_plugin_clap import run_script_host
+from tests.plugin.test_plugin_lv2 import BPM, RATE, answers, frame_of, on_grid, the_call
 
 pytestmark = pytest.mark.plugin
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.lv2_host import BUNDLE, PLUGIN_DIR, require_built
+from tests.plugin.lv2_host import BUNDLE, PLUGIN_DIR, require_built
 
 pytestmark = pytest.mark.plugin
 

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from tests.lv2_host import (
+from tests.plugin.lv2_host import (
     BUNDLE,
     BUNDLED_MODEL,
     Instance,

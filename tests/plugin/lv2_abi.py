@@ -1,4 +1,4 @@
-"""The LV2 C ABI the headless host (tests/lv2_host.py) speaks through ctypes:
+"""The LV2 C ABI the headless host (tests/plugin/lv2_host.py) speaks through ctypes:
 the structures of lv2.h, urid.h, options.h, worker.h and state.h, lilv's
 instance, and the liblilv functions the host calls.
 """

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.lv2_abi import (
+from tests.plugin.lv2_abi import (
     MAP_FN,
     RETRIEVE_FN,
     STORE_FN,
@@ -34,7 +34,7 @@ from tests.lv2_abi import (
     lilv,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "build" / "plugin"
 BUNDLE = PLUGIN_DIR / "cadenza.lv2"
 CLAP_FILE = PLUGIN_DIR / "cadenza.clap"

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.lv2_host import (
+from tests.plugin.lv2_host import (
     CLAP_FILE,
     PLUGIN_DIR,
     Instance,
@@ -21,7 +21,7 @@ from tests.lv2_host import (
     require_built,
     sounding,
 )
-from tests.test_plugin_lv2 import (
+from tests.plugin.test_plugin_lv2 import (
     BPM,
     CALL_PITCHES,
     RATE,

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from cadenza.live.jack_harness import (
+from testing.jack_harness import (
     JackServer,
     MidiClient,
     background_process,
@@ -28,8 +28,8 @@ from cadenza.live.jack_harness import (
     wait_for,
     wait_port,
 )
-from tests.jack_server import require_jackd
-from tests.lv2_host import BUNDLE, PLUGIN_DIR, URI, require_built, sounding
+from tests.plugin.lv2_host import BUNDLE, PLUGIN_DIR, URI, require_built, sounding
+from tests.support.jack_server import require_jackd
 
 pytestmark = [pytest.mark.jack, pytest.mark.plugin]
 

@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from tests.lv2_host import BUNDLE, REPO, require_built
-from tests.plugin_rt_probe import COUNTER
+from tests.plugin.lv2_host import BUNDLE, REPO, require_built
+from tests.plugin.plugin_rt_probe import COUNTER
 
 pytestmark = pytest.mark.plugin
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.plugin
 def test_run_neither_allocates_nor_locks_while_answering():
     require_built(BUNDLE / "manifest.ttl", COUNTER)
     env = dict(os.environ, LD_PRELOAD=str(COUNTER))
-    done = subprocess.run([sys.executable, "-m", "tests.plugin_rt_probe", "--blocks", "12000"],
+    done = subprocess.run([sys.executable, "-m", "tests.plugin.plugin_rt_probe", "--blocks", "12000"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

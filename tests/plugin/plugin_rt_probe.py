@@ -3,7 +3,7 @@ while calls are answered, parameters are automated, a CC arrives now and then
 and the model is changed once.
 
 Run in a process started with LD_PRELOAD=build/plugin/tools/alloc_counter.so
-(tests/test_plugin_rt.py does); prints one JSON object: the counts inside
+(tests/plugin/test_plugin_rt.py does); prints one JSON object: the counts inside
 run() over every block, and how many answer notes played meanwhile.
 """
 
@@ -14,7 +14,15 @@ import ctypes as C
 import json
 import sys
 
-from tests.lv2_host import BUNDLED_MODEL, PLUGIN_DIR, Instance, Transport, World, note_off, note_on
+from tests.plugin.lv2_host import (
+    BUNDLED_MODEL,
+    PLUGIN_DIR,
+    Instance,
+    Transport,
+    World,
+    note_off,
+    note_on,
+)
 
 COUNTER = PLUGIN_DIR / "tools" / "alloc_counter.so"
 KINDS = ("malloc", "calloc", "realloc", "free", "mutex_lock")

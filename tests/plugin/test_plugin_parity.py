@@ -16,7 +16,7 @@ import sys
 import mido
 import pytest
 
-from tests.lv2_host import (
+from tests.plugin.lv2_host import (
     BUNDLE,
     REPO,
     Instance,
@@ -26,7 +26,7 @@ from tests.lv2_host import (
     perform,
     require_built,
 )
-from tests.test_plugin_lv2 import RATE, frame_of, the_call
+from tests.plugin.test_plugin_lv2 import RATE, frame_of, the_call
 
 pytestmark = pytest.mark.plugin
 
