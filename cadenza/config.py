@@ -271,6 +271,7 @@ class LiveConfig:
     key: str = "call"  # call: the call's key and classes; auto: the window's key; off; "D major"
     key_strength: float = 0.9  # 0: the model alone .. 1: out-of-key tokens only when nothing else
     key_balance: float = 2.0  # key "call": how hard the answer keeps the call's pitch-class proportions; 0: off
+    continuity: float = 0.0  # 0: off .. 1: leaps beyond a fifth from the answer's previous note only as a last resort
     velocity: int = 0  # 0: follow the performer's dynamics
     api: str = "auto"
     in_port: str = ""
@@ -331,6 +332,8 @@ class LiveConfig:
             problems["key_strength"] = "must be between 0 (the model alone) and 1"
         if not 0.0 <= self.key_balance <= 10.0:
             problems["key_balance"] = "must be between 0 (off) and 10"
+        if not 0.0 <= self.continuity <= 1.0:
+            problems["continuity"] = "must be between 0 (off) and 1"
         if not 0 <= self.velocity <= 127:
             problems["velocity"] = "must be 0 (follow the performer) or 1..127"
         _one_of(problems, "api", self.api, APIS)
