@@ -258,7 +258,8 @@ class LiveConfig:
     answer_bars: int = 0  # 0: answer with as many notes as the call
     max_answer_notes: int = 64
     # Defaults chosen with `cadenza evaluate` on held-out piano pieces
-    # (docs/results.md): sampled, leaning hard on the call's key and classes.
+    # (docs/results.md): sampled, leaning on the call's key and classes,
+    # leaps beyond a fifth held back so the line moves like the music.
     temperature: float = 1.4
     top_k: int = 0
     top_p: float = 1.0
@@ -269,9 +270,9 @@ class LiveConfig:
     octave: int = -1  # -1: place answers near the performer's register; else around a fixed octave
     register: str = "follow"  # follow: single notes moved by octaves near that register; model: as given
     key: str = "call"  # call: the call's key and classes; auto: the window's key; off; "D major"
-    key_strength: float = 0.9  # 0: the model alone .. 1: out-of-key tokens only when nothing else
-    key_balance: float = 2.0  # key "call": how hard the answer keeps the call's pitch-class proportions; 0: off
-    continuity: float = 0.0  # 0: off .. 1: leaps beyond a fifth from the answer's previous note only as a last resort
+    key_strength: float = 0.7  # 0: the model alone .. 1: out-of-key tokens only when nothing else
+    key_balance: float = 4.0  # key "call": how hard the answer keeps the call's pitch-class proportions; 0: off
+    continuity: float = 0.8  # 0: off .. 1: leaps beyond a fifth from the answer's previous note only as a last resort
     velocity: int = 0  # 0: follow the performer's dynamics
     api: str = "auto"
     in_port: str = ""
