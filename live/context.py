@@ -13,9 +13,9 @@ the answer's previous note has its probability multiplied by
 unchanged when that leaves nothing).  Pitches are the tokens' own (the
 model's octave, before the register moves the phrase by octaves, which
 keeps its intervals).  The previous note is the last note token Cadenza
-chose since the performer's last token: the first note of an answer, and
-any chord token, is never penalised, and a chord leaves the previous note
-as it was.  Temperature, top-k and top-p come after, so at temperature T a
+chose (or that was primed without a reset) since the performer's last
+token: the first note of an answer, and any chord token, is never
+penalised, and a chord leaves the previous note as it was.  Temperature, top-k and top-p come after, so at temperature T a
 leap's odds fall by ``(1 - continuity) ** (1 / T)``.
 """
 
