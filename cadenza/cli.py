@@ -22,7 +22,9 @@ from cadenza.config import (
     APIS,
     CLOCKS,
     GRIDS,
-    KEY_SETTINGS,
+    KEY_AUTO,
+    KEY_CALL,
+    KEY_OFF,
     MODES,
     PRESETS,
     REGISTERS,
@@ -39,6 +41,34 @@ from cadenza.config import (
 from cadenza.errors import BundleError, CadenzaError
 
 log = logging.getLogger(__name__)
+
+# What each choice of the engine's settings does, for --help; a test holds
+# these to the config's choice lists, so a new choice cannot go unexplained.
+MODE_HELP = {
+    "call-response": "answer each phrase after a pause",
+    "accompany": "play along on every step while the performer plays",
+    "continue": "play alone from the phrase in the window",
+}
+RHYTHM_HELP = {
+    "grid": "one token per grid step",
+    "mirror": "the call's onsets, lengths and dynamics, snapped to the grid (call-response)",
+}
+KEY_HELP = {
+    KEY_CALL: "lean towards the call's key and its own pitch classes",
+    KEY_AUTO: "lean towards the key of what was just played",
+    KEY_OFF: "the model alone",
+}
+REGISTER_HELP = {
+    "follow": "answers near the performer's register",
+    "model": "the octaves the model gave",
+}
+
+
+def _choices_help(meanings: dict[str, str], default: str, extra: str = "") -> str:
+    """Each choice and what it does, the default first; ``extra`` is appended."""
+    order = [default] + [c for c in meanings if c != default]
+    text = "; ".join(f"{c}{' (default)' if c == default else ''}: {meanings[c]}" for c in order)
+    return f"{text}{extra}".replace("%", "%%")
 
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -83,21 +113,21 @@ def _sampling_options(parser: argparse.ArgumentParser) -> None:
 
 def _engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model bundle folder (default: the bundled model)")
-    parser.add_argument("--mode", choices=MODES)
-    parser.add_argument("--rhythm", choices=RHYTHMS)
+    live = LiveConfig()
+    parser.add_argument("--mode", choices=MODES, help=_choices_help(MODE_HELP, live.mode))
+    parser.add_argument("--rhythm", choices=RHYTHMS, help=_choices_help(RHYTHM_HELP, live.rhythm))
     parser.add_argument("--bpm", type=float, help="tempo of the internal clock")
     parser.add_argument("--grid", choices=GRIDS, help="note grid of the answers")
     parser.add_argument("--runner", choices=RUNNERS, help="how the model is run")
     parser.add_argument("--int8", action="store_true", default=None,
                         help="use the bundle's int8 graph where it has one")
     parser.add_argument("--channel", type=int, help="output MIDI channel 1..16")
-    parser.add_argument(
-        "--key", help=f"{', '.join(KEY_SETTINGS)} (default: {LiveConfig.key}: the call's key and "
-        "pitch classes), or a key such as 'D major' or 'F# minor'")
+    parser.add_argument("--key", help=_choices_help(
+        KEY_HELP, live.key, "; or a key such as 'D major' or 'F# minor'"))
     parser.add_argument("--key-strength", type=float, dest="key_strength",
                         help="0: the model alone .. 1: out-of-key tokens only as a last resort")
     parser.add_argument("--register", choices=REGISTERS,
-                        help="follow: answers near the performer's register; model: as given")
+                        help=_choices_help(REGISTER_HELP, live.register))
     _sampling_options(parser)
 
 

@@ -7,7 +7,7 @@ after every file, so the run can be stopped and taken up again with
 ``--resume`` (files already in the output are skipped).
 
     nice python scripts/compare_tokenizers.py --resume \\
-        --out docs/results/tokenizers/compare.json ../shared/data/seed-mozart ../shared/data/piano-midi
+        --out docs/results/tokenizers/compare.json
 
 The summary at the end counts identical files and, for each other file,
 says how it differs: the same tokens in another order, or other tokens.
@@ -26,8 +26,10 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# fixtures: files kept for one regression each (their SOURCE.md says which)
 DEFAULT_SOURCES = (str(REPO.parent / "shared" / "data" / "seed-mozart"),
-                   str(REPO.parent / "shared" / "data" / "piano-midi"))
+                   str(REPO.parent / "shared" / "data" / "piano-midi"),
+                   str(REPO.parent / "shared" / "data" / "fixtures"))
 
 
 def _tokens(path: Path, tokenizer: str, config: Path, out: Path, cache: bool) -> tuple[object, float]:

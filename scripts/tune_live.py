@@ -10,10 +10,17 @@ Each point's report goes to ``OUT/<point>.json`` (the JSON ``cadenza
 evaluate --json`` writes); a point whose report is there already, with the
 same settings and data, is read back instead of run again, so a stopped
 search goes on where it stopped.  ``OUT/summary.json`` and the table printed
-last list Cadenza's row of every point, best pitch-class match first, with
-the pitch-class match of the same settings answering another piece's call
-(how much of it is about the call), over the baselines that do not depend on
-the settings.
+last list Cadenza's row of every point, with the pitch-class match of the
+same settings answering another piece's call (how much of it is about the
+call), over the baselines that do not depend on the settings.
+
+The objective: pitch-class match first, among the points that meet every
+bound (``misses``): the top line's mean step within ``STEP_WITHIN``
+semitones of the real continuation's, its share of leaps beyond a fifth
+within ``LEAP_WITHIN`` of the continuation's, trigram copy at most
+``MAX_COPY``, distinct pitches per note at least ``MIN_DISTINCT``.  The
+points come best first: fewest bounds missed, then highest match; the
+first point that misses none is ``chosen`` in the summary.
 
 Keys that change the model or how calls are cut (model, runner, int8,
 chord_window_ms, bpm, pause_beats) are fixed for a search: give them with
@@ -49,6 +56,11 @@ from cadenza.live.offline.evaluate_cmd import (
 log = logging.getLogger("tune_live")
 
 FIXED = ("model", "runner", "int8", "chord_window_ms", "bpm", "pause_beats")
+# The bounds of the objective (see the docstring).
+STEP_WITHIN = 1.0  # semitones
+LEAP_WITHIN = 0.05
+MAX_COPY = 0.30
+MIN_DISTINCT = 0.35
 OTHER = "pc match, another call"
 BASELINES = ("continuation", "markov", "random")  # the rows that do not depend on the settings
 
@@ -103,8 +115,26 @@ def as_dict_live(settings: LiveConfig) -> dict:
     return as_dict(Config(live=settings))["live"]
 
 
+def _off_by(value: float | None, target: float | None, within: float) -> bool:
+    return value is None or target is None or abs(value - target) > within
+
+
+def misses(row: dict, continuation: dict) -> list[str]:
+    """The bounds of the objective that Cadenza's ``row`` misses (empty: it meets them all)."""
+    out = []
+    if _off_by(row.get("top_step"), continuation.get("top_step"), STEP_WITHIN):
+        out.append("step")
+    if _off_by(row.get("leap_share"), continuation.get("leap_share"), LEAP_WITHIN):
+        out.append("leaps")
+    if row.get("trigram_copy") is None or row["trigram_copy"] > MAX_COPY:
+        out.append("copy")
+    if row.get("variety") is None or row["variety"] < MIN_DISTINCT:
+        out.append("distinct")
+    return out
+
+
 def summary_rows(reports: dict[str, tuple[dict, dict]]) -> list[dict]:
-    """Cadenza's row of every point, best pitch-class match first."""
+    """Cadenza's row of every point, best first: fewest bounds missed, then pitch-class match."""
     rows = []
     for name, (point, report) in reports.items():
         by_row = {r["row"]: r for r in report["rows"]}
@@ -112,27 +142,29 @@ def summary_rows(reports: dict[str, tuple[dict, dict]]) -> list[dict]:
         # The same settings answering another piece's call: what is left of the
         # pitch-class match when the answer is not about this call.
         other = by_row.get("other_call", {}).get("pitch_class_match")
-        rows.append({"point": point, "name": name, **cadenza, "other_call_pitch_class_match": other})
-    rows.sort(key=lambda r: -(r["pitch_class_match"] or 0.0))
+        rows.append({"point": point, "name": name, **cadenza, "other_call_pitch_class_match": other,
+                     "misses": misses(cadenza, by_row["continuation"])})
+    rows.sort(key=lambda r: (len(r["misses"]), -(r["pitch_class_match"] or 0.0)))
     return rows
 
 
 def format_summary(rows: list[dict], baselines: list[dict]) -> str:
     width = max([len(r["name"]) for r in rows] + [len(b["label"]) for b in baselines])
-    head = [f"{'settings':<{width}}", f"{'calls':>5}", f"{'notes':>5}"]
+    head = [f"{'settings':<{width}}", f"{'calls':>5}", f"{'notes':>5}", f"{'onsets':>6}"]
     head += [f"{title:>{max(len(title), 6)}}" for _, title, _ in COLUMNS]
-    lines = ["  ".join([*head, OTHER])]
+    lines = ["  ".join([*head, OTHER, "misses"])]
+
+    def cell(value: float | None, digits: int, width: int) -> str:
+        return f"{'-' if value is None else format(value, f'.{digits}f'):>{width}}"
 
     def line(label: str, row: dict) -> str:
-        cells = [f"{label:<{width}}", f"{row['calls']:>5}",
-                 f"{'-' if row['notes'] is None else format(row['notes'], '.1f'):>5}"]
-        cells += [f"{'-' if row[k] is None else format(row[k], f'.{d}f'):>{max(len(t), 6)}}"
-                  for k, t, d in COLUMNS]
+        cells = [f"{label:<{width}}", f"{row['calls']:>5}", cell(row["notes"], 1, 5),
+                 cell(row.get("onsets"), 1, 6)]
+        cells += [cell(row.get(k), d, max(len(t), 6)) for k, t, d in COLUMNS]
         return "  ".join(cells)
 
-    other = [r["other_call_pitch_class_match"] for r in rows]
-    lines += [f"{line(r['name'], r)}  {'-' if o is None else format(o, '.3f'):>{len(OTHER)}}"
-              for r, o in zip(rows, other, strict=True)]
+    lines += [f"{line(r['name'], r)}  {cell(r['other_call_pitch_class_match'], 3, len(OTHER))}"
+              f"  {','.join(r['misses']) or '-'}" for r in rows]
     lines.append("")
     lines += [line(b["label"], b) for b in baselines]
     return "\n".join(lines) + "\n"
@@ -196,11 +228,16 @@ def _run(args: argparse.Namespace) -> int:
     first = next(iter(reports.values()))[1]
     baselines = [r for r in first["rows"] if r["row"] in BASELINES]
     rows = summary_rows(reports)
+    chosen = next((r["name"] for r in rows if not r["misses"]), None)
     write_json_atomic(args.out / "summary.json", {
-        "grid": grid, "fixed": fixed, "data": list(options.data), "points": rows,
+        "grid": grid, "fixed": fixed, "data": list(options.data),
+        "objective": {"step_within": STEP_WITHIN, "leap_within": LEAP_WITHIN,
+                      "max_copy": MAX_COPY, "min_distinct": MIN_DISTINCT},
+        "chosen": chosen, "points": rows,
         "baselines": baselines, "next_token": first["next_token"], "model": first["model"],
     })
     print(format_summary(rows, baselines), end="")
+    print(f"chosen: {chosen or 'none meets every bound; the first row misses fewest'}")
     return 0
 
 

@@ -31,13 +31,18 @@ class Element:
         return self.offset + self.duration
 
 
-def music21_note_offs(on: np.ndarray, off: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+def music21_note_offs(on: np.ndarray, off: np.ndarray, pitch: np.ndarray,
+                      released: np.ndarray | None = None) -> np.ndarray:
     """music21's note-off of each note, from symusic's first-in first-out pairing.
 
     music21 ends a note at the first note-off of its pitch after it, even one
     that already ended an earlier note.  symusic's own off is that one unless
     the pitch was struck again while still sounding; the first later off of
     the same pitch is found by one ``searchsorted`` over all offs keyed by pitch.
+    "After" is in the order of the events: a note-off at the very tick of
+    its note-on, but after it in the track, ends it there (zero long).
+    ``released`` marks those notes (``TrackFacts.released_at_strike``);
+    symusic gives that off to an older note of the pitch still sounding.
     """
     if on.size == 0:
         return off
@@ -49,7 +54,8 @@ def music21_note_offs(on: np.ndarray, off: np.ndarray, pitch: np.ndarray) -> np.
     at_clipped = np.minimum(at, off_keys.size - 1)
     later = off_keys[at_clipped] - keys
     found = (at < off_keys.size) & (later < span) & (later >= on)
-    return np.where(found, np.minimum(off, later), off)
+    fixed = np.where(found, np.minimum(off, later), off)
+    return fixed if released is None else np.where(released, on, fixed)
 
 
 @dataclass

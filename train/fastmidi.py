@@ -39,7 +39,8 @@ from cadenza.train.midifile import MidiLayout, TrackFacts
 
 #: Bumped whenever this module turns the same file into different tokens.
 #: 2: music21's stale measure ends followed as its caches fill and clear.
-FAST_VERSION = 2
+#: 3: a note-off right after its note-on, at the same tick, ends that note there.
+FAST_VERSION = 3
 PIANO_MARK = "Piano"
 DRUM_CHANNEL = 9  # channel 10, 0-based: music21 reads its notes as unpitched
 #: music21's instrument for General MIDI programs 1-6 (0-based here).
@@ -130,6 +131,24 @@ def _check_track(number: int, facts: TrackFacts) -> None:
         raise Unsupported(f"track {number}: notes on the drum channel")
 
 
+def _released(number: int, facts: TrackFacts, on: np.ndarray, pitch: np.ndarray
+              ) -> np.ndarray | None:
+    """Which notes music21 ends at their own onset: a note-off right after the note-on."""
+    if not facts.released_at_strike:
+        return None
+    span = 128
+    keys = on * span + pitch
+    marked = np.unique([tick * span + p for tick, p in facts.released_at_strike])
+    released = np.isin(keys, marked)
+    # One note of the pitch at that tick, as symusic read it: with two, which
+    # one the off follows is lost; with none, symusic dropped the note.
+    struck = np.unique(keys[released], return_counts=True)
+    if struck[0].size != marked.size or (struck[1] > 1).any():
+        raise Unsupported(f"track {number}: a pitch struck and released at one tick beside "
+                          "another note-on of it")
+    return released
+
+
 def _score_tokens(music: bytes, facts: list[TrackFacts]) -> list[str]:
     """The one sequence of one score (a file, or one pattern of a format-2 file)."""
     import symusic
@@ -155,9 +174,10 @@ def _score_tokens(music: bytes, facts: list[TrackFacts]) -> list[str]:
         on = notes["time"].astype(np.int64)
         meta = tuple(t for t, _, _ in track_facts.instruments) + track_facts.meta_ticks + tuple(
             t for t, _, _ in track_facts.time_signatures)
+        pitch = notes["pitch"].astype(np.int64)
         elements = track_elements(
-            TrackNotes(on, on + notes["duration"].astype(np.int64),
-                       notes["pitch"].astype(np.int64), meta, conductor),
+            TrackNotes(on, on + notes["duration"].astype(np.int64), pitch, meta, conductor,
+                       _released(number, track_facts, on, pitch)),
             per_quarter, _signatures(facts, track_facts, per_quarter))
         parts.setdefault(part.key, []).append(elements)
     piano = [key for key in order if key in parts and PIANO_MARK in key]

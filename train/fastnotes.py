@@ -5,8 +5,10 @@ reproduced here on plain arrays (ticks as integers, quantized times as
 integers of ``UNIT`` per quarter note, so that no float decides a barline):
 
 1. pair: each note-on ends at the first later note-off of its pitch, even one
-   that already ended another note (symusic pairs first-in first-out; the
-   difference is repaired from the note-offs symusic kept);
+   that already ended another note, and "later" is in event order, so an off
+   at the note-on's own tick but after it ends it there (symusic pairs
+   first-in first-out; the difference is repaired from the note-offs symusic
+   kept and the checker's ``released_at_strike``);
 2. group: a note joins the chord of an earlier one whose onset lies less than
    a quarter / 4 (in ticks) before it and whose note-off lies within as
    much; a chord starts where its first note does and lasts as long as its
@@ -88,6 +90,7 @@ class TrackNotes:
     meta_ticks: tuple[int, ...] = ()  # other elements music21 places in the part
     # the conductor's tempos, keys and signatures, copied in before the measures are made
     conductor_ticks: tuple[int, ...] = ()
+    released: np.ndarray | None = None  # of bool: the notes music21 ends where they begin
 
 
 _NAMES = np.array([midi_to_name(m) for m in range(128)], dtype=object)
@@ -214,7 +217,7 @@ def track_elements(track: TrackNotes, ticks_per_quarter: int,
     ``signatures``: (start, bar length) in UNIT, the first at 0.
     """
     on = track.on.astype(np.int64)
-    off = music21_note_offs(on, track.off.astype(np.int64), track.pitch)
+    off = music21_note_offs(on, track.off.astype(np.int64), track.pitch, track.released)
     groups = group_chords(on, off, ticks_per_quarter)
     voices_needed = groups.voices
     first, last = groups.first, groups.last

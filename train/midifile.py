@@ -139,12 +139,19 @@ def _facts(track: list) -> TrackFacts:
     instruments: list[tuple[int, str, str | int]] = []
     signatures: list[tuple[int, int, int]] = []
     meta_ticks: list[int] = []
+    released: list[tuple[int, int]] = []
+    struck: dict[tuple[int, int], int] = {}  # (channel, pitch) -> the tick of its last note-on
     for message in track:
         tick += message.time
         kind = message.type
         if kind == "note_on" or kind == "note_off":
             has_notes = has_notes or kind == "note_on"
             channels.add(message.channel)
+            key = (message.channel, message.note)
+            if kind == "note_on" and message.velocity:
+                struck[key] = tick
+            elif struck.get(key) == tick:
+                released.append((tick, message.note))
         elif kind == "program_change":
             instruments.append((tick, "program", message.program))
         elif kind == "track_name" or kind == "instrument_name":
@@ -155,7 +162,7 @@ def _facts(track: list) -> TrackFacts:
         elif kind in ("key_signature", "set_tempo"):
             meta_ticks.append(tick)
     return TrackFacts(has_notes, frozenset(channels), tuple(instruments), tuple(signatures),
-                      tuple(meta_ticks))
+                      tuple(meta_ticks), tuple(released))
 
 
 def check_events(layout: MidiLayout) -> tuple[TrackFacts, ...]:

@@ -49,6 +49,10 @@ class TrackFacts:
     instruments: tuple[tuple[int, str, str | int], ...] = ()
     time_signatures: tuple[tuple[int, int, int], ...] = ()  # (tick, numerator, denominator)
     meta_ticks: tuple[int, ...] = ()  # ticks of the other events music21 places in a part
+    # (tick, pitch) where a note-on is followed at the same tick by its note-off:
+    # music21 pairs by event order, so that note lasts no time at all, while
+    # symusic (first in, first out) gives the off to an older note of the pitch
+    released_at_strike: tuple[tuple[int, int], ...] = ()
 
 
 def scan_track(chunk: bytes) -> tuple[TrackFacts, int] | None:
@@ -62,6 +66,8 @@ def scan_track(chunk: bytes) -> tuple[TrackFacts, int] | None:
     instruments: list[tuple[int, str, str | int]] = []
     signatures: list[tuple[int, int, int]] = []
     meta_ticks: list[int] = []
+    released: list[tuple[int, int]] = []
+    struck: dict[int, int] = {}  # channel << 7 | pitch -> the tick of its last note-on
     while i < end:
         byte = body[i]  # the delta time, a variable-length quantity
         i += 1
@@ -103,9 +109,18 @@ def scan_track(chunk: bytes) -> tuple[TrackFacts, int] | None:
             return None
         if kind == _PROGRAM_CHANGE:
             instruments.append((tick, "program", min(body[i], 0x7F)))  # mido clips
+        elif kind in (_NOTE_ON, _NOTE_OFF):
+            pitch = body[i]
+            if pitch > 0x7F:
+                pitch = 0x7F  # mido clips
+            key = (status & 0x0F) << 7 | pitch
+            if kind == _NOTE_ON and body[i + 1]:
+                struck[key] = tick
+            elif struck.get(key) == tick:
+                released.append((tick, pitch))
         i += size
     facts = TrackFacts(has_notes, frozenset(c for c in range(16) if channels >> c & 1),
-                       tuple(instruments), tuple(signatures), tuple(meta_ticks))
+                       tuple(instruments), tuple(signatures), tuple(meta_ticks), tuple(released))
     return facts, tick
 
 

@@ -203,10 +203,12 @@ class LiveConfig(Section):
     register: str = setting("follow", one_of(REGISTERS))
     key: str = "call"  # call: the call's key and classes; auto: the window's key; off; "D major"
     # 0: the model alone .. 1: out-of-key tokens only when nothing else
-    key_strength: float = setting(0.9, between(
+    key_strength: float = setting(0.7, between(
         0.0, 1.0, "must be between 0 (the model alone) and 1"))
     # key "call": how hard the answer keeps the call's pitch-class proportions; 0: off
-    key_balance: float = setting(2.0, between(0.0, 10.0, "must be between 0 (off) and 10"))
+    key_balance: float = setting(4.0, between(0.0, 10.0, "must be between 0 (off) and 10"))
+    # 0: off .. 1: leaps beyond a fifth from the answer's previous note only as a last resort
+    continuity: float = setting(0.8, between(0.0, 1.0, "must be between 0 (off) and 1"))
     # 0: follow the performer's dynamics
     velocity: int = setting(0, between(0, 127, "must be 0 (follow the performer) or 1..127"))
     api: str = setting("auto", one_of(APIS))
@@ -272,6 +274,7 @@ class EngineSettings:
     key: str = LiveConfig.key
     key_strength: float = LiveConfig.key_strength
     key_balance: float = LiveConfig.key_balance
+    continuity: float = LiveConfig.continuity
     velocity: int = LiveConfig.velocity
     cc: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CC))
 

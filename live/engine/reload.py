@@ -20,6 +20,7 @@ class Reload:
         self._mode = settings.mode
         self._temperature = settings.temperature
         self._context.key.configure(settings.key, settings.key_strength, settings.key_balance)
+        self._context.continuity.strength = settings.continuity
         self._step = grid_beats(settings.grid)
         self._channel = settings.channel - 1
         if first:

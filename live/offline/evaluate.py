@@ -9,7 +9,9 @@ others, scored against the same call and continuation (see ``ROWS``).
 What the measures take (``live.measures``): pitch lists with every note of
 every onset, in onset order and each chord low to high, for the call, the
 continuation, the answer and the baselines alike.  The baselines draw as
-many notes as the real continuation holds.
+many notes as the real continuation holds.  How a line moves is measured on
+onsets: the piece's and the engine's as they sound, each baseline note an
+onset of its own; the baselines have no rhythm, so no rhythm distance.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from cadenza.config import LiveConfig
 from cadenza.live.engine_choice import make_engine
 from cadenza.live.offline.calls import Call, onset_notes
-from cadenza.live.offline.measures import markov_walk, measure, uniform_random
+from cadenza.live.offline.measures import markov_walk, measure, motion, uniform_random
 from cadenza.live.offline.simulate import drive
 from cadenza.predictor import Predictor
 
@@ -38,7 +40,8 @@ ROWS = (
     ("random", "uniform random pitches in the call's range"),
     ("other_call", "Cadenza's answer to another piece's call"),
 )
-MEASURES = ("key_fit", "pitch_class_match", "register_distance", "variety", "trigram_copy")
+MEASURES = ("key_fit", "pitch_class_match", "register_distance", "variety", "trigram_copy",
+            "top_step", "leap_share", "rhythm_distance")
 PROGRESS_EVERY = 100  # calls between progress lines
 
 
@@ -58,6 +61,12 @@ def answer_call(predictor: Predictor, settings: LiveConfig, call: Call,
                 engine_kind: str = "python") -> list[tuple[int, ...]]:
     """The engine's answer to ``call``: the notes of each answer onset, low to high
     (``engine_kind``: "python" or "native", the same notes)."""
+    return timed_answer(predictor, settings, call, engine_kind)[1]
+
+
+def timed_answer(predictor: Predictor, settings: LiveConfig, call: Call,
+                 engine_kind: str = "python") -> tuple[list[float], list[tuple[int, ...]]]:
+    """The engine's answer to ``call``: each onset's time (seconds) and notes, low to high."""
     engine = make_engine(engine_kind, predictor, settings)
     onsets: dict[float, set[int]] = {}
     now = 0.0
@@ -68,7 +77,8 @@ def answer_call(predictor: Predictor, settings: LiveConfig, call: Call,
             if message.type == "note_on" and message.velocity > 0:
                 onsets.setdefault(event.time, set()).add(message.note)
     engine.stop(now)  # releases only: every note-on was handed out above
-    return [tuple(sorted(onsets[time])) for time in sorted(onsets)]
+    times = sorted(onsets)
+    return times, [tuple(sorted(onsets[time])) for time in times]
 
 
 @dataclass(frozen=True)
@@ -105,16 +115,18 @@ def evaluate_calls(
     a seed: call ``k`` is sampled with ``settings.seed + k``, the baselines
     draw from one generator seeded with ``seed``)."""
     settings = engine_settings(settings)
-    answers = []
+    answers, timed = [], []
     for k, call in enumerate(calls):
-        answer = answer_call(predictor, replace(settings, seed=settings.seed + k), call, engine_kind)
+        times, answer = timed_answer(predictor, replace(settings, seed=settings.seed + k), call,
+                                     engine_kind)
         answers.append([note for onset in answer for note in onset])
+        timed.append((times, answer))
         if (k + 1) % PROGRESS_EVERY == 0:
             log.info("answered %d of %d calls", k + 1, len(calls))
     rng = np.random.default_rng(seed)
     others = other_call_index(calls)
     scored = []
-    for call, answer, other in zip(calls, answers, others, strict=True):
+    for call, answer, shape, other in zip(calls, answers, timed, others, strict=True):
         heard = onset_notes(call.onsets)
         continuation = onset_notes(call.continuation)
         rows = {
@@ -123,9 +135,18 @@ def evaluate_calls(
             "markov": markov_walk(heard, len(continuation), rng),
             "random": uniform_random(heard, len(continuation), rng),
         }
+        # (times or None, onsets) of each row: a baseline's notes are onsets without times
+        shapes = {"continuation": ([o.time for o in call.continuation],
+                                   [o.notes for o in call.continuation]),
+                  "cadenza": shape}
+        shapes.update({name: (None, [(n,) for n in rows[name]]) for name in ("markov", "random")})
         if other is not None:
             rows["other_call"] = answers[other]
-        figures = {name: measure(notes, heard, continuation) for name, notes in rows.items()}
+            shapes["other_call"] = timed[other]
+        reference = shapes["continuation"][0]
+        figures = {name: {**measure(notes, heard, continuation),
+                          **motion(shapes[name][1], shapes[name][0], reference)}
+                   for name, notes in rows.items()}
         scored.append(Scored(call, rows, figures))
     return scored
 
@@ -137,7 +158,7 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 def summarise(scored: Sequence[Scored]) -> list[dict]:
     """One row per answerer: the mean of each measure over the calls where it
-    is defined, how many calls it answered, and its mean notes per answer."""
+    is defined, how many calls it answered, and its mean notes and onsets per answer."""
     rows = []
     for name, label in ROWS:
         answered = [s for s in scored if s.answers.get(name)]
@@ -146,6 +167,7 @@ def summarise(scored: Sequence[Scored]) -> list[dict]:
             "label": label,
             "calls": len(answered),
             "notes": _mean([len(s.answers[name]) for s in answered]),
+            "onsets": _mean([s.figures[name]["onsets"] for s in answered]),
         }
         for key in MEASURES:
             row[key] = _mean([s.figures[name][key] for s in answered])

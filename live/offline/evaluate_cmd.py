@@ -225,7 +225,8 @@ def evaluate_settings(
 
 COLUMNS = (("key_fit", "key fit", 3), ("pitch_class_match", "pc match", 3),
            ("register_distance", "register", 1), ("variety", "distinct/note", 3),
-           ("trigram_copy", "trigram copy", 3))
+           ("trigram_copy", "trigram copy", 3), ("top_step", "top step", 1),
+           ("leap_share", "leaps>5th", 3), ("rhythm_distance", "rhythm", 2))
 
 
 def _cell(value: float | None, digits: int) -> str:
@@ -245,11 +246,12 @@ def format_table(document: dict) -> str:
         "",
     ]
     width = max(len(row["label"]) for row in document["rows"])
-    header = [f"{'who answers':<{width}}", f"{'calls':>5}", f"{'notes':>5}"]
+    header = [f"{'who answers':<{width}}", f"{'calls':>5}", f"{'notes':>5}", f"{'onsets':>6}"]
     header += [f"{title:>{max(len(title), 6)}}" for _, title, _ in COLUMNS]
     lines.append("  ".join(header))
     for row in document["rows"]:
-        cells = [f"{row['label']:<{width}}", f"{row['calls']:>5}", f"{_cell(row['notes'], 1):>5}"]
+        cells = [f"{row['label']:<{width}}", f"{row['calls']:>5}", f"{_cell(row['notes'], 1):>5}",
+                 f"{_cell(row.get('onsets'), 1):>6}"]
         cells += [f"{_cell(row[key], digits):>{max(len(title), 6)}}"
                   for key, title, digits in COLUMNS]
         lines.append("  ".join(cells))

@@ -32,6 +32,22 @@ def test_a_number_that_must_be_positive_is_refused_by_argparse(argv, capsys):
     assert "must be above zero" in capsys.readouterr().err
 
 
+def test_every_choice_of_the_engine_is_explained_in_the_help(capsys):
+    from cadenza.config import KEY_SETTINGS, MODES, REGISTERS, RHYTHMS
+
+    assert tuple(cli.MODE_HELP) == MODES and tuple(cli.RHYTHM_HELP) == RHYTHMS
+    assert set(cli.KEY_HELP) == set(KEY_SETTINGS) and tuple(cli.REGISTER_HELP) == REGISTERS
+    for command in ("simulate", "live"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        live = LiveConfig()
+        # --key lists every setting, and marks the built-in default as such
+        assert f"--key KEY {live.key} (default): " in text
+        for choice in (*KEY_SETTINGS, *MODES, *RHYTHMS, *REGISTERS):
+            assert f"{choice}: " in text or f"{choice} (default): " in text, (command, choice)
+
+
 def test_int8_is_used_where_the_bundle_has_it_and_falls_back_with_a_warning(
     tiny_bundles, tmp_path, caplog
 ):

@@ -12,7 +12,8 @@ from cadenza.key import parse_key
 from cadenza.key_mask import token_pitch_classes
 from cadenza.live.engine import controls
 from cadenza.live.engine.engine import Engine
-from cadenza.tokens import midi_to_name
+from cadenza.live.engine.context import Continuity
+from cadenza.tokens import is_chord, midi_to_name, name_to_midi
 from testing.fake_predictor import FakePredictor
 from tests.engine.test_engine import cc, phrase, run
 
@@ -58,6 +59,8 @@ def test_key_settings_that_load(key):
         ({"key_strength": 1.5}, "[live] key_strength = 1.5: must be between 0"),
         ({"key_strength": -0.1}, "[live] key_strength = -0.1"),
         ({"register": "up"}, "[live] register = 'up': must be one of follow, model"),
+        ({"continuity": 1.5}, "[live] continuity = 1.5: must be between 0 (off) and 1"),
+        ({"continuity": -0.1}, "[live] continuity = -0.1"),
     ],
 )
 def test_bad_key_settings_are_named(values, named):
@@ -119,6 +122,55 @@ def test_half_strength_at_temperature_halves_the_odds_of_out_of_key_tokens():
     assert share(0.0) == pytest.approx(0.7, abs=0.07)
     assert share(0.5) == pytest.approx(0.594, abs=0.07)
     assert share(1.0) == 0.0
+
+
+# -- continuity: leaps beyond a fifth held back ---------------------------------------
+
+
+def test_continuity_weighs_each_leap_from_the_answers_previous_note():
+    vocab = ["C4", "G4", "G#4", "C5", "0.4.7", "A3"]
+    continuity = Continuity(vocab)
+    continuity.strength = 0.75
+    probs = np.full(len(vocab), 1 / len(vocab))
+    assert continuity.apply(probs) is probs  # no previous note: the first note is free
+    continuity.chose(vocab.index("C4"))
+    # G4 is a fifth (7): no leap; G#4 (8) and C5 (12) are; the chord never is; A3 is 3 down
+    expected = np.array([1.0, 1.0, 0.25, 0.25, 1.0, 1.0])
+    np.testing.assert_allclose(continuity.apply(probs), expected / expected.sum())
+    continuity.chose(vocab.index("0.4.7"))  # a chord leaves the previous note as it was
+    np.testing.assert_allclose(continuity.apply(probs), expected / expected.sum())
+    continuity.chose(vocab.index("C5"))
+    np.testing.assert_allclose(continuity.apply(probs),
+                               np.array([0.25, 1.0, 1.0, 1.0, 1.0, 0.25]) / 4.5)
+    continuity.heard()  # the performer plays: the next answer starts free again
+    assert continuity.apply(probs) is probs
+    continuity.chose(0)
+    continuity.strength = 1.0  # leaps only when nothing else has any probability
+    only_leaps = np.array([0.0, 0.0, 0.5, 0.5, 0.0, 0.0])
+    assert continuity.apply(only_leaps) is only_leaps
+    continuity.strength = 0.0
+    assert continuity.apply(probs) is probs
+
+
+def leaps_an_octave(history):
+    """A model that jumps an octave from the last token most of the time."""
+    probs = np.full(len(VOCAB), 0.2 / len(VOCAB))
+    last = VOCAB[history[-1]] if history else "C4"
+    if not is_chord(last):
+        target = name_to_midi(last) + (12 if name_to_midi(last) < 66 else -12)
+        probs[VOCAB.index(midi_to_name(target))] += 0.8
+    return probs
+
+
+@pytest.mark.parametrize(("strength", "leaps"), [(0.0, True), (1.0, False)])
+def test_full_continuity_keeps_an_octave_leaper_within_a_fifth(strength, leaps):
+    engine = Engine(FakePredictor(VOCAB, leaps_an_octave),
+                    LiveConfig(temperature=0.0, key="off", loop_guard=0, continuity=strength))
+    run(engine, phrase(C_MAJOR_CALL), end=20.0)
+    line = [name_to_midi(t) for t in engine.window[len(C_MAJOR_CALL):]]
+    steps = np.abs(np.diff(line))
+    assert len(line) == len(C_MAJOR_CALL)
+    assert (steps > 7).any() == leaps, line
 
 
 def test_the_cc_steers_a_running_engine_and_reload_restores_the_file():

@@ -178,6 +178,44 @@ def test_the_engine_answers_once_after_the_whole_call(pieces):
     assert list(np.diff(tops)) == [1] * 7
 
 
+def _swung_piece(path: Path) -> Path:
+    """A melody in quarter, eighth, eighth at 120 BPM: onsets on the engine's 1/8 grid."""
+    midi = mido.MidiFile(ticks_per_beat=TPB)
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(120))])
+    for i in range(60):
+        length = TPB if i % 3 == 0 else TPB // 2
+        track.append(mido.Message("note_on", note=60 + (i * 5) % 12, velocity=70, time=0))
+        track.append(mido.Message("note_off", note=60 + (i * 5) % 12, time=length))
+    midi.tracks.append(track)
+    midi.save(path)
+    return path
+
+
+def test_the_rhythm_distance_tells_grid_from_mirror(tmp_path):
+    piece = read_piece(_swung_piece(tmp_path / "swung.mid"), 30.0)
+    vocab = [midi_to_name(m) for m in range(40, 90)]
+    figures = {}
+    for rhythm in ("grid", "mirror"):
+        settings = mechanical(rhythm=rhythm)
+        calls = cut_calls(piece, 9, 2, silence_limit(settings))
+        scored = evaluate_calls(FakePredictor(vocab), settings, calls, seed=0)
+        figures[rhythm] = [s.figures for s in scored]
+    for call, grid, mirror in zip(calls, figures["grid"], figures["mirror"], strict=True):
+        assert grid["continuation"]["rhythm_distance"] == 0.0
+        # grid: every interval an eighth, where some of the piece's are quarters,
+        # each a doubling off
+        intervals = np.diff([onset.time for onset in call.continuation])
+        quarters = np.mean(intervals > 0.4)
+        assert 0.2 < quarters < 0.4
+        assert grid["cadenza"]["rhythm_distance"] == pytest.approx(quarters, abs=0.02)
+        # mirror: the call's own quarter, eighth, eighth, as the piece goes on
+        assert mirror["cadenza"]["rhythm_distance"] < 0.05
+        assert grid["markov"]["rhythm_distance"] is None  # a baseline has no rhythm
+        # the same pitches either way: only the rhythm moved
+        for key in ("pitch_class_match", "top_step", "leap_share"):
+            assert grid["cadenza"][key] == mirror["cadenza"][key]
+
+
 def test_another_pieces_call_is_the_same_ordinal_in_the_next_piece(pieces):
     settings = LiveConfig()
     calls = []
@@ -219,6 +257,12 @@ def test_evaluate_on_the_bundled_model(pieces, tmp_path, capsys):
     # the baselines draw as many notes as the piece really played next
     assert rows["markov"]["notes"] == rows["random"]["notes"] == rows["continuation"]["notes"]
     assert rows["cadenza"]["notes"] > 0
+    # how the lines move, beside the piece's own: one note per onset for a baseline
+    assert rows["continuation"]["onsets"] == 8 and rows["continuation"]["rhythm_distance"] == 0
+    assert rows["markov"]["onsets"] == rows["markov"]["notes"]
+    assert rows["markov"]["rhythm_distance"] is None and rows["cadenza"]["rhythm_distance"] > 0
+    for row in rows.values():
+        assert row["top_step"] >= 0 and 0.0 <= row["leap_share"] <= 1.0
     assert report["model"]["path"] == str(bundled_model_path())
     assert report["model"]["graph"] == "stream"
     assert report["settings"]["mode"] == "call-response"
@@ -230,7 +274,7 @@ def test_evaluate_on_the_bundled_model(pieces, tmp_path, capsys):
     assert len(report["per_call"]) == 6
     assert report["versions"]["onnxruntime"]
     out = capsys.readouterr().out
-    assert all(label in out for _, label in ROWS) and "pc match" in out
+    assert all(label in out for _, label in ROWS) and "pc match" in out and "top step" in out
 
 
 def test_the_same_seed_gives_the_same_json(pieces, tmp_path):
@@ -331,6 +375,37 @@ def test_tune_live_scores_each_point_once_and_resumes(pieces, tmp_path, caplog, 
         assert tune.main(argv) == 0
     assert caplog.text.count("done before") == 2 and "answered" not in caplog.text
     assert tune.main([*argv, "--grid", "bpm=90,100"]) == 2  # fixed for a search
+
+
+def _tune_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tune_live", REPO / "scripts" / "tune_live.py")
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    return tune
+
+
+def test_tune_live_ranks_by_match_among_the_points_that_move_like_the_music():
+    tune = _tune_module()
+    continuation = {"top_step": 7.4, "leap_share": 0.31}
+    good = {"top_step": 8.3, "leap_share": 0.35, "trigram_copy": 0.1, "variety": 0.4}
+    assert tune.misses(good, continuation) == []
+    assert tune.misses({**good, "top_step": 8.5, "leap_share": 0.37}, continuation) == [
+        "step", "leaps"]
+    assert tune.misses({**good, "trigram_copy": 0.31, "variety": 0.34}, continuation) == [
+        "copy", "distinct"]
+    assert tune.misses({**good, "top_step": None}, continuation) == ["step"]
+
+    def report(match: float, **row) -> dict:
+        return {"rows": [{"row": "continuation", "label": "", **continuation},
+                         {"row": "cadenza", "label": "", "calls": 1, "notes": 1.0,
+                          "pitch_class_match": match, **{**good, **row}}]}
+
+    rows = tune.summary_rows({"jumpy": ({}, report(0.80, top_step=10.0)),
+                              "calm": ({}, report(0.70)), "calmer": ({}, report(0.75))})
+    assert [r["name"] for r in rows] == ["calmer", "calm", "jumpy"]
+    assert rows[-1]["misses"] == ["step"]
 
 
 def test_the_tune_and_report_parts_are_the_two_halves_of_the_files():

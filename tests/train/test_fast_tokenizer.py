@@ -29,6 +29,10 @@ from cadenza.train.midifile import check_midi  # noqa: E402
 from cadenza.train.parse import ParseSettings, parse_file  # noqa: E402
 
 PIANO_MIDI = SHARED / "data" / "piano-midi"
+# Files kept for one regression each (SOURCE.md beside them says which).
+FIXTURES = SHARED / "data" / "fixtures"
+# A chord re-struck with its note-offs after the note-ons, at one tick: zero long.
+RAVEL = FIXTURES / "ravel_miroirs_1.mid"
 # Short pieces of several kinds: 3/4 and 2/4, three tracks, voices, ties,
 # overlapping re-struck notes, an upper-case .MID.
 SAMPLE = (
@@ -44,7 +48,7 @@ SAMPLE = (
 
 def _real_files(seed_mozart_dir: Path) -> list[Path]:
     files = sorted(seed_mozart_dir.glob("*.mid"))
-    sample = [PIANO_MIDI / name for name in SAMPLE]
+    sample = [PIANO_MIDI / name for name in SAMPLE] + [RAVEL]
     return files + [p for p in sample if p.is_file()]
 
 
@@ -69,6 +73,15 @@ def test_seed_mozart_facts_hold_on_the_fast_path(seed_mozart_dir):
     counts = {p.name: sum(map(len, fast_sequences(check_midi(p.read_bytes()))))
               for p in sorted(seed_mozart_dir.glob("*.mid"))}
     assert counts == {"mz_311_1.mid": 2601, "mz_311_3.mid": 2856, "mz_545_1.mid": 2428}
+
+
+def test_a_chord_released_where_it_is_struck_again_keeps_music21s_count():
+    if not RAVEL.is_file():
+        pytest.skip(f"fixture not found at {RAVEL}")
+    # Around quarter 235.5 a chord is struck again with its note-offs right
+    # after the note-ons: music21 makes it zero long, and the F4 struck with
+    # it, which lasts, a note of its own.
+    assert sum(map(len, fast_sequences(check_midi(RAVEL.read_bytes())))) == 1594
 
 
 # -- built files: each of music21's steps, compared live -----------------------------
@@ -114,6 +127,15 @@ BUILT = {
                                 (5 * Q, 6 * Q, 76))),
                   _track(_notes((Q, 2 * Q, 48), (3 * Q, 5 * Q, 50), (5 * Q, 6 * Q, 52)),
                          name=b"Piano left")],
+    # struck again while sounding, each note-off right after its note-on at one
+    # tick: music21 ends the new notes there; with the off first, they last
+    "released at the strike": [_track([
+        _ev(0, 0x90, 60, 80), _ev(0, 0x90, 64, 80), _ev(0, 0x90, 67, 80),
+        _ev(Q, 0x90, 60, 80), _ev(0, 0x90, 64, 80), _ev(0, 0x90, 72, 80), _ev(0, 0x90, 67, 80),
+        _ev(0, 0x90, 60, 0), _ev(0, 0x80, 67, 0), _ev(0, 0x90, 64, 0),
+        _ev(Q // 2, 0x80, 60, 0), _ev(0, 0x80, 64, 0), _ev(0, 0x80, 67, 0), _ev(0, 0x80, 72, 0),
+        _ev(Q // 2, 0x90, 62, 80), _ev(Q, 0x80, 62, 0),
+        _ev(0, 0x90, 62, 80), _ev(Q, 0x80, 62, 0)])],
     # no program change: the track's name decides; "Piano left" is a part of its own
     "no program": [_track(_notes((0, Q, 72), (2 * Q, 3 * Q, 74))),
                    _track(_notes((Q, 2 * Q, 48)), name=b"Piano left", program=None)],

@@ -89,6 +89,22 @@ def test_facts_of_every_kind_of_event_match_midos():
     assert ("program" in {kind for _, kind, _ in facts.instruments})
 
 
+def test_a_note_released_at_its_own_strike_is_found_as_mido_finds_it():
+    events = (
+        bytes([0, 0x90, 60, 80, 0, 64, 80])  # running status
+        + bytes([0x60, 0x90, 60, 90, 0, 60, 0])  # struck again, released right after: found
+        + bytes([0, 0x80, 64, 0, 0, 0x90, 64, 70])  # released, then struck: not found
+        + bytes([0, 0x91, 67, 80, 0, 0x81, 67, 0])  # another channel, the same: found
+        + bytes([0, 0x90, 67, 0])  # its off on channel 1 was for channel 2: not found
+        + bytes([0x60, 0x80, 64, 0, 0, 0x80, 60, 0])
+    )
+    chunk = bad.track(events, name=None)
+    fast = scan_track(chunk)
+    assert fast is not None
+    assert fast == _with_mido(chunk)
+    assert fast[0].released_at_strike == ((0x60, 60), (0x60, 67))
+
+
 @pytest.mark.parametrize("events", [
     bytes([0, 0x40, 0x40]),  # running status before any status
     bytes([0, 0xF0, 1, 0x7F, 0, 0x40, 0x40]),  # running status after a sysex: mido reads it oddly
