@@ -196,6 +196,9 @@ class NativeStreamRunner:
         # The Python reader checks the file first: its message names the problem the same way.
         native_format.read(path, bundle.vocabulary)
         self.bundle = bundle
+        #: The checked weights file: the native engine makes its own step from it
+        #: (cadenza_native_predictor_new) and runs it with no Python in between.
+        self.native_weights_path = Path(path)
         self.weights = NativeWeightsHandle(path, bundle.vocabulary)
         lib = self._lib = self.weights._lib
         if self.weights.window != bundle.window:

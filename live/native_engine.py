@@ -7,10 +7,13 @@ is built by ``make native`` into ``build/native/``; ``CADENZA_NATIVE_LIB``
 names another copy.
 
 The model: ``FakePredictor`` with its default rule becomes the C++ fake (the
-same rule, bit for bit); a predictor that offers ``native_predictor()`` (the
-native model step) is handed over as it is; any other predictor is called
-back from C++ through ctypes, so ``--engine native`` can run on the
-onnxruntime runners too (slowly: for tests and offline runs).
+same rule, bit for bit); a predictor with a ``native_weights_path`` (the
+native model step, ``cadenza.native.NativeStreamRunner``) is made again inside
+the engine library from the same checked weights file, so the engine calls
+the step directly (the engine library links the model step; the two shared
+libraries share no C++ objects); any other predictor is called back from C++
+through ctypes, so ``--engine native`` can run on the onnxruntime runners too
+(slowly: for tests and offline runs).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Sequence
 import mido
 import numpy as np
 
-from cadenza.config import MODES, LiveConfig
+from cadenza.config import MODES, EngineSettings, LiveConfig
 from cadenza.live.engine.context import DEFAULT_WINDOW
 from cadenza.live.engine.engine import LOOKAHEAD
 from cadenza.live.engine.events import Event
@@ -119,24 +122,26 @@ class NativeEngine:
     def __init__(
         self,
         predictor: Predictor,
-        settings: LiveConfig,
+        settings: EngineSettings | LiveConfig,
         *,
         start_time: float = 0.0,
         lookahead: float = LOOKAHEAD,
     ) -> None:
         if lookahead < 0:
             raise ValueError(f"lookahead must be 0 or more seconds, got {lookahead}")
+        settings = EngineSettings.of(settings)
         self._lib = lib = load_library()
         self.predictor = predictor
         self.lookahead = float(lookahead)
         self.vocab = VocabMap(predictor.vocabulary)
         window = int(getattr(predictor, "window", None) or DEFAULT_WINDOW)
         self._model: _CallbackModel | None = None
-        self._owned_predictor = True
-        native = getattr(predictor, "native_predictor", None)
-        if native is not None:
-            handle = native()  # the native model step: a cadenza_predictor* it owns
-            self._owned_predictor = False
+        weights_path = getattr(predictor, "native_weights_path", None)
+        if weights_path is not None:
+            error = ctypes.create_string_buffer(ERROR_SIZE)
+            handle = lib.cadenza_native_predictor_new(str(weights_path).encode(), error, ERROR_SIZE)
+            if not handle:
+                raise NativeError(f"native engine: {error.value.decode(errors='replace')}")
         elif _uses_default_rule(predictor):
             handle = lib.cadenza_fake_predictor_new(len(self.vocab.vocabulary), window)
         else:
@@ -169,7 +174,7 @@ class NativeEngine:
         self._free_predictor()
 
     def _free_predictor(self) -> None:
-        if self._owned_predictor and getattr(self, "_predictor_handle", None):
+        if getattr(self, "_predictor_handle", None):
             self._lib.cadenza_predictor_free(self._predictor_handle)
             self._predictor_handle = None
 
@@ -193,11 +198,24 @@ class NativeEngine:
             out.append(Event(event.time, mido.Message.from_bytes(bytes(event.data[: event.size]))))
         return out
 
-    def on_message(self, message: mido.Message, now: float, lag: float = 0.0) -> list[Event]:
+    def on_message(self, message: mido.Message, now: float) -> list[Event]:
         data = message.bytes()
         buffer = (ctypes.c_uint8 * len(data))(*data)
         return self._collect(self._lib.cadenza_engine_on_message(
-            self._handle, buffer, len(data), now, lag, self._events, MAX_EVENTS))
+            self._handle, buffer, len(data), now, self._events, MAX_EVENTS))
+
+    def clock_tick(self, now: float, master_time: float | None = None) -> None:
+        """A master's clock tick that arrived at ``now`` (``master_time``: on the
+        master's own time line; default ``now``), as ``Engine.clock_tick``."""
+        code = self._lib.cadenza_engine_clock_tick(
+            self._handle, now, now if master_time is None else master_time)
+        if code < 0:
+            self._collect(code)
+
+    @property
+    def stops(self) -> int:
+        """Stops so far (``Engine.stops``): a caller compares it before and after a call."""
+        return self._stats().stops
 
     def advance(self, now: float) -> list[Event]:
         return self._collect(self._lib.cadenza_engine_advance(self._handle, now, self._events, MAX_EVENTS))
@@ -219,7 +237,8 @@ class NativeEngine:
 
     # -------------------------------------------------------------- setup
 
-    def reload(self, settings: LiveConfig) -> None:
+    def reload(self, settings: EngineSettings | LiveConfig) -> None:
+        settings = EngineSettings.of(settings)
         error = ctypes.create_string_buffer(ERROR_SIZE)
         if self._lib.cadenza_engine_reload(self._handle, ctypes.byref(native_settings(settings)),
                                            error, ERROR_SIZE):
@@ -249,7 +268,7 @@ class NativeEngine:
         return stats
 
     @property
-    def settings(self) -> LiveConfig:
+    def settings(self) -> EngineSettings:
         return self._settings
 
     @property
@@ -320,4 +339,5 @@ class NativeEngine:
             "mode": MODES[stats.mode],
             "enabled": bool(stats.enabled),
             "key": None if stats.key < 0 else str(KEYS[stats.key]),
+            "key_strength": stats.key_strength,
         }

@@ -8,13 +8,23 @@ import ctypes
 import os
 from pathlib import Path
 
-from cadenza.config import GRIDS, KEY_AUTO, KEY_CALL, KEY_OFF, MODES, RHYTHMS, LiveConfig
+from cadenza.config import (
+    GRIDS,
+    KEY_AUTO,
+    KEY_CALL,
+    KEY_OFF,
+    MODES,
+    RHYTHMS,
+    EngineSettings,
+    LiveConfig,
+)
 from cadenza.errors import CadenzaError
 from cadenza.key import parse_key
 
 LIBRARY_NAME = "libcadenza_engine.so"
 LIBRARY_ENV = "CADENZA_NATIVE_LIB"
 MAX_EVENTS = 4096  # CADENZA_MAX_EVENTS
+API_VERSION = 2  # CADENZA_ENGINE_API_VERSION
 MAX_PAIRS = 16 * 128  # (channel, note) pairs
 ERROR_SIZE = 512
 CC_ORDER = ("temperature", "mode", "enabled", "panic", "tempo", "key_strength")
@@ -44,7 +54,7 @@ class _Settings(ctypes.Structure):
         ("gate", ctypes.c_double), ("octave", ctypes.c_int32), ("register_follow", ctypes.c_int32),
         ("key", ctypes.c_int32), ("key_tonic", ctypes.c_int32), ("key_minor", ctypes.c_int32),
         ("key_strength", ctypes.c_double), ("key_balance", ctypes.c_double),
-        ("velocity", ctypes.c_int32), ("cc", ctypes.c_int32 * 6),
+        ("velocity", ctypes.c_int32), ("cc", ctypes.c_int32 * 6), ("continuity", ctypes.c_double),
     ]
 
 
@@ -54,6 +64,7 @@ class _Stats(ctypes.Structure):
         ("performer_tokens", ctypes.c_int64), ("predictions", ctypes.c_int64),
         ("sounding", ctypes.c_int32), ("mode", ctypes.c_int32), ("enabled", ctypes.c_int32),
         ("key", ctypes.c_int32), ("bpm", ctypes.c_double), ("temperature", ctypes.c_double),
+        ("stops", ctypes.c_int64), ("key_strength", ctypes.c_double),
     ]
 
 
@@ -93,6 +104,10 @@ def load_library() -> ctypes.CDLL:
     except OSError as err:
         raise NativeUnavailable(f"{path}: cannot load the native engine ({err}); run `make native`") from err
     _declare(lib)
+    version = lib.cadenza_engine_api_version()
+    if version != API_VERSION:
+        raise NativeUnavailable(f"{path}: the native engine's API is version {version}, not "
+                                f"{API_VERSION}; rebuild it with `make native`")
     _LIBRARY = lib
     return lib
 
@@ -104,11 +119,14 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cadenza_settings_default": (None, [p(_Settings)]),
         "cadenza_fake_predictor_new": (vp, [i32, i32]),
         "cadenza_callback_predictor_new": (vp, [p(_Callbacks)]),
+        "cadenza_native_predictor_new": (vp, [ctypes.c_char_p, ctypes.c_char_p, i32]),
         "cadenza_predictor_free": (None, [vp]),
         "cadenza_engine_new": (vp, [vp, p(ctypes.c_char_p), i32, p(i32), i32, p(_Settings), dbl, dbl,
                                     ctypes.c_char_p, i32]),
         "cadenza_engine_free": (None, [vp]),
-        "cadenza_engine_on_message": (i32, [vp, p(ctypes.c_uint8), i32, dbl, dbl, events, i32]),
+        "cadenza_engine_api_version": (i32, []),
+        "cadenza_engine_on_message": (i32, [vp, p(ctypes.c_uint8), i32, dbl, events, i32]),
+        "cadenza_engine_clock_tick": (i32, [vp, dbl, dbl]),
         "cadenza_engine_advance": (i32, [vp, dbl, events, i32]),
         "cadenza_engine_stop": (i32, [vp, dbl, events, i32]),
         "cadenza_engine_panic": (i32, [vp, dbl, events, i32]),
@@ -140,8 +158,9 @@ def _declare(lib: ctypes.CDLL) -> None:
         function.argtypes = argtypes
 
 
-def native_settings(settings: LiveConfig) -> _Settings:
-    """LiveConfig's musical settings as the C struct."""
+def native_settings(settings: EngineSettings | LiveConfig) -> _Settings:
+    """The engine's musical settings (``EngineSettings.of`` a LiveConfig) as the C struct."""
+    settings = EngineSettings.of(settings)
     if not 0 <= settings.seed < 2**64:
         raise NativeError(f"seed {settings.seed}: the native engine takes seeds below 2**64")
     s = _Settings()
@@ -172,6 +191,7 @@ def native_settings(settings: LiveConfig) -> _Settings:
     s.key_strength = settings.key_strength
     s.key_balance = settings.key_balance
     s.velocity = settings.velocity
+    s.continuity = settings.continuity
     for i, name in enumerate(CC_ORDER):
         s.cc[i] = settings.cc.get(name, -1)
     return s

@@ -16,6 +16,7 @@ set(CADENZA_ENGINE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/phrase.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/events.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/context.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/continuity.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/engine.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/engine_input.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/fake_predictor.cpp
@@ -32,10 +33,15 @@ target_compile_features(cadenza_engine_objects PUBLIC cxx_std_17)
 target_compile_options(cadenza_engine_objects PRIVATE ${CADENZA_ENGINE_FLAGS})
 set_target_properties(cadenza_engine_objects PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
+# The engine library carries the model step too (cadenza_native_predictor_new:
+# the native step made from a weights file), so Python hands the engine a
+# weights path rather than a C++ object across two shared libraries.
 add_library(cadenza_engine SHARED $<TARGET_OBJECTS:cadenza_engine_objects>)
 target_include_directories(cadenza_engine PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include)
+target_link_libraries(cadenza_engine PRIVATE cadenza_model_static)
 add_library(cadenza_engine_static STATIC $<TARGET_OBJECTS:cadenza_engine_objects>)
 target_include_directories(cadenza_engine_static PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include)
+target_link_libraries(cadenza_engine_static PUBLIC cadenza_model_static)
 
 # An LD_PRELOAD counter of malloc/free/mutex locks, armed from C around engine calls.
 add_library(cadenza_engine_alloc_counter SHARED ${CMAKE_CURRENT_LIST_DIR}/tests/engine_alloc_counter.c)

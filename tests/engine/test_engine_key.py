@@ -11,8 +11,8 @@ from cadenza.errors import ConfigError
 from cadenza.key import parse_key
 from cadenza.key_mask import token_pitch_classes
 from cadenza.live.engine import controls
-from cadenza.live.engine.engine import Engine
 from cadenza.live.engine.context import Continuity
+from cadenza.live.engine.engine import Engine
 from cadenza.tokens import is_chord, midi_to_name, name_to_midi
 from testing.fake_predictor import FakePredictor
 from tests.engine.test_engine import cc, phrase, run

@@ -53,6 +53,14 @@ def clock_steps(start: float, end: float, bpm: float, *, seed: int = 0, jitter: 
     return steps
 
 
+def as_ticks(steps: list[Step], master_time) -> list[Step]:
+    """Clock messages as the daemon hands them over: ``clock_tick`` calls, each
+    at ``master_time(k, arrival)`` on the master's time line (None: arrival)."""
+    return [Step(s.time, call="tick", master_time=master_time(k, s.time))
+            if s.message is not None and s.message.type == "clock" else s
+            for k, s in enumerate(steps)]
+
+
 def cc(time: float, control: int, value: int, channel: int = 0) -> Step:
     return Step(time, mido.Message("control_change", control=control, value=value, channel=channel))
 
@@ -148,9 +156,34 @@ SCENARIOS: dict[str, tuple[LiveConfig, list[Step], float]] = {
     "midi-clock-master-vanishes": (LiveConfig(clock="midi", mode="continue"), ordered(
         clock_steps(0.0, 2.0, 120.0) + [Step(s.time + 3.0, s.message) for s in
                                         clock_steps(0.0, 2.0, 120.0)[1:]]), 6.0),
-    "midi-clock-lag": (LiveConfig(clock="midi"), ordered(
-        [dataclasses.replace(s, lag=0.002 * (k % 3)) for k, s in
-         enumerate(clock_steps(0.0, 6.0, 120.0))] + phrase(0.5, CALL[:5])), 7.0),
+    # The daemon's path: every tick through clock_tick, with the master's
+    # time apart from arrival (a stalled MIDI system), or without it.
+    "midi-clock-master-time": (LiveConfig(clock="midi"), ordered(
+        as_ticks(clock_steps(0.0, 6.0, 120.0), lambda k, t: t - 0.002 * (k % 3))
+        + phrase(0.5, CALL[:5])), 7.0),
+    "midi-clock-ticks-without-master-time": (LiveConfig(clock="midi", mode="continue"), ordered(
+        as_ticks(clock_steps(0.0, 4.0, 110.0), lambda k, t: None)
+        + [Step(4.1, mido.Message("stop")), Step(4.2, mido.Message("continue"))]
+        + as_ticks(clock_steps(4.2, 7.2, 110.0)[1:], lambda k, t: t - 0.003)), 8.0),
+    "tick-on-internal": (LiveConfig(), ordered(
+        as_ticks(clock_steps(0.0, 3.0, 120.0), lambda k, t: t - 0.001) + phrase(0.5, CALL[:5])), 7.0),
+    # Continuity (off, the default 0.8, full) over notes, chords and both registers.
+    "continuity-off": (LiveConfig(continuity=0.0), two_calls(), 14.0),
+    "continuity-full": (LiveConfig(continuity=1.0, temperature=1.0), two_calls(), 14.0),
+    "continuity-full-register-model": (LiveConfig(continuity=1.0, register="model"), two_calls(), 14.0),
+    "continuity-half-register-follow-chords": (LiveConfig(continuity=0.5, register="follow"), ordered(
+        chord(0.0, [60, 64, 67], 0.4) + phrase(0.5, [48, 84, 50, 82]) + chord(2.0, [62, 65, 69], 0.3)
+        + phrase(6.0, [90, 40, 88])), 12.0),
+    "continuity-continue-primed": (LiveConfig(mode="continue", continuity=1.0), ordered(
+        [Step(0.0, call="prime", args={"tokens": ["C4", "0.4.7", "A5"]}),
+         Step(2.0, call="prime", args={"tokens": ["E2", "G2"], "reset": True})]
+        + phrase(4.0, [84, 40]) + [Step(6.0, call="prime", args={"tokens": ["B5"]})]), 9.0),
+    "continuity-reloaded": (LiveConfig(continuity=0.0), ordered(
+        phrase(0.0, CALL)
+        + [Step(2.0, call="reload", args={"settings": LiveConfig(continuity=1.0)})]
+        + phrase(5.0, [40, 88, 45])
+        + [Step(7.5, call="reload", args={"settings": LiveConfig(continuity=0.3, top_k=5)})]
+        + phrase(8.0, [60, 72])), 12.0),
     "clock-messages-on-internal": (LiveConfig(), ordered(
         clock_steps(0.0, 3.0, 120.0) + phrase(0.5, CALL[:5])), 7.0),
 }
@@ -166,6 +199,14 @@ def test_scenario_is_identical(name):
     python, native = both(settings_, steps, end=end)
     assert _notes_played(python) > 0, "the scenario should make Cadenza play"
     assert python == native, first_difference(python, native)
+
+
+def test_continuity_changes_what_is_played():
+    """The continuity scenarios exercise the penalty: off and full play differently."""
+    _, steps, end = SCENARIOS["continuity-full"]
+    off, _ = both(LiveConfig(continuity=0.0, temperature=1.0), steps, end=end)
+    full, _ = both(LiveConfig(continuity=1.0, temperature=1.0), steps, end=end)
+    assert off != full
 
 
 @pytest.mark.parametrize("grid", GRIDS)
@@ -258,7 +299,7 @@ def _bundled_vocabulary() -> list[str]:
     import json
     from pathlib import Path
 
-    manifest = Path(__file__).resolve().parents[1] / "models" / "default" / "model.json"
+    manifest = Path(__file__).resolve().parents[2] / "models" / "default" / "model.json"
     if not manifest.is_file():
         pytest.skip("no bundled model")
     return json.loads(manifest.read_text())["vocabulary"]

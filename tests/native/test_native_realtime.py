@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.native_engine_support import VOCAB
 
-BUILD = Path(__file__).resolve().parents[1] / "build" / "native"
+BUILD = Path(__file__).resolve().parents[2] / "build" / "native"
 
 
 def test_no_allocation_or_lock_in_engine_calls(tmp_path):

@@ -34,9 +34,10 @@ def test_simulated_duets_are_byte_identical_with_the_fake(tmp_path, settings):
     assert len(python) > 200  # a duet, not an empty file
 
 
-def _simulate_cli(tmp_path, name: str, *extra: str) -> bytes:
+def _simulate_cli(tmp_path, name: str, *extra: str, config=None) -> bytes:
     out = tmp_path / name
-    assert main(["simulate", "--out", str(out), *extra]) == 0
+    front = ["--config", str(config)] if config is not None else []
+    assert main([*front, "simulate", "--out", str(out), *extra]) == 0
     return out.read_bytes()
 
 
@@ -49,15 +50,42 @@ def test_cli_native_engine_on_the_bundled_model(tmp_path, extra):
     assert python == native
 
 
-@pytest.mark.skipif("native" not in RUNNERS, reason="the native model step (--runner native) is not here yet")
-def test_native_engine_matches_the_python_engine_on_the_native_runner(tmp_path):
-    """The identity contract with the real model: the native engine on the native
-    model step writes what the Python engine writes on the same step."""
+@pytest.mark.parametrize(("extra", "live"), [
+    ((), ""),
+    (("--mode", "continue", "--bars", "4", "--temperature", "0.8", "--seed", "7"), ""),
+    (("--mode", "accompany", "--seed", "3"), "continuity = 1.0\n"),
+    (("--seed", "11", "--key", "auto", "--register", "model"), "continuity = 0.0\n"),
+    (("--mode", "continue", "--bars", "3", "--seed", "2", "--top-k", "8", "--rhythm", "mirror"),
+     "continuity = 0.5\nkey_balance = 0.0\n"),
+], ids=["defaults", "continue-seed7", "accompany-continuity1", "continuity0-auto-model", "continue-mirror"])
+def test_native_engine_matches_the_python_engine_on_the_native_runner(tmp_path, extra, live):
+    """The identity contract with the real model: the native engine running the
+    native model step itself writes what the Python engine writes on that step."""
     require_native()
-    for extra in ((), ("--mode", "continue", "--bars", "4", "--temperature", "0.8")):
-        python = _simulate_cli(tmp_path, "python.mid", "--engine", "python", "--runner", "native", *extra)
-        native = _simulate_cli(tmp_path, "native.mid", "--engine", "native", "--runner", "native", *extra)
-        assert python == native
+    assert "native" in RUNNERS
+    config = tmp_path / "config.toml"
+    config.write_text("[live]\n" + live)
+    python = _simulate_cli(tmp_path, "python.mid", "--engine", "python", "--runner", "native", *extra,
+                           config=config)
+    native = _simulate_cli(tmp_path, "native.mid", "--engine", "native", "--runner", "native", *extra,
+                           config=config)
+    assert python == native
+    assert len(python) > 200
+
+
+def test_the_native_engine_runs_the_native_step_itself():
+    """No callback: the engine library makes the step from the runner's weights file."""
+    from cadenza.live.native_engine import NativeEngine
+    from cadenza.native import load_native_runner
+
+    require_native()
+    runner = load_native_runner()
+    engine = NativeEngine(runner, LiveConfig(mode="continue"))
+    assert engine._model is None  # not the ctypes callback path
+    events = []
+    for _ in range(40):
+        events += engine.advance(engine.next_deadline())
+    assert any(e.message.type == "note_on" for e in events)
 
 
 def test_an_unbuilt_library_says_how_to_build_it(tmp_path, monkeypatch, caplog):

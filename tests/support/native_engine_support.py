@@ -39,9 +39,10 @@ class Step:
 
     time: float
     message: mido.Message | None = None
-    call: str = ""  # "stop", "panic", "reload", "release", "prime", "set_tempo"
+    call: str = ""  # "stop", "panic", "reload", "release", "prime", "set_tempo", "tick"
     args: dict[str, Any] = field(default_factory=dict)
-    lag: float = 0.0
+    #: For call "tick": the tick's time on the master's time line (None: arrival).
+    master_time: float | None = None
 
 
 def run_script(engine, steps: Sequence[Step], *, end: float) -> list[tuple]:
@@ -54,7 +55,7 @@ def run_script(engine, steps: Sequence[Step], *, end: float) -> list[tuple]:
 
     def record(kind: str, events) -> None:
         trace.append((kind, tuple((e.time, tuple(e.message.bytes())) for e in events),
-                      engine.next_deadline()))
+                      engine.next_deadline(), engine.stops))
 
     i = 0
     last_deadline, repeats = None, 0
@@ -66,7 +67,10 @@ def run_script(engine, steps: Sequence[Step], *, end: float) -> list[tuple]:
             step = steps[i]
             i += 1
             if step.message is not None:
-                record("in", engine.on_message(step.message, step.time, step.lag))
+                record("in", engine.on_message(step.message, step.time))
+            elif step.call == "tick":
+                engine.clock_tick(step.time, step.master_time)
+                record("tick", [])
             elif step.call in ("stop", "panic"):
                 record(step.call, getattr(engine, step.call)(step.time))
             elif step.call == "reload":

@@ -9,7 +9,7 @@
 extern "C" {
 #endif
 
-#define CADENZA_ENGINE_API_VERSION 1
+#define CADENZA_ENGINE_API_VERSION 2
 #define CADENZA_MAX_EVENTS 4096
 
 typedef struct cadenza_engine cadenza_engine;
@@ -44,12 +44,15 @@ typedef struct {
   double key_strength, key_balance;
   int32_t velocity;
   int32_t cc[6];
+  double continuity; /* 0 (off) .. 1 */
 } cadenza_settings;
 
 typedef struct {
   int64_t notes_out, skipped_late, performer_tokens, predictions;
   int32_t sounding, mode, enabled, key;
   double bpm, temperature;
+  int64_t stops;
+  double key_strength;
 } cadenza_stats;
 
 /* A model the engine calls back (``user`` is passed through). */
@@ -66,6 +69,9 @@ void cadenza_settings_default(cadenza_settings* out);
 
 cadenza_predictor* cadenza_fake_predictor_new(int32_t vocab_size, int32_t window);
 cadenza_predictor* cadenza_callback_predictor_new(const cadenza_predictor_callbacks* callbacks);
+/* The native model step (native.bin, docs/native.md) made from its weights
+ * file: NULL on error, with the reason (naming the file) in ``error``. */
+cadenza_predictor* cadenza_native_predictor_new(const char* weights_path, char* error, int32_t error_size);
 void cadenza_predictor_free(cadenza_predictor* predictor);
 
 /* NULL on error, with the reason in ``error``.  The predictor must outlive the engine. */
@@ -78,7 +84,11 @@ void cadenza_engine_free(cadenza_engine* engine);
 /* Event calls: the count written to ``out``; -1 when ``capacity`` was short
  * (give CADENZA_MAX_EVENTS), -2 when the model failed. */
 int32_t cadenza_engine_on_message(cadenza_engine* e, const uint8_t* bytes, int32_t size, double now,
-                                  double lag, cadenza_event* out, int32_t capacity);
+                                  cadenza_event* out, int32_t capacity);
+/* A master's clock tick that arrived at ``now``, which happened at
+ * ``master_time`` on the master's own time line (pass ``now`` when there is
+ * no other).  Produces no events: the music moves on in advance. */
+int32_t cadenza_engine_clock_tick(cadenza_engine* e, double now, double master_time);
 int32_t cadenza_engine_advance(cadenza_engine* e, double now, cadenza_event* out, int32_t capacity);
 int32_t cadenza_engine_stop(cadenza_engine* e, double now, cadenza_event* out, int32_t capacity);
 int32_t cadenza_engine_panic(cadenza_engine* e, double now, cadenza_event* out, int32_t capacity);

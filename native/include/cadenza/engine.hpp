@@ -65,6 +65,7 @@ struct Settings {
   bool key_minor = false;   // KeyMode::Named
   double key_strength = 0.9;
   double key_balance = 2.0;
+  double continuity = 0.8;  // 0 (off) .. 1: leaps beyond a fifth held back
   int velocity = 0;
   CcMap cc;
 };
@@ -94,10 +95,14 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // One incoming MIDI message (1-3 bytes); ``lag``: how far the MIDI
-  // system's clock had fallen behind at arrival (see MidiClockFollower).
-  EventCount on_message(const uint8_t* bytes, int size, double now, Event* out, int capacity,
-                        double lag = 0.0);
+  // One incoming MIDI message (1-3 bytes) that arrived at ``now``.  Events
+  // come back only when it stopped the music (see stops()).
+  EventCount on_message(const uint8_t* bytes, int size, double now, Event* out, int capacity);
+  // A master's clock tick that arrived at ``now``; ``master_time``: when it
+  // happened on the master's own time line, as the caller corrected it
+  // (MidiClockFollower.tick); without it, ``now``.
+  void clock_tick(double now, double master_time);
+  void clock_tick(double now);
   // Runs the music up to ``now``: every event due before now + lookahead.
   EventCount advance(double now, Event* out, int capacity);
   // When advance must be called next; nullopt when nothing is pending.
@@ -126,8 +131,10 @@ class Engine {
   // Read-only state.
   double bpm() const;
   Mode mode() const;
+  long long stops() const;  // stops so far (a Stop, Start or Continue, stop, panic, the panic CC)
   bool enabled() const;
   double temperature() const;
+  double key_strength() const;  // as the key strength CC left it
   std::optional<double> beat_at(double time) const;
   int window(int32_t* out, int capacity) const;  // the window's indices, oldest first
   int window_capacity() const;

@@ -8,6 +8,7 @@
 
 #include "cadenza/cadenza_engine.h"
 #include "cadenza/engine.hpp"
+#include "cadenza/model.hpp"
 #include "key.hpp"
 #include "numeric.hpp"
 #include "rng.hpp"
@@ -82,6 +83,7 @@ cadenza::Settings from_c(const cadenza_settings& c) {
   s.key_balance = c.key_balance;
   s.velocity = c.velocity;
   s.cc = cadenza::CcMap{c.cc[0], c.cc[1], c.cc[2], c.cc[3], c.cc[4], c.cc[5]};
+  s.continuity = c.continuity;
   return s;
 }
 
@@ -133,6 +135,7 @@ void cadenza_settings_default(cadenza_settings* out) {
   out->velocity = s.velocity;
   const int32_t cc[6] = {s.cc.temperature, s.cc.mode, s.cc.enabled, s.cc.panic, s.cc.tempo, s.cc.key_strength};
   std::memcpy(out->cc, cc, sizeof cc);
+  out->continuity = s.continuity;
 }
 
 cadenza_predictor* cadenza_fake_predictor_new(int32_t vocab_size, int32_t window) {
@@ -164,6 +167,19 @@ cadenza_predictor* cadenza_predictor_from_cpp(std::unique_ptr<cadenza::Predictor
 
 extern "C" {
 
+cadenza_predictor* cadenza_native_predictor_new(const char* weights_path, char* error, int32_t error_size) {
+  try {
+    if (!weights_path) throw std::invalid_argument("missing weights path");
+    std::shared_ptr<const cadenza::Weights> weights = cadenza::Weights::load(weights_path);
+    return new cadenza_predictor{std::make_unique<cadenza::NativeStreamPredictor>(std::move(weights))};
+  } catch (const std::exception& err) {
+    write_error(error, error_size, err.what());
+  } catch (...) {
+    write_error(error, error_size, "unknown error");
+  }
+  return nullptr;
+}
+
 cadenza_engine* cadenza_engine_new(cadenza_predictor* predictor, const char* const* vocabulary,
                                    int32_t vocab_size, const int32_t* primer, int32_t primer_count,
                                    const cadenza_settings* settings, double start_time,
@@ -185,8 +201,15 @@ cadenza_engine* cadenza_engine_new(cadenza_predictor* predictor, const char* con
 void cadenza_engine_free(cadenza_engine* engine) { delete engine; }
 
 int32_t cadenza_engine_on_message(cadenza_engine* e, const uint8_t* bytes, int32_t size, double now,
-                                  double lag, cadenza_event* out, int32_t capacity) {
-  return guarded([&] { return e->engine->on_message(bytes, size, now, as_events(out), capacity, lag); });
+                                  cadenza_event* out, int32_t capacity) {
+  return guarded([&] { return e->engine->on_message(bytes, size, now, as_events(out), capacity); });
+}
+
+int32_t cadenza_engine_clock_tick(cadenza_engine* e, double now, double master_time) {
+  return guarded([&] {
+    e->engine->clock_tick(now, master_time);
+    return 0;
+  });
 }
 
 int32_t cadenza_engine_advance(cadenza_engine* e, double now, cadenza_event* out, int32_t capacity) {
@@ -278,6 +301,8 @@ void cadenza_engine_stats(cadenza_engine* e, cadenza_stats* out) {
   out->key = g.current_key();
   out->bpm = g.bpm();
   out->temperature = g.temperature();
+  out->stops = g.stops();
+  out->key_strength = g.key_strength();
 }
 
 void cadenza_debug_random(uint64_t seed, double* out, int32_t n) {

@@ -57,9 +57,9 @@ void MidiClockFollower::song_position(int sixteenths) {
   if (!running) resume_ = static_cast<long long>(sixteenths) * TICKS_PER_SPP_UNIT;
 }
 
-void MidiClockFollower::tick(double now, double lag) {
-  lag_ = lag;
-  tracker_.observe(now - lag);
+void MidiClockFollower::tick(double now, double master_time) {
+  lag_ = now - master_time;
+  tracker_.observe(master_time);
 }
 
 std::optional<double> MidiClockFollower::beat_at(double time) const {

@@ -45,7 +45,9 @@ class MidiClockFollower {
   void continue_(double now);
   void stop(double now);
   void song_position(int sixteenths);
-  void tick(double now, double lag);
+  // A tick that arrived at ``now``; ``master_time``: its time on the master's
+  // own time line (``now`` when the caller has no other).
+  void tick(double now, double master_time);
   std::optional<double> beat_at(double time) const;
   std::optional<double> time_at(double beat) const;
   const TickTracker& tracker() const { return tracker_; }

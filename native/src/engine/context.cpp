@@ -4,6 +4,7 @@ namespace cadenza::eng {
 
 ModelContext::ModelContext(Predictor& predictor, const VocabMap& vocab, int capacity)
     : key(vocab),
+      continuity(vocab),
       sampler(vocab.size(), capacity),
       predictor_(predictor),
       capacity_(capacity),
@@ -20,6 +21,7 @@ void ModelContext::prime(const int32_t* indices, int count, bool reset) {
   const int from = count > capacity_ ? count - capacity_ : 0;
   for (int i = from; i < count; ++i) window_[static_cast<size_t>(count_++)] = indices[i];
   key.refill(window_.data(), count_);
+  continuity.heard();
   predictor_.reset(window_.data(), count_);
 }
 
@@ -33,12 +35,17 @@ void ModelContext::push(int32_t index, bool performer) {
     ++count_;
   }
   key.enter(index);
-  if (performer) key.hear(index);
+  if (performer) {
+    key.hear(index);
+    continuity.heard();
+  } else {
+    continuity.chose(index);  // Cadenza's line, or a token primed without a reset
+  }
   predictor_.feed(index);
 }
 
 int ModelContext::choose() {
-  const double* probs = key.apply(predictor_.distribution());
+  const double* probs = continuity.apply(key.apply(predictor_.distribution()));
   for (int i = 0; i < count_; ++i) history_[static_cast<size_t>(i)] = at(i);
   const int index = sampler.choose(probs, history_.data(), count_);
   ++predictions;

@@ -1,10 +1,11 @@
 // What the model is conditioned on (live/context.py): the rolling window fed
-// to the predictor, and the choice of each next token (key, then sampling).
+// to the predictor, and the choice of each next token (key, continuity, then sampling).
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "cadenza/predictor.hpp"
+#include "continuity.hpp"
 #include "key_awareness.hpp"
 #include "sampling.hpp"
 
@@ -22,6 +23,7 @@ class ModelContext {
   int choose();
 
   KeyAwareness key;
+  Continuity continuity;
   Sampler sampler;
   long long predictions = 0;
 

@@ -58,6 +58,7 @@ std::string check_settings(const Settings& s) {
   if (s.key == KeyMode::Named && (s.key_tonic < 0 || s.key_tonic > 11)) return "key_tonic: must be 0..11";
   if (!(s.key_strength >= 0.0 && s.key_strength <= 1.0)) return "key_strength: must be between 0 and 1";
   if (!(s.key_balance >= 0.0 && s.key_balance <= 10.0)) return "key_balance: must be between 0 and 10";
+  if (!(s.continuity >= 0.0 && s.continuity <= 1.0)) return "continuity: must be between 0 (off) and 1";
   if (s.velocity < 0 || s.velocity > 127) return "velocity: must be 0 or 1..127";
   const int cc[] = {s.cc.temperature, s.cc.mode, s.cc.enabled, s.cc.panic, s.cc.tempo, s.cc.key_strength};
   for (int i = 0; i < 6; ++i) {
@@ -99,6 +100,7 @@ void Engine::Impl::apply_settings(const Settings& s, bool first) {
   temperature = s.temperature;
   context.key.configure(static_cast<eng::KeySetting>(static_cast<int>(s.key)),
                         s.key_tonic + (s.key_minor ? 12 : 0), s.key_strength, s.key_balance);
+  context.continuity.strength = s.continuity;
   step = GRID_STEP[static_cast<int>(s.grid)];
   channel = s.channel - 1;
   grouper.window = s.chord_window_ms / 1000.0;
@@ -189,7 +191,9 @@ void Engine::Impl::advance(double now) {
     const std::optional<Slot> slot = next_slot();
     if (!slot) break;
     const std::optional<double> on_time = time_of(slot->beat);
-    if (!on_time || *on_time > horizon) break;
+    // As next_deadline reckons it (on_time - lookahead): a deadline handed
+    // out is then always reached, whatever the rounding.
+    if (!on_time || *on_time - lookahead > now) break;
     if (slot->start_marker) {
       build_answer(slot->beat);
       if (!phrase.plan_count) break;

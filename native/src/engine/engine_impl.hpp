@@ -36,7 +36,8 @@ struct Engine::Impl {
   }
 
   // input
-  void on_message(const uint8_t* bytes, int size, double now, double lag);
+  void on_message(const uint8_t* bytes, int size, double now);
+  void clock_tick(double now, double master_time);
   void performer_on(int channel, int note, int velocity, double now);
   void performer_off(int channel, int note, double now);
   void extend_call(int note, int velocity, std::optional<double> beat);
@@ -44,7 +45,7 @@ struct Engine::Impl {
   void interrupt(double now, std::optional<double> beat);
   void control(int channel, int number, int value, double now);
   void release_performer(double now, int channel);
-  void clock_message(uint8_t status, const uint8_t* bytes, int size, double now, double lag);
+  void clock_message(uint8_t status, const uint8_t* bytes, int size, double now);
 
   // the music
   std::optional<eng::Slot> next_slot() const;
@@ -63,6 +64,7 @@ struct Engine::Impl {
   double now_;
   double start_time;
   long long notes_out = 0, skipped = 0, performer_tokens = 0;
+  long long stops = 0;  // every stop (Engine.stops): a caller compares before and after
   eng::Voices voices;
   eng::Performer performer;
   eng::Register reg;

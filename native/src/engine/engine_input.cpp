@@ -12,7 +12,7 @@ constexpr int ALL_SOUND_OFF = 120;
 constexpr int ALL_NOTES_OFF = 123;
 }  // namespace
 
-void Engine::Impl::on_message(const uint8_t* bytes, int size, double now, double lag) {
+void Engine::Impl::on_message(const uint8_t* bytes, int size, double now) {
   tick_now(now);
   if (size < 1) return;
   const uint8_t status = bytes[0];
@@ -31,7 +31,7 @@ void Engine::Impl::on_message(const uint8_t* bytes, int size, double now, double
     return;
   }
   if (status == 0xF8 || status == 0xFA || status == 0xFB || status == 0xFC || status == 0xF2) {
-    clock_message(status, bytes, size, now, lag);
+    clock_message(status, bytes, size, now);
   }
 }
 
@@ -144,12 +144,17 @@ void Engine::Impl::release_performer(double now, int ch) {
   }
 }
 
-void Engine::Impl::clock_message(uint8_t status, const uint8_t* bytes, int size, double now, double lag) {
+void Engine::Impl::clock_tick(double now, double master_time) {
+  tick_now(now);
+  if (midi_clock) midi_follower.tick(now, master_time);
+}
+
+void Engine::Impl::clock_message(uint8_t status, const uint8_t* bytes, int size, double now) {
   if (!midi_clock) return;  // internal clock: a master's clock is not ours to follow
   eng::MidiClockFollower& clock = midi_follower;
   switch (status) {
     case 0xF8:
-      clock.tick(now, lag);
+      clock.tick(now, now);
       break;
     case 0xFA:
       stop(now);
@@ -177,6 +182,7 @@ void Engine::Impl::clock_message(uint8_t status, const uint8_t* bytes, int size,
 
 void Engine::Impl::stop(double now) {
   tick_now(now);
+  ++stops;
   voices.release_all(now, out);
   if (auto closed = grouper.close()) take_group(*closed);
   reset_phrase();
@@ -197,11 +203,13 @@ Engine::Engine(Predictor& predictor, const std::vector<std::string>& vocabulary,
 
 Engine::~Engine() = default;
 
-EventCount Engine::on_message(const uint8_t* bytes, int size, double now, Event* out, int capacity,
-                              double lag) {
-  impl_->on_message(bytes, size, now, lag);
+EventCount Engine::on_message(const uint8_t* bytes, int size, double now, Event* out, int capacity) {
+  impl_->on_message(bytes, size, now);
   return impl_->out.emit(out, capacity);
 }
+
+void Engine::clock_tick(double now, double master_time) { impl_->clock_tick(now, master_time); }
+void Engine::clock_tick(double now) { impl_->clock_tick(now, now); }
 
 EventCount Engine::advance(double now, Event* out, int capacity) {
   impl_->advance(now);
@@ -249,6 +257,8 @@ void Engine::locate(double beat, double now) {
 
 double Engine::bpm() const { return impl_->midi_clock ? impl_->midi_follower.bpm() : impl_->internal_clock.bpm(); }
 Mode Engine::mode() const { return impl_->mode; }
+long long Engine::stops() const { return impl_->stops; }
+double Engine::key_strength() const { return impl_->context.key.strength; }
 bool Engine::enabled() const { return impl_->enabled; }
 double Engine::temperature() const { return impl_->temperature; }
 std::optional<double> Engine::beat_at(double time) const { return impl_->beat(time); }
