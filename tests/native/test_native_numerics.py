@@ -111,7 +111,7 @@ def _bundled_vocabulary() -> list[str]:
     import json
     from pathlib import Path
 
-    manifest = Path(__file__).resolve().parents[1] / "models" / "default" / "model.json"
+    manifest = Path(__file__).resolve().parents[2] / "models" / "default" / "model.json"
     return json.loads(manifest.read_text())["vocabulary"] if manifest.is_file() else []
 
 
