@@ -40,8 +40,9 @@ struct Settings {
     double temperature = 1.4;
     double top_p = 1.0;
     int key = 1;
-    double key_strength = 0.9;
-    double key_balance = 2.0;
+    double key_strength = 0.7;
+    double key_balance = 4.0;
+    double continuity = 0.8;
     int register_mode = 0;   // follow, model
     int octave = -1;
     double pause_beats = 2.0;

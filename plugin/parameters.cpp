@@ -1,5 +1,7 @@
 #include "parameters.hpp"
 
+#include <cmath>
+
 #include "DistrhoPlugin.hpp"
 
 namespace cadenza_plugin {
@@ -25,6 +27,7 @@ constexpr float kMaxSeed = 16777215.0f;
 // live/controls.py: CC 127 means this temperature; a switch is on from 64.
 constexpr float kTemperatureCcMax = 2.0f;
 constexpr uint8_t kSwitchOn = 64;
+constexpr double kDecimals = 1e6;
 
 using namespace DISTRHO;
 constexpr uint32_t kAuto = kParameterIsAutomatable;
@@ -38,8 +41,8 @@ const ParamSpec kSpecs[kParamCount] = {
     {"temperature", "Temperature", 0.0f, kTemperatureCcMax, 1.4f, kAuto, nullptr},
     {"top_p", "Top-p", 0.01f, 1.0f, 1.0f, kAuto, nullptr},
     {"key", "Key", 0, 26, 1, kEnum, kKeys},
-    {"key_strength", "Key strength", 0.0f, 1.0f, 0.9f, kAuto, nullptr},
-    {"key_balance", "Key balance", 0.0f, 10.0f, 2.0f, kAuto, nullptr},
+    {"key_strength", "Key strength", 0.0f, 1.0f, 0.7f, kAuto, nullptr},
+    {"key_balance", "Key balance", 0.0f, 10.0f, 4.0f, kAuto, nullptr},
     {"register", "Register", 0, 1, 0, kEnum, kRegisters},
     {"octave", "Octave", -1, 8, -1, kEnum, nullptr},
     {"pause_beats", "Pause beats", 0.25f, 16.0f, 2.0f, kAuto, nullptr},
@@ -50,7 +53,12 @@ const ParamSpec kSpecs[kParamCount] = {
     {"pass_through", "Pass-through", 0, 1, 1, kBool, nullptr},
     {"bypass", "Bypass", 0, 1, 0, kBool, nullptr},
     {"model_status", "Model status", 0, 2, 0, kParameterIsOutput | kParameterIsInteger, kStatus},
+    {"continuity", "Continuity", 0.0f, 1.0f, 0.8f, kAuto, nullptr},
 };
+
+// A float parameter as the decimal it stands for (to a float's precision):
+// 0.7f is the daemon's 0.7, so the engine gets the settings the daemon would.
+double as_decimal(float value) { return std::round(static_cast<double>(value) * kDecimals) / kDecimals; }
 
 int as_index(float value, int low, int high) {
     const int index = static_cast<int>(value + (value >= 0 ? 0.5f : -0.5f));
@@ -67,16 +75,17 @@ Settings settings_from(const float* values) {
     s.rhythm = as_index(values[kRhythm], 0, 1);
     s.grid = as_index(values[kGrid], 0, 5);
     s.grid_beats = kGridBeats[s.grid];
-    s.temperature = values[kTemperature];
-    s.top_p = values[kTopP];
+    s.temperature = as_decimal(values[kTemperature]);
+    s.top_p = as_decimal(values[kTopP]);
     s.key = as_index(values[kKey], 0, 26);
-    s.key_strength = values[kKeyStrength];
-    s.key_balance = values[kKeyBalance];
+    s.key_strength = as_decimal(values[kKeyStrength]);
+    s.key_balance = as_decimal(values[kKeyBalance]);
+    s.continuity = as_decimal(values[kContinuity]);
     s.register_mode = as_index(values[kRegister], 0, 1);
     s.octave = as_index(values[kOctave], -1, 8);
-    s.pause_beats = values[kPauseBeats];
+    s.pause_beats = as_decimal(values[kPauseBeats]);
     s.channel = as_index(values[kChannel], 1, 16);
-    s.gate = values[kGate];
+    s.gate = as_decimal(values[kGate]);
     s.enabled = values[kEnabled] >= 0.5f;
     s.seed = static_cast<uint32_t>(as_index(values[kSeed], 0, static_cast<int>(kMaxSeed)));
     return s;

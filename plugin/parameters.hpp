@@ -28,6 +28,7 @@ enum ParamId : uint32_t {
     kPassThrough,
     kBypass,
     kModelStatus,  // output: 0 playing, 1 model missing, 2 model refused
+    kContinuity,   // last, so the earlier parameters keep their indices
     kParamCount
 };
 

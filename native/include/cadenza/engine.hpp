@@ -63,8 +63,8 @@ struct Settings {
   KeyMode key = KeyMode::Call;
   int key_tonic = 0;        // KeyMode::Named: pitch class 0..11
   bool key_minor = false;   // KeyMode::Named
-  double key_strength = 0.9;
-  double key_balance = 2.0;
+  double key_strength = 0.7;
+  double key_balance = 4.0;
   double continuity = 0.8;  // 0 (off) .. 1: leaps beyond a fifth held back
   int velocity = 0;
   CcMap cc;
