@@ -1,5 +1,5 @@
 """Which engine runs the music: the Python one, or the native one (C++,
-``make native``), which plays the same notes (docs/native-engine.md)."""
+``make native``), which plays the same notes (docs/native.md, The engine)."""
 
 from __future__ import annotations
 
