@@ -244,6 +244,7 @@ _settings = st.builds(
     key=st.sampled_from(["call", "auto", "off", "C major", "A minor", "E- major"]),
     key_strength=st.sampled_from([0.0, 0.3, 0.9, 1.0]),
     key_balance=st.sampled_from([0.0, 2.0, 6.0]),
+    continuity=st.sampled_from([0.0, 0.5, 0.8, 1.0]),
     register=st.sampled_from(["follow", "model"]),
     octave=st.sampled_from([-1, -1, 0, 4]),
     answer_bars=st.sampled_from([0, 0, 1, 3]),
@@ -348,10 +349,15 @@ def _session(events) -> list[Step]:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(live=_settings, clock=st.sampled_from(["internal", "midi"]),
-       events=st.lists(_session_event, min_size=1, max_size=25))
-def test_generated_sessions_are_identical(live, clock, events):
-    """Reloads (clock source included), primes, releases and transport among the notes."""
-    python, native = both(dataclasses.replace(live, clock=clock), _session(events), end=10.0)
+       events=st.lists(_session_event, min_size=1, max_size=25),
+       master_offset=st.sampled_from([None, 0.0, 0.004, -0.002]))
+def test_generated_sessions_are_identical(live, clock, events, master_offset):
+    """Reloads (clock source included), primes, releases and transport among the
+    notes; the master's ticks as messages, or through clock_tick with its time."""
+    steps = _session(events)
+    if master_offset is not None:
+        steps = as_ticks(steps, lambda k, t: t - master_offset)
+    python, native = both(dataclasses.replace(live, clock=clock), steps, end=10.0)
     assert python == native, first_difference(python, native)
 
 
