@@ -408,6 +408,39 @@ def test_tune_live_ranks_by_match_among_the_points_that_move_like_the_music():
     assert rows[-1]["misses"] == ["step"]
 
 
+def test_judge_summary_means_the_seeds_and_checks_every_target(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("judge_summary",
+                                                  REPO / "scripts" / "judge_summary.py")
+    judge = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(judge)
+    piece = {"notes": 30.0, "onsets": 16.0, "key_fit": 0.85, "pitch_class_match": 1.0,
+             "register_distance": 4.0, "variety": 0.5, "trigram_copy": 0.1, "top_step": 7.0,
+             "leap_share": 0.3, "rhythm_distance": 0.0}
+    markov = {**piece, "key_fit": 0.9, "pitch_class_match": 0.72, "top_step": 10.0,
+              "leap_share": 0.5, "rhythm_distance": None}
+    for seed, (match, rhythm) in enumerate([(0.75, 0.9), (0.77, 0.7)]):
+        for name in ("rhythm-grid", "rhythm-mirror"):
+            cadenza = {**piece, "key_fit": 0.92, "pitch_class_match": match, "top_step": 7.5,
+                       "leap_share": 0.28, "rhythm_distance": rhythm if name == "rhythm-grid"
+                       else rhythm / 2}
+            folder = tmp_path / f"report-half-seed{seed}"
+            folder.mkdir(exist_ok=True)
+            (folder / f"{name}.json").write_text(json.dumps({"settings": {}, "rows": [
+                {"row": "continuation", **piece}, {"row": "cadenza", **cadenza},
+                {"row": "markov", **markov}]}))
+    result = judge.summarise_set(tmp_path, "report-half")
+    assert result["seeds"] == 2
+    assert result["means"]["cadenza"]["pitch_class_match"] == pytest.approx(0.76)
+    assert result["rhythm_grid"] == pytest.approx(0.8)
+    assert result["rhythm_mirror"] == pytest.approx(0.4)
+    assert result["targets"] == {
+        "pc match >= Markov + 0.04": True, "key fit >= Markov": True, "step within 1.0": True,
+        "leaps within 0.05": True, "copy <= 0.30": True, "distinct >= 0.35": True}
+    assert judge.summarise_set(tmp_path, "music21-corpus-piano") is None
+
+
 def test_the_tune_and_report_parts_are_the_two_halves_of_the_files():
     from cadenza.live.offline.evaluate_cmd import part_of
 
