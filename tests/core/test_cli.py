@@ -79,4 +79,4 @@ def test_the_key_help_names_every_key_setting_and_the_default(command):
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     (key,) = [a for a in sub.choices[command]._actions if "--key" in a.option_strings]
     assert all(choice in key.help for choice in KEY_SETTINGS), key.help
-    assert f"default: {LiveConfig.key}" in key.help
+    assert f"{LiveConfig.key} (default)" in key.help
