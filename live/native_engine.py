@@ -27,7 +27,7 @@ import mido
 import numpy as np
 
 from cadenza.config import MODES, EngineSettings, LiveConfig
-from cadenza.live.engine.context import DEFAULT_WINDOW
+from cadenza.live.engine.context import DEFAULT_WINDOW, latency_stats
 from cadenza.live.engine.engine import LOOKAHEAD
 from cadenza.live.engine.events import Event
 from cadenza.live.engine.vocab_map import VocabMap
@@ -36,6 +36,7 @@ from cadenza.live.native_library import (
     _FEED,
     _RESET,
     ERROR_SIZE,
+    LATENCY_SAMPLES,
     LIBRARY_ENV,
     MAX_EVENTS,
     MAX_PAIRS,
@@ -324,13 +325,19 @@ class NativeEngine:
         beat = ctypes.c_double()
         return beat.value if self._lib.cadenza_engine_beat_at(self._handle, time, ctypes.byref(beat)) else None
 
+    def latencies(self) -> list[float]:
+        """Seconds per prediction, oldest first: the engine calls that ran the
+        model, timed by the library (each call's time over its predictions)."""
+        buffer = (ctypes.c_double * LATENCY_SAMPLES)()
+        count = self._lib.cadenza_engine_latencies(self._handle, buffer, LATENCY_SAMPLES)
+        return list(buffer[:count])
+
     def stats(self) -> dict:
         stats = self._stats()
         from cadenza.key_mask import KEYS
 
         return {
-            "predictions": stats.predictions,
-            "latencies": [],  # the native engine does not time its model calls
+            **latency_stats(stats.predictions, self.latencies()),
             "notes_out": stats.notes_out,
             "skipped_late": stats.skipped_late,
             "performer_tokens": stats.performer_tokens,

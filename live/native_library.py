@@ -24,7 +24,8 @@ from cadenza.key import parse_key
 LIBRARY_NAME = "libcadenza_engine.so"
 LIBRARY_ENV = "CADENZA_NATIVE_LIB"
 MAX_EVENTS = 4096  # CADENZA_MAX_EVENTS
-API_VERSION = 2  # CADENZA_ENGINE_API_VERSION
+API_VERSION = 3  # CADENZA_ENGINE_API_VERSION
+LATENCY_SAMPLES = 4096  # CADENZA_LATENCY_SAMPLES
 MAX_PAIRS = 16 * 128  # (channel, note) pairs
 ERROR_SIZE = 512
 CC_ORDER = ("temperature", "mode", "enabled", "panic", "tempo", "key_strength")
@@ -138,6 +139,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cadenza_engine_locate": (None, [vp, dbl, dbl]),
         "cadenza_engine_beat_at": (i32, [vp, dbl, p(dbl)]),
         "cadenza_engine_window": (i32, [vp, p(i32), i32]),
+        "cadenza_engine_latencies": (i32, [vp, p(dbl), i32]),
         "cadenza_engine_time_at": (i32, [vp, dbl, p(dbl)]),
         "cadenza_engine_sounding": (i32, [vp, p(i32), i32]),
         "cadenza_engine_held": (i32, [vp, p(i32), i32]),

@@ -163,11 +163,16 @@ class ModelContext:
         return index
 
     def latency_stats(self) -> dict:
-        latencies = list(self._latencies)
-        out: dict = {"predictions": self.predictions, "latencies": latencies}
-        if latencies:
-            ordered = sorted(latencies)
-            out["latency_p50"] = statistics.median(ordered)
-            out["latency_p99"] = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-            out["latency_max"] = ordered[-1]
-        return out
+        return latency_stats(self.predictions, list(self._latencies))
+
+
+def latency_stats(predictions: int, latencies: list[float]) -> dict:
+    """The stats' prediction figures: the count, the latencies (seconds) and,
+    when there are any, their median, 99th percentile and maximum."""
+    out: dict = {"predictions": predictions, "latencies": latencies}
+    if latencies:
+        ordered = sorted(latencies)
+        out["latency_p50"] = statistics.median(ordered)
+        out["latency_p99"] = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        out["latency_max"] = ordered[-1]
+    return out

@@ -25,6 +25,8 @@ from tests.support.native_engine_support import (
     note,
     ordered,
     phrase,
+    require_native,
+    run_script,
 )
 
 CALL = [60, 62, 64, 65, 67, 72, 71, 69]
@@ -386,3 +388,25 @@ def test_host_tempo_and_locate(mode):
     ])
     python, native = both(LiveConfig(mode=mode), steps, end=14.0)
     assert python == native, first_difference(python, native)
+
+
+def test_stats_time_each_prediction_as_the_python_engine_does():
+    """The daemon's stats line reads the same fields from either engine: a
+    latency per prediction, with its median, 99th percentile and maximum."""
+    from cadenza.live.engine.engine import Engine
+    from cadenza.live.native_engine import NativeEngine
+    from testing.fake_predictor import FakePredictor
+
+    require_native()
+    steps = two_calls()
+    stats = {}
+    for name, kind in (("python", Engine), ("native", NativeEngine)):
+        engine = kind(FakePredictor(VOCAB), LiveConfig())
+        run_script(engine, steps, end=steps[-1].time + 8.0)
+        stats[name] = engine.stats()
+    python, native = stats["python"], stats["native"]
+    assert native["predictions"] == python["predictions"] > 0
+    assert len(native["latencies"]) == len(python["latencies"]) == native["predictions"]
+    assert all(0.0 < seconds < 1.0 for seconds in native["latencies"])
+    assert 0.0 < native["latency_p50"] <= native["latency_p99"] <= native["latency_max"]
+    assert set(python) == set(native)

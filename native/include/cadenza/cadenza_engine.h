@@ -9,7 +9,9 @@
 extern "C" {
 #endif
 
-#define CADENZA_ENGINE_API_VERSION 2
+#define CADENZA_ENGINE_API_VERSION 3
+/* Prediction latencies kept for cadenza_engine_latencies (the Python engine's LATENCY_SAMPLES). */
+#define CADENZA_LATENCY_SAMPLES 4096
 #define CADENZA_MAX_EVENTS 4096
 
 typedef struct cadenza_engine cadenza_engine;
@@ -110,6 +112,11 @@ int32_t cadenza_engine_held(cadenza_engine* e, int32_t* out, int32_t capacity);
 int32_t cadenza_engine_window(cadenza_engine* e, int32_t* out, int32_t capacity);
 int32_t cadenza_engine_window_capacity(cadenza_engine* e);
 void cadenza_engine_stats(cadenza_engine* e, cadenza_stats* out);
+/* The last CADENZA_LATENCY_SAMPLES prediction latencies in seconds, oldest
+ * first: each on_message, clock_tick or advance call that ran the model, timed
+ * by the C API (steady clock) and divided by the predictions it made.  Returns
+ * how many were written. */
+int32_t cadenza_engine_latencies(cadenza_engine* e, double* out, int32_t capacity);
 
 /* Test hooks: the numerics the identity rests on, for comparison with numpy. */
 void cadenza_debug_random(uint64_t seed, double* out, int32_t n);

@@ -1,4 +1,5 @@
 // The C API over cadenza::Engine: no exception crosses it.
+#include <chrono>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -22,8 +23,33 @@ struct cadenza_predictor {
   std::unique_ptr<cadenza::Predictor> model;
 };
 
+// The engine is pure (no clocks), so the prediction latencies the daemon's
+// stats line reports are timed here, around the calls that ran the model: each
+// such call's time divided by the predictions it made.  Only the C API (the
+// Python daemon's way in) times anything; a plugin using cadenza::Engine
+// directly reads no clock.
+constexpr int kLatencySamples = CADENZA_LATENCY_SAMPLES;
+
+struct LatencyLog {
+  std::vector<double> seconds = std::vector<double>(kLatencySamples);
+  int next = 0, count = 0;
+
+  void record(double value) {
+    seconds[static_cast<size_t>(next)] = value;
+    next = (next + 1) % kLatencySamples;
+    if (count < kLatencySamples) ++count;
+  }
+  int copy_out(double* out, int capacity) const {  // oldest first
+    const int n = count < capacity ? count : capacity;
+    const int first = (next - n + kLatencySamples) % kLatencySamples;
+    for (int i = 0; i < n; ++i) out[i] = seconds[static_cast<size_t>((first + i) % kLatencySamples)];
+    return n;
+  }
+};
+
 struct cadenza_engine {
   std::unique_ptr<cadenza::Engine> engine;
+  LatencyLog latencies;
 };
 
 namespace {
@@ -99,6 +125,20 @@ int32_t guarded(F f) {
 }
 
 cadenza::Event* as_events(cadenza_event* out) { return reinterpret_cast<cadenza::Event*>(out); }
+
+// ``call`` on ``e``, with its time logged per prediction when it predicted.
+template <typename F>
+int32_t timed(cadenza_engine* e, F call) {
+  const long long before = e->engine->predictions();
+  const auto began = std::chrono::steady_clock::now();
+  const int32_t result = guarded(call);
+  const long long made = e->engine->predictions() - before;
+  if (made > 0) {
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
+    e->latencies.record(took.count() / static_cast<double>(made));
+  }
+  return result;
+}
 
 }  // namespace
 
@@ -189,7 +229,8 @@ cadenza_engine* cadenza_engine_new(cadenza_predictor* predictor, const char* con
     std::vector<std::string> vocab(vocabulary, vocabulary + vocab_size);
     std::vector<int32_t> start(primer, primer + (primer ? primer_count : 0));
     return new cadenza_engine{std::make_unique<cadenza::Engine>(*predictor->model, vocab, start,
-                                                                from_c(*settings), start_time, lookahead)};
+                                                                from_c(*settings), start_time, lookahead),
+                              LatencyLog{}};
   } catch (const std::exception& err) {
     write_error(error, error_size, err.what());
   } catch (...) {
@@ -202,18 +243,18 @@ void cadenza_engine_free(cadenza_engine* engine) { delete engine; }
 
 int32_t cadenza_engine_on_message(cadenza_engine* e, const uint8_t* bytes, int32_t size, double now,
                                   cadenza_event* out, int32_t capacity) {
-  return guarded([&] { return e->engine->on_message(bytes, size, now, as_events(out), capacity); });
+  return timed(e, [&] { return e->engine->on_message(bytes, size, now, as_events(out), capacity); });
 }
 
 int32_t cadenza_engine_clock_tick(cadenza_engine* e, double now, double master_time) {
-  return guarded([&] {
+  return timed(e, [&] {
     e->engine->clock_tick(now, master_time);
     return 0;
   });
 }
 
 int32_t cadenza_engine_advance(cadenza_engine* e, double now, cadenza_event* out, int32_t capacity) {
-  return guarded([&] { return e->engine->advance(now, as_events(out), capacity); });
+  return timed(e, [&] { return e->engine->advance(now, as_events(out), capacity); });
 }
 
 int32_t cadenza_engine_stop(cadenza_engine* e, double now, cadenza_event* out, int32_t capacity) {
@@ -303,6 +344,10 @@ void cadenza_engine_stats(cadenza_engine* e, cadenza_stats* out) {
   out->temperature = g.temperature();
   out->stops = g.stops();
   out->key_strength = g.key_strength();
+}
+
+int32_t cadenza_engine_latencies(cadenza_engine* e, double* out, int32_t capacity) {
+  return e->latencies.copy_out(out, capacity < 0 ? 0 : capacity);
 }
 
 void cadenza_debug_random(uint64_t seed, double* out, int32_t n) {
