@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-light test test-fast lint native plugin install-plugin run simulate bundle clean
+.PHONY: setup setup-light test test-fast lint native plugin plugin-windows install-plugin run simulate bundle clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,12 @@ native:
 # The plugin is built before the tests wherever DPF is installed (CI installs
 # it: .ci/run); without DPF the plugin's tests skip, saying why.
 DPF_MAKEFILE := $(wildcard /usr/share/dpf/Makefile.plugins.mk)
+# The plugin's Windows build where MinGW-w64 and Wine are installed (plugin-windows, below).
+MINGW_PREFIX ?= x86_64-w64-mingw32
+WINE64 := $(firstword $(wildcard /usr/lib/wine/wine64) $(shell command -v wine64 2>/dev/null))
+HAVE_WINDOWS_BUILD := $(and $(DPF_MAKEFILE),$(shell command -v $(MINGW_PREFIX)-g++-posix 2>/dev/null),$(WINE64))
 
-test: setup lint native $(if $(DPF_MAKEFILE),plugin)
+test: setup lint native $(if $(DPF_MAKEFILE),plugin) $(if $(HAVE_WINDOWS_BUILD),plugin-windows)
 	CADENZA_REQUIRE_NATIVE=1 $(PY) -m pytest -q -ra
 
 # The unit and engine tests: no JACK end-to-end tests, no training, neither the
@@ -59,6 +63,14 @@ bundle: setup
 # build/plugin/cadenza.lv2/, cadenza.clap (+ cadenza-resources/), cadenza.vst3/.
 plugin:
 	$(MAKE) -C plugin
+
+# The Windows build of the plugin, cross-compiled with MinGW-w64 (Debian's
+# g++-mingw-w64-x86-64-posix) into build/plugin-windows/, with the CLAP test
+# host as a Windows program; its test plays it under Wine (wine64).  `make test`
+# builds it where both are installed (CI installs them: .ci/run).
+plugin-windows:
+	$(MAKE) -C plugin windows WINDOWS=true CC=$(MINGW_PREFIX)-gcc-posix CXX=$(MINGW_PREFIX)-g++-posix \
+		WINE=$(WINE64) OUT=$(CURDIR)/build/plugin-windows
 
 install-plugin: plugin
 	mkdir -p ~/.lv2 ~/.clap ~/.vst3

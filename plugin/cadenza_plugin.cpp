@@ -39,7 +39,8 @@ struct OutEvent {
 };
 
 std::string dirname_of(const std::string& path) {
-    const std::size_t slash = path.find_last_of('/');
+    // Windows hosts give paths with backslashes (and accept '/' after them).
+    const std::size_t slash = path.find_last_of("/\\");
     return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
 }
 

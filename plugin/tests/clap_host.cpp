@@ -6,8 +6,6 @@
 //
 // The script's lines: host_script.hpp.  Output: "ev FRAME HEX" lines, then
 // "status S" (the model status parameter).
-#include <dlfcn.h>
-
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +21,7 @@
 #include "clap/plugin.h"
 #include "clap/process.h"
 #include "host_script.hpp"
+#include "shared_library.hpp"
 
 namespace {
 
@@ -69,12 +68,14 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: %s PLUGIN.clap < script\n", argv[0]);
         return 2;
     }
-    void* library = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    std::string why;
+    void* library = shared_library::open(argv[1], why);
     if (library == nullptr) {
-        std::fprintf(stderr, "cannot load %s: %s\n", argv[1], dlerror());
+        std::fprintf(stderr, "cannot load %s: %s\n", argv[1], why.c_str());
         return 1;
     }
-    const auto* entry = static_cast<const clap_plugin_entry_t*>(dlsym(library, "clap_entry"));
+    const auto* entry =
+        static_cast<const clap_plugin_entry_t*>(shared_library::symbol(library, "clap_entry"));
     if (entry == nullptr || !entry->init(argv[1])) {
         std::fprintf(stderr, "%s: no clap_entry, or its init failed\n", argv[1]);
         return 1;
@@ -159,6 +160,6 @@ int main(int argc, char** argv) {
     plugin->deactivate(plugin);
     plugin->destroy(plugin);
     entry->deinit();
-    dlclose(library);
+    shared_library::close(library);
     return 0;
 }
