@@ -7,8 +7,6 @@
 // the plugin runs on its defaults (pass-through on).
 //
 // Output: "ev FRAME HEX" lines, then "ok".
-#include <dlfcn.h>
-
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +14,7 @@
 #include <vector>
 
 #include "host_script.hpp"
+#include "shared_library.hpp"
 #include "travesty/audio_processor.h"
 #include "travesty/component.h"
 #include "travesty/events.h"
@@ -147,17 +146,26 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: %s PLUGIN.vst3/Contents/ARCH/NAME.so < script\n", argv[0]);
         return 2;
     }
-    void* module = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    std::string why;
+    void* module = shared_library::open(argv[1], why);
     if (module == nullptr) {
-        std::fprintf(stderr, "cannot load %s: %s\n", argv[1], dlerror());
+        std::fprintf(stderr, "cannot load %s: %s\n", argv[1], why.c_str());
         return 1;
     }
-    using EntryFn = bool (*)(void*);
+    // The module's entry: ModuleEntry(handle) on Linux, InitDll() on Windows.
     using FactoryFn = v3_plugin_factory** (*)();
-    auto entry = reinterpret_cast<EntryFn>(dlsym(module, "ModuleEntry"));
-    auto get_factory = reinterpret_cast<FactoryFn>(dlsym(module, "GetPluginFactory"));
-    if (entry == nullptr || get_factory == nullptr || !entry(module)) {
-        std::fprintf(stderr, "%s: no ModuleEntry/GetPluginFactory, or ModuleEntry failed\n", argv[1]);
+    auto get_factory = reinterpret_cast<FactoryFn>(shared_library::symbol(module, "GetPluginFactory"));
+#ifdef _WIN32
+    using EntryFn = bool (*)();
+    auto entry = reinterpret_cast<EntryFn>(shared_library::symbol(module, "InitDll"));
+    const bool entered = entry != nullptr && entry();
+#else
+    using EntryFn = bool (*)(void*);
+    auto entry = reinterpret_cast<EntryFn>(shared_library::symbol(module, "ModuleEntry"));
+    const bool entered = entry != nullptr && entry(module);
+#endif
+    if (get_factory == nullptr || !entered) {
+        std::fprintf(stderr, "%s: no module entry or GetPluginFactory, or the entry failed\n", argv[1]);
         return 1;
     }
     v3_plugin_factory** factory = get_factory();

@@ -1,5 +1,5 @@
 """The Windows build (`make plugin-windows`: MinGW-w64, DPF's WINDOWS=true),
-played under Wine by the CLAP test host built as a Windows program: it loads
+played under Wine by the CLAP and VST3 test hosts built as Windows programs: it loads
 the bundled model from its resources folder through a Windows path and plays,
 to the frame, what the Linux build plays.
 
@@ -20,14 +20,17 @@ from pathlib import Path
 import pytest
 
 from tests.plugin.lv2_host import CLAP_FILE, PLUGIN_DIR, REPO, require_built
+from tests.plugin.test_plugin_bundle import VST3_BINARY
 from tests.plugin.test_plugin_clap import CLAP_HOST, PASS_THROUGH, run_script_host
 from tests.plugin.test_plugin_lv2 import answers, frame_of, on_grid, the_call
+from tests.plugin.test_plugin_vst3 import VST3_HOST
 
 pytestmark = pytest.mark.plugin
 
 WINDOWS_DIR = REPO / "build" / "plugin-windows"
 WINDOWS_CLAP = WINDOWS_DIR / "cadenza.clap"
 WINDOWS_HOST = WINDOWS_DIR / "tools" / "clap_host.exe"
+WINDOWS_VST3_HOST = WINDOWS_DIR / "tools" / "vst3_host.exe"
 WINDOWS_VST3 = WINDOWS_DIR / "cadenza.vst3" / "Contents" / "x86_64-win" / "cadenza.vst3"
 WINDOWS_LV2 = WINDOWS_DIR / "cadenza.lv2"
 
@@ -47,16 +50,18 @@ def windows_path(path: Path) -> str:
     return "Z:" + str(path.resolve()).replace("/", "\\")
 
 
+def under_wine(directory: Path, program: Path) -> Path:
+    """A launcher that runs the Windows ``program`` under Wine, quietly."""
+    launcher = directory / f"{program.stem}_under_wine"
+    launcher.write_text(f'#!/bin/sh\nWINEDEBUG=-all exec "{wine()}" "{program}" "$@"\n')
+    launcher.chmod(0o755)
+    return launcher
+
+
 @pytest.fixture(scope="module")
 def windows_host(tmp_path_factory):
     require_built(WINDOWS_CLAP, WINDOWS_HOST, CLAP_FILE, CLAP_HOST)
-    program = wine()
-    # The host program runs through a small launcher: Wine, quiet, on the
-    # Windows build's own paths.
-    launcher = tmp_path_factory.mktemp("wine") / "clap_host_under_wine"
-    launcher.write_text(f'#!/bin/sh\nWINEDEBUG=-all exec "{program}" "{WINDOWS_HOST}" "$@"\n')
-    launcher.chmod(0o755)
-    return launcher
+    return under_wine(tmp_path_factory.mktemp("wine"), WINDOWS_HOST)
 
 
 @pytest.mark.parametrize("block", [64, 1000])
@@ -80,6 +85,16 @@ def test_a_missing_model_on_windows_is_an_error_state_and_silence(windows_host, 
                                      the_call(), params=[(PASS_THROUGH, 0)])
     assert status not in (None, 0.0)
     assert answers(events) == []
+
+
+@pytest.mark.parametrize("block", [64, 1000])
+def test_the_windows_vst3_plays_as_the_linux_vst3_to_the_frame(tmp_path, block):
+    require_built(WINDOWS_VST3, WINDOWS_VST3_HOST, VST3_BINARY, VST3_HOST)
+    midi = the_call()
+    windows, _ = run_script_host(under_wine(tmp_path, WINDOWS_VST3_HOST), windows_path(WINDOWS_VST3),
+                                 frame_of(12), block, midi)
+    linux, _ = run_script_host(VST3_HOST, VST3_BINARY, frame_of(12), block, midi)
+    assert answers(windows) and windows == linux
 
 
 def exports(binary: Path) -> set[str]:
