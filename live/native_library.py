@@ -24,7 +24,7 @@ from cadenza.key import parse_key
 LIBRARY_NAME = "libcadenza_engine.so"
 LIBRARY_ENV = "CADENZA_NATIVE_LIB"
 MAX_EVENTS = 4096  # CADENZA_MAX_EVENTS
-API_VERSION = 2  # CADENZA_ENGINE_API_VERSION
+API_VERSION = 3  # CADENZA_ENGINE_API_VERSION
 MAX_PAIRS = 16 * 128  # (channel, note) pairs
 ERROR_SIZE = 512
 CC_ORDER = ("temperature", "mode", "enabled", "panic", "tempo", "key_strength")
@@ -55,6 +55,7 @@ class _Settings(ctypes.Structure):
         ("key", ctypes.c_int32), ("key_tonic", ctypes.c_int32), ("key_minor", ctypes.c_int32),
         ("key_strength", ctypes.c_double), ("key_balance", ctypes.c_double),
         ("velocity", ctypes.c_int32), ("cc", ctypes.c_int32 * 6), ("continuity", ctypes.c_double),
+        ("texture", ctypes.c_double), ("key_spread", ctypes.c_double),
     ]
 
 
@@ -192,6 +193,8 @@ def native_settings(settings: EngineSettings | LiveConfig) -> _Settings:
     s.key_balance = settings.key_balance
     s.velocity = settings.velocity
     s.continuity = settings.continuity
+    s.texture = settings.texture
+    s.key_spread = settings.key_spread
     for i, name in enumerate(CC_ORDER):
         s.cc[i] = settings.cc.get(name, -1)
     return s
