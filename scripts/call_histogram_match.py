@@ -13,7 +13,9 @@ between the continuation's 12-bin pitch-class counts and
 - ``--draws`` notes drawn at random from the call's notes (what chance does
   with an answer of that many notes: the Markov walk is about this).
 
-Means over the calls, as a table (``--json`` also writes them).
+Means over the calls, as a table (``--json`` also writes them), with the
+continuation's notes and how many of them a chord token could sound (one
+of each pitch class an onset holds: a token has no doubled notes).
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         heard = [n for onset in call.onsets for n in onset.notes]
         continuation = counts([n for onset in call.continuation for n in onset.notes])
         own = counts(heard)
+        scores.setdefault("continuation: notes", []).append(
+            sum(len(onset.notes) for onset in call.continuation))
+        scores.setdefault("continuation: distinct classes of each onset", []).append(
+            sum(len({n % 12 for n in onset.notes}) for onset in call.continuation))
         scores.setdefault("the call's own counts", []).append(cosine(own, continuation))
         key = call_key(heard)
         in_key = np.zeros(12)
@@ -80,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     means = {name: round(statistics.fmean(values), 4) for name, values in scores.items()}
     width = max(map(len, means))
     lines = [f"{len(prepared.calls)} calls ({args.part}):"]
-    lines += [f"  {name:<{width}}  {value:.4f}" for name, value in means.items()]
+    lines += [f"  {name:<{width}}  {value:.4g}" for name, value in means.items()]
     sys.stdout.write("\n".join(lines) + "\n")
     if args.json:
         args.json.write_text(json.dumps({"calls": len(prepared.calls), "part": args.part,

@@ -34,7 +34,7 @@ the call's key but moves on to its other notes, so its pitch classes are
 spread more evenly than the call's (on the tune half of the held-out piano
 pieces, the call's own histogram matches its continuation at 0.766 and the
 same histogram with each of the key's classes raised by a twentieth of the
-whole at 0.786: docs/results.md, "The key's other notes").  ``key_spread``
+whole at 0.786: docs/results.md, "Where the notes go, and the key's other notes").  ``key_spread``
 (0: off) says how far: the call's counts, as shares of the whole, get
 ``key_spread`` added to every class of the window's key before they are
 weighed and balanced, so a class of the key that the call left out is
