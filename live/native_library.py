@@ -56,6 +56,7 @@ class _Settings(ctypes.Structure):
         ("key", ctypes.c_int32), ("key_tonic", ctypes.c_int32), ("key_minor", ctypes.c_int32),
         ("key_strength", ctypes.c_double), ("key_balance", ctypes.c_double),
         ("velocity", ctypes.c_int32), ("cc", ctypes.c_int32 * 6), ("continuity", ctypes.c_double),
+        ("texture", ctypes.c_double), ("key_spread", ctypes.c_double),
     ]
 
 
@@ -194,6 +195,8 @@ def native_settings(settings: EngineSettings | LiveConfig) -> _Settings:
     s.key_balance = settings.key_balance
     s.velocity = settings.velocity
     s.continuity = settings.continuity
+    s.texture = settings.texture
+    s.key_spread = settings.key_spread
     for i, name in enumerate(CC_ORDER):
         s.cc[i] = settings.cc.get(name, -1)
     return s

@@ -17,6 +17,7 @@ set(CADENZA_ENGINE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/events.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/context.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/continuity.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/texture.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/engine.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/engine_input.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/fake_predictor.cpp

@@ -207,8 +207,12 @@ class LiveConfig(Section):
         0.0, 1.0, "must be between 0 (the model alone) and 1"))
     # key "call": how hard the answer keeps the call's pitch-class proportions; 0: off
     key_balance: float = setting(4.0, between(0.0, 10.0, "must be between 0 (off) and 10"))
+    # key "call": each class of the key, beyond the call's own share, as a share of the call; 0: off
+    key_spread: float = setting(0.08, between(0.0, 1.0, "must be between 0 (off) and 1"))
     # 0: off .. 1: leaps beyond a fifth from the answer's previous note only as a last resort
     continuity: float = setting(0.8, between(0.0, 1.0, "must be between 0 (off) and 1"))
+    # 0: off .. 1: chords as often as the model alone would play them, whatever the key's steering
+    texture: float = setting(0.0, between(0.0, 1.0, "must be between 0 (off) and 1"))
     # 0: follow the performer's dynamics
     velocity: int = setting(0, between(0, 127, "must be 0 (follow the performer) or 1..127"))
     api: str = setting("auto", one_of(APIS))
@@ -274,7 +278,9 @@ class EngineSettings:
     key: str = LiveConfig.key
     key_strength: float = LiveConfig.key_strength
     key_balance: float = LiveConfig.key_balance
+    key_spread: float = LiveConfig.key_spread
     continuity: float = LiveConfig.continuity
+    texture: float = LiveConfig.texture
     velocity: int = LiveConfig.velocity
     cc: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CC))
 

@@ -31,6 +31,7 @@ import numpy as np
 from cadenza.errors import TokenError
 from cadenza.key_mask import weigh
 from cadenza.live.engine.key_awareness import KeyAwareness
+from cadenza.live.engine.texture import Texture
 from cadenza.live.engine.vocab_map import VocabMap
 from cadenza.predictor import Predictor
 from cadenza.sampling import Sampler
@@ -94,6 +95,7 @@ class ModelContext:
         self.sampler = sampler  # the engine replaces it when the seed changes
         self.key = KeyAwareness(self.vocab.vocabulary)  # the engine configures it
         self.continuity = Continuity(self.vocab.vocabulary)  # the engine sets its strength
+        self.texture = Texture(self.vocab.vocabulary)  # the engine sets its strength
         self.predictions = 0
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
 
@@ -153,10 +155,11 @@ class ModelContext:
 
     def choose(self) -> int:
         """The next token's index: the model's distribution, leaning to the key,
-        leaps held back, sampled."""
+        leaps held back, its chords' share put back (texture), sampled."""
         # perf_counter measures prediction latency only; musical time is passed in.
         began = time.perf_counter()
-        probs = self.continuity.apply(self.key.apply(self.predictor.distribution()))
+        model = self.predictor.distribution()
+        probs = self.texture.apply(model, self.continuity.apply(self.key.apply(model)))
         index = self.sampler.choose(probs, list(self._window))
         self._latencies.append(time.perf_counter() - began)
         self.predictions += 1

@@ -19,8 +19,10 @@ class Reload:
         self._settings = settings
         self._mode = settings.mode
         self._temperature = settings.temperature
-        self._context.key.configure(settings.key, settings.key_strength, settings.key_balance)
+        self._context.key.configure(settings.key, settings.key_strength, settings.key_balance,
+                                    settings.key_spread)
         self._context.continuity.strength = settings.continuity
+        self._context.texture.strength = settings.texture
         self._step = grid_beats(settings.grid)
         self._channel = settings.channel - 1
         if first:

@@ -186,6 +186,24 @@ SCENARIOS: dict[str, tuple[LiveConfig, list[Step], float]] = {
         + phrase(5.0, [40, 88, 45])
         + [Step(7.5, call="reload", args={"settings": LiveConfig(continuity=0.3, top_k=5)})]
         + phrase(8.0, [60, 72])), 12.0),
+    # Texture (off by default, half, full) over chords and notes, key call and auto, and a reload.
+    "texture-full": (LiveConfig(texture=1.0), two_calls(), 14.0),
+    "texture-half-key-auto-chords": (LiveConfig(texture=0.5, key="auto", key_strength=0.9), ordered(
+        chord(0.0, [60, 64, 67], 0.4) + phrase(0.5, [62, 65, 69]) + chord(2.0, [57, 60, 64], 0.3)
+        + phrase(6.0, [67, 71, 74])), 12.0),
+    "texture-full-key-off-continuity-off": (LiveConfig(texture=1.0, key="off", continuity=0.0),
+                                            two_calls(), 14.0),
+    "texture-reloaded": (LiveConfig(texture=0.0), ordered(
+        phrase(0.0, CALL)
+        + [Step(2.0, call="reload", args={"settings": LiveConfig(texture=1.0)})]
+        + phrase(5.0, [40, 88, 45])), 10.0),
+    # The key's spread (off by default, a little, full) with and without the balance.
+    "key-spread-small": (LiveConfig(key_spread=0.05), two_calls(), 14.0),
+    "key-spread-full-no-balance": (LiveConfig(key_spread=1.0, key_balance=0.0), two_calls(), 14.0),
+    "key-spread-with-texture-reloaded": (LiveConfig(key_spread=0.0), ordered(
+        phrase(0.0, CALL)
+        + [Step(2.0, call="reload", args={"settings": LiveConfig(key_spread=0.2, texture=0.5)})]
+        + chord(5.0, [57, 60, 64], 0.3) + phrase(5.5, [62, 65])), 10.0),
     "clock-messages-on-internal": (LiveConfig(), ordered(
         clock_steps(0.0, 3.0, 120.0) + phrase(0.5, CALL[:5])), 7.0),
 }
@@ -201,6 +219,22 @@ def test_scenario_is_identical(name):
     python, native = both(settings_, steps, end=end)
     assert _notes_played(python) > 0, "the scenario should make Cadenza play"
     assert python == native, first_difference(python, native)
+
+
+def test_texture_changes_what_is_played():
+    """The texture scenarios exercise the rule: off and full play differently."""
+    _, steps, end = SCENARIOS["texture-full"]
+    off, _ = both(LiveConfig(texture=0.0), steps, end=end)
+    full, _ = both(LiveConfig(texture=1.0), steps, end=end)
+    assert off != full
+
+
+def test_key_spread_changes_what_is_played():
+    """The spread scenarios exercise the rule: off and on play differently."""
+    _, steps, end = SCENARIOS["key-spread-small"]
+    off, _ = both(LiveConfig(key_spread=0.0), steps, end=end)
+    spread, _ = both(LiveConfig(key_spread=0.2), steps, end=end)
+    assert off != spread
 
 
 def test_continuity_changes_what_is_played():
@@ -247,6 +281,8 @@ _settings = st.builds(
     key_strength=st.sampled_from([0.0, 0.3, 0.9, 1.0]),
     key_balance=st.sampled_from([0.0, 2.0, 6.0]),
     continuity=st.sampled_from([0.0, 0.5, 0.8, 1.0]),
+    texture=st.sampled_from([0.0, 0.5, 1.0]),
+    key_spread=st.sampled_from([0.0, 0.05, 0.3]),
     register=st.sampled_from(["follow", "model"]),
     octave=st.sampled_from([-1, -1, 0, 4]),
     answer_bars=st.sampled_from([0, 0, 1, 3]),

@@ -47,6 +47,8 @@ typedef struct {
   int32_t velocity;
   int32_t cc[6];
   double continuity; /* 0 (off) .. 1 */
+  double texture;    /* 0 (off) .. 1: the chords' share put back after the steering */
+  double key_spread; /* 0 (off) .. 1: key "call": the key's classes added to the call's shares */
 } cadenza_settings;
 
 typedef struct {

@@ -65,7 +65,9 @@ struct Settings {
   bool key_minor = false;   // KeyMode::Named
   double key_strength = 0.7;
   double key_balance = 4.0;
+  double key_spread = 0.08;  // key Call: each class of the key added to the call's shares
   double continuity = 0.8;  // 0 (off) .. 1: leaps beyond a fifth held back
+  double texture = 0.0;     // 0 (off) .. 1: the chords' share put back after the steering
   int velocity = 0;
   CcMap cc;
 };

@@ -110,6 +110,8 @@ cadenza::Settings from_c(const cadenza_settings& c) {
   s.velocity = c.velocity;
   s.cc = cadenza::CcMap{c.cc[0], c.cc[1], c.cc[2], c.cc[3], c.cc[4], c.cc[5]};
   s.continuity = c.continuity;
+  s.texture = c.texture;
+  s.key_spread = c.key_spread;
   return s;
 }
 
@@ -176,6 +178,8 @@ void cadenza_settings_default(cadenza_settings* out) {
   const int32_t cc[6] = {s.cc.temperature, s.cc.mode, s.cc.enabled, s.cc.panic, s.cc.tempo, s.cc.key_strength};
   std::memcpy(out->cc, cc, sizeof cc);
   out->continuity = s.continuity;
+  out->texture = s.texture;
+  out->key_spread = s.key_spread;
 }
 
 cadenza_predictor* cadenza_fake_predictor_new(int32_t vocab_size, int32_t window) {

@@ -5,6 +5,7 @@ namespace cadenza::eng {
 ModelContext::ModelContext(Predictor& predictor, const VocabMap& vocab, int capacity)
     : key(vocab),
       continuity(vocab),
+      texture(vocab),
       sampler(vocab.size(), capacity),
       predictor_(predictor),
       capacity_(capacity),
@@ -45,7 +46,8 @@ void ModelContext::push(int32_t index, bool performer) {
 }
 
 int ModelContext::choose() {
-  const double* probs = continuity.apply(key.apply(predictor_.distribution()));
+  const double* model = predictor_.distribution();
+  const double* probs = texture.apply(model, continuity.apply(key.apply(model)));
   for (int i = 0; i < count_; ++i) history_[static_cast<size_t>(i)] = at(i);
   const int index = sampler.choose(probs, history_.data(), count_);
   ++predictions;

@@ -1,5 +1,6 @@
 // What the model is conditioned on (live/context.py): the rolling window fed
-// to the predictor, and the choice of each next token (key, continuity, then sampling).
+// to the predictor, and the choice of each next token (key, continuity, texture,
+// then sampling).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -8,6 +9,7 @@
 #include "continuity.hpp"
 #include "key_awareness.hpp"
 #include "sampling.hpp"
+#include "texture.hpp"
 
 namespace cadenza::eng {
 
@@ -24,6 +26,7 @@ class ModelContext {
 
   KeyAwareness key;
   Continuity continuity;
+  Texture texture;
   Sampler sampler;
   long long predictions = 0;
 

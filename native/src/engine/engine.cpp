@@ -58,7 +58,9 @@ std::string check_settings(const Settings& s) {
   if (s.key == KeyMode::Named && (s.key_tonic < 0 || s.key_tonic > 11)) return "key_tonic: must be 0..11";
   if (!(s.key_strength >= 0.0 && s.key_strength <= 1.0)) return "key_strength: must be between 0 and 1";
   if (!(s.key_balance >= 0.0 && s.key_balance <= 10.0)) return "key_balance: must be between 0 and 10";
+  if (!(s.key_spread >= 0.0 && s.key_spread <= 1.0)) return "key_spread: must be between 0 (off) and 1";
   if (!(s.continuity >= 0.0 && s.continuity <= 1.0)) return "continuity: must be between 0 (off) and 1";
+  if (!(s.texture >= 0.0 && s.texture <= 1.0)) return "texture: must be between 0 (off) and 1";
   if (s.velocity < 0 || s.velocity > 127) return "velocity: must be 0 or 1..127";
   const int cc[] = {s.cc.temperature, s.cc.mode, s.cc.enabled, s.cc.panic, s.cc.tempo, s.cc.key_strength};
   for (int i = 0; i < 6; ++i) {
@@ -99,8 +101,10 @@ void Engine::Impl::apply_settings(const Settings& s, bool first) {
   mode = s.mode;
   temperature = s.temperature;
   context.key.configure(static_cast<eng::KeySetting>(static_cast<int>(s.key)),
-                        s.key_tonic + (s.key_minor ? 12 : 0), s.key_strength, s.key_balance);
+                        s.key_tonic + (s.key_minor ? 12 : 0), s.key_strength, s.key_balance,
+                        s.key_spread);
   context.continuity.strength = s.continuity;
+  context.texture.strength = s.texture;
   step = GRID_STEP[static_cast<int>(s.grid)];
   channel = s.channel - 1;
   grouper.window = s.chord_window_ms / 1000.0;

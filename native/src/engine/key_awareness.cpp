@@ -42,11 +42,12 @@ KeyAwareness::KeyAwareness(const VocabMap& vocab)
   group_weights_.resize(group_token_.size());
 }
 
-void KeyAwareness::configure(KeySetting setting, int named_key, double s, double b) {
+void KeyAwareness::configure(KeySetting setting, int named_key, double s, double b, double sp) {
   setting_ = setting;
   fixed_ = setting == KeySetting::Named ? named_key : -1;
   strength = s;
   balance = b;
+  spread = sp;
 }
 
 void KeyAwareness::add(double* counts, int index, double sign) const {
@@ -121,6 +122,22 @@ void KeyAwareness::call_weights(double* weights) {
   if (top <= 0.0) {
     std::fill(weights, weights + vocab_size_, 1.0);
     return;
+  }
+  double spread_counts[12];
+  if (spread > 0.0) {
+    const int key = estimate_now();
+    if (key >= 0) {
+      // counts / counts.sum() + spread * classes: a share, then the key's lift
+      const uint16_t inside = key_classes(key);
+      const double whole = pairwise_sum(counts, 12);
+      for (int j = 0; j < 12; ++j) {
+        const double in = (inside & (1u << j)) ? 1.0 : 0.0;
+        spread_counts[j] = counts[j] / whole + spread * in;
+      }
+      counts = spread_counts;
+      top = counts[0];
+      for (int j = 1; j < 12; ++j) top = counts[j] > top ? counts[j] : top;
+    }
   }
   double scaled[12];
   for (int j = 0; j < 12; ++j) scaled[j] = counts[j] / top;

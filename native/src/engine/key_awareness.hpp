@@ -1,5 +1,5 @@
 // The key the engine leans towards and how hard (live/key_awareness.py):
-// "off", "auto", "call" (with balance) or a named key, applied to each distribution.
+// "off", "auto", "call" (with balance and spread) or a named key, applied to each distribution.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -17,9 +17,10 @@ class KeyAwareness {
  public:
   explicit KeyAwareness(const VocabMap& vocab);
 
-  void configure(KeySetting setting, int named_key, double strength, double balance);
+  void configure(KeySetting setting, int named_key, double strength, double balance, double spread);
   double strength = 0.0;
   double balance = 0.0;
+  double spread = 0.0;  // "call": the key's classes added to the call's shares
 
   void enter(int index);
   void hear(int index);
