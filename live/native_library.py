@@ -24,7 +24,7 @@ from cadenza.key import parse_key
 LIBRARY_NAME = "libcadenza_engine.so"
 LIBRARY_ENV = "CADENZA_NATIVE_LIB"
 MAX_EVENTS = 4096  # CADENZA_MAX_EVENTS
-API_VERSION = 2  # CADENZA_ENGINE_API_VERSION
+API_VERSION = 3  # CADENZA_ENGINE_API_VERSION
 MAX_PAIRS = 16 * 128  # (channel, note) pairs
 ERROR_SIZE = 512
 CC_ORDER = ("temperature", "mode", "enabled", "panic", "tempo", "key_strength")
@@ -120,6 +120,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cadenza_fake_predictor_new": (vp, [i32, i32]),
         "cadenza_callback_predictor_new": (vp, [p(_Callbacks)]),
         "cadenza_native_predictor_new": (vp, [ctypes.c_char_p, ctypes.c_char_p, i32]),
+        "cadenza_native_int8_predictor_new": (vp, [ctypes.c_char_p, ctypes.c_char_p, i32]),
         "cadenza_predictor_free": (None, [vp]),
         "cadenza_engine_new": (vp, [vp, p(ctypes.c_char_p), i32, p(i32), i32, p(_Settings), dbl, dbl,
                                     ctypes.c_char_p, i32]),

@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define CADENZA_MODEL_API_VERSION 1
+#define CADENZA_MODEL_API_VERSION 2
 
 enum cadenza_status {
   CADENZA_OK = 0,
@@ -53,6 +53,8 @@ CADENZA_API void cadenza_weights_free(cadenza_weights* weights);
 
 CADENZA_API int cadenza_weights_vocab_size(const cadenza_weights* weights);
 CADENZA_API int cadenza_weights_window(const cadenza_weights* weights);
+/* 1 when the file has an int8 section (format version 2), else 0. */
+CADENZA_API int cadenza_weights_has_int8(const cadenza_weights* weights);
 /* The left-fill and the first primer: *out points into the weights; the count is returned. */
 CADENZA_API int cadenza_weights_fill(const cadenza_weights* weights, const int32_t** out);
 CADENZA_API int cadenza_weights_primer(const cadenza_weights* weights, const int32_t** out);
@@ -66,6 +68,10 @@ CADENZA_API int cadenza_weights_check_vocabulary(const cadenza_weights* weights,
 /* One voice: its own state; every buffer is allocated here, none after. */
 CADENZA_API int cadenza_model_new(const cadenza_weights* weights, cadenza_model** out, char* err,
                                   size_t err_len);
+/* The same running the file's int8 section, as the bundle's int8 stream graph
+ * runs on onnxruntime; CADENZA_ERR_FORMAT when the file has none. */
+CADENZA_API int cadenza_model_new_int8(const cadenza_weights* weights, cadenza_model** out,
+                                       char* err, size_t err_len);
 CADENZA_API void cadenza_model_free(cadenza_model* model);
 /* Forget, then feed primer[0..count) (the left-fill completes a short one). */
 CADENZA_API int cadenza_model_reset(cadenza_model* model, const int32_t* primer, int count,

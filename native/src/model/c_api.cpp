@@ -13,7 +13,8 @@ struct cadenza_weights {
 };
 
 struct cadenza_model {
-  explicit cadenza_model(std::shared_ptr<const cadenza::Weights> w) : predictor(std::move(w)) {}
+  cadenza_model(std::shared_ptr<const cadenza::Weights> w, bool int8)
+      : predictor(std::move(w), int8) {}
   cadenza::NativeStreamPredictor predictor;
 };
 
@@ -86,6 +87,10 @@ int cadenza_weights_vocab_size(const cadenza_weights* weights) {
   return weights ? weights->weights->vocab_size() : 0;
 }
 
+int cadenza_weights_has_int8(const cadenza_weights* weights) {
+  return weights && weights->weights->int8 ? 1 : 0;
+}
+
 int cadenza_weights_window(const cadenza_weights* weights) {
   return weights ? weights->weights->window : 0;
 }
@@ -126,7 +131,17 @@ int cadenza_model_new(const cadenza_weights* weights, cadenza_model** out, char*
   if (weights == nullptr || out == nullptr) return report(err, err_len, CADENZA_ERR_ARGUMENT, "null argument");
   *out = nullptr;
   return guarded(err, err_len, [&] {
-    *out = new cadenza_model(weights->weights);
+    *out = new cadenza_model(weights->weights, false);
+    return CADENZA_OK;
+  });
+}
+
+int cadenza_model_new_int8(const cadenza_weights* weights, cadenza_model** out, char* err,
+                           size_t err_len) {
+  if (weights == nullptr || out == nullptr) return report(err, err_len, CADENZA_ERR_ARGUMENT, "null argument");
+  *out = nullptr;
+  return guarded(err, err_len, [&] {
+    *out = new cadenza_model(weights->weights, true);
     return CADENZA_OK;
   });
 }
