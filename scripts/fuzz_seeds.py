@@ -1,10 +1,12 @@
 """Seed files for the native weights fuzzer (scripts/fuzz_weights.sh): small
 valid files of each kind the exporter writes (embedding, scalar input with a
-fill, hard-sigmoid gates, three layers), the bundled model's head cut short,
-and truncations of the small ones.  Deterministic: the same seeds every run."""
+fill, hard-sigmoid gates, three layers; each also with an int8 section), the
+bundled model's head cut short, and truncations of the small ones.
+Deterministic: the same seeds every run."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -38,6 +40,23 @@ def _model(seed: int, *, scalar: bool, hard: bool, layers: int) -> native_format
         out_bias=f(vocab))
 
 
+def _with_int8(weights: native_format.NativeWeights, seed: int) -> native_format.NativeWeights:
+    rng = np.random.default_rng(seed)
+
+    def q(array: np.ndarray) -> native_format.Quantized:
+        return native_format.Quantized(rng.integers(-127, 128, array.shape).astype(np.int8), 0.02, 0)
+
+    embedding = None
+    if weights.embedding is not None:
+        table = rng.integers(0, 256, weights.embedding.shape).astype(np.uint8)
+        embedding = native_format.Quantized(table, 0.01, 113)
+    section = native_format.Int8Weights(
+        embedding=embedding, kernels=tuple(q(layer.kernel) for layer in weights.layers),
+        recurrents=tuple(q(layer.recurrent) for layer in weights.layers),
+        dense_kernel=q(weights.dense_kernel), out_kernel=q(weights.out_kernel))
+    return dataclasses.replace(weights, int8=section)
+
+
 def main(argv: list[str] | None = None) -> int:
     out = Path((argv or sys.argv[1:])[0])
     out.mkdir(parents=True, exist_ok=True)
@@ -46,10 +65,12 @@ def main(argv: list[str] | None = None) -> int:
              "hard": dict(scalar=True, hard=True, layers=2),
              "three": dict(scalar=False, hard=False, layers=3)}
     for n, (name, kind) in enumerate(kinds.items()):
-        data = native_format.encode(_model(n, **kind))
-        (out / f"{name}.bin").write_bytes(data)
-        for cut in (len(data) // 3, len(data) // 2, len(data) - 5):
-            (out / f"{name}-cut{cut}.bin").write_bytes(data[:cut])
+        model = _model(n, **kind)
+        for suffix, weights in (("", model), ("-int8", _with_int8(model, n))):
+            data = native_format.encode(weights)
+            (out / f"{name}{suffix}.bin").write_bytes(data)
+            for cut in (len(data) // 3, len(data) // 2, len(data) - 5):
+                (out / f"{name}{suffix}-cut{cut}.bin").write_bytes(data[:cut])
     bundled = (bundled_model_path() / native_format.NATIVE_FILE).read_bytes()
     (out / "bundled-head.bin").write_bytes(bundled[:4096])
     return 0

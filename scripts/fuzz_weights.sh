@@ -25,6 +25,11 @@ mkdir -p "$build/corpus" "$build/crashes"
 
 # -max_len bounds each input (the seeds are under 1 KiB but the bundled head);
 # -rss_limit_mb keeps a header that asks for a huge table from exhausting memory.
+status=0
 nice -n 19 "$build/cadenza_fuzz_weights" "$build/corpus" "$build/seeds" \
   -max_total_time="$seconds" -seed=1 -max_len=8192 -rss_limit_mb=2048 \
-  -artifact_prefix="$build/crashes/" -print_final_stats=1 2>&1 | tee "$build/fuzz.log" | tail -25
+  -artifact_prefix="$build/crashes/" -print_final_stats=1 >"$build/fuzz.log" 2>&1 || status=$?
+grep -E "^(Done|stat::)|ERROR|SUMMARY" "$build/fuzz.log" || tail -5 "$build/fuzz.log"
+grep -E "^#[0-9]+" "$build/fuzz.log" | tail -1
+echo "crashes: $(ls "$build/crashes" | wc -l)"
+exit "$status"

@@ -1,5 +1,6 @@
 // The weights loader under a fuzzer: any bytes must load or be refused with
-// a WeightsError, never crash; what loads must then run a few steps.
+// a WeightsError, never crash; what loads must then run a few steps (with
+// the int8 step too where the file has an int8 section).
 //   clang:  cmake -DCADENZA_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ ... (libFuzzer, ASan)
 //   others: cadenza_fuzz_weights FILE...  (replays files, e.g. a corpus)
 // scripts/fuzz_weights.sh builds it, seeds a corpus and runs it.
@@ -42,10 +43,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   data = with_size_and_crc(data, size);
   try {
     auto weights = cadenza::Weights::parse(data, size, "fuzz");
-    cadenza::NativeStreamPredictor voice(weights);
-    voice.reset(weights->primer.data(), static_cast<int>(weights->primer.size()));
-    voice.feed(0);
-    voice.distribution();
+    for (const bool int8 : {false, true}) {
+      if (int8 && !weights->int8) break;
+      cadenza::NativeStreamPredictor voice(weights, int8);
+      voice.reset(weights->primer.data(), static_cast<int>(weights->primer.size()));
+      voice.feed(0);
+      voice.distribution();
+    }
   } catch (const cadenza::WeightsError&) {
   }
   return 0;

@@ -235,6 +235,17 @@ def test_each_preset_steps_as_onnxruntime_int8_does(tiny_bundles, preset):
     assert worst <= TOLERANCE
 
 
+def test_the_int8_kernels_make_the_saturating_pairs():
+    """The AVX2 and portable int8 products against the rule (pairs of rows
+    saturated to int16), on shapes and values where the pairs saturate."""
+    program = require_program("cadenza_int8_kernel_test")
+    done = subprocess.run([str(program)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    words = done.stdout.split()  # "N columns equal, M of them saturated"
+    checked, saturated = int(words[0]), int(words[3])
+    assert checked > 8000 and 0 < saturated < checked
+
+
 def test_nothing_is_allocated_or_locked_by_the_int8_step():
     out = _allocations(bundled_model_path(), "int8")
     assert out.startswith("int8 steps") and "malloc 0 calloc 0 realloc 0 free 0 mutex_lock 0" in out

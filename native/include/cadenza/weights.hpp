@@ -70,6 +70,13 @@ struct QuantMatrix {
   float scale = 0.0f;
   std::vector<std::int8_t> data;     // [rows][cols]
   std::vector<std::int32_t> colsum;  // [cols]
+  // The same weights for the AVX2 kernel: panels of kPanel columns, each
+  // panel's rows in groups of four, a column's four bytes together
+  // ([panel][row / 4][column in panel][row % 4]), rows padded to a multiple
+  // of four with zeros.  One vpmaddubsw then makes exactly MLAS's pairs.
+  std::vector<std::int8_t> packed;
+  int groups = 0;  // rows / 4, rounded up
+  int panels = 0;  // padded(cols) / kPanel
 };
 
 // What the int8 step needs beyond the fp32 biases: the first layer's input

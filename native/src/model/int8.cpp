@@ -1,6 +1,12 @@
 #include "int8.hpp"
 
 #include <cmath>
+#include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CADENZA_NO_CLONES)
+#include <immintrin.h>
+#define CADENZA_INT8_AVX2 1
+#endif
 
 namespace cadenza::int8 {
 
@@ -69,9 +75,9 @@ inline std::int32_t pair(std::int32_t a0, std::int32_t w0, std::int32_t a1, std:
 #define CADENZA_FMA_CLONES
 #endif
 
-CADENZA_INT8_CLONES
-void matmul(const QuantMatrix& m, const std::uint8_t* __restrict a, std::int32_t zp,
-            std::int32_t* __restrict acc) {
+// The portable kernel: row-major weights, the same pairs and saturation.
+void matmul_portable(const QuantMatrix& m, const std::uint8_t* __restrict a, std::int32_t zp,
+                    std::int32_t* __restrict acc) {
   const int rows = m.rows, cols = m.cols;
   const std::int8_t* w = m.data.data();
   for (int j = 0; j < cols; ++j) acc[j] = -zp * m.colsum[j];
@@ -90,34 +96,89 @@ void matmul(const QuantMatrix& m, const std::uint8_t* __restrict a, std::int32_t
   }
 }
 
-CADENZA_INT8_CLONES
-void matmul2(const QuantMatrix& m, const std::uint8_t* __restrict a0, std::int32_t zp0,
-             const std::uint8_t* __restrict a1, std::int32_t zp1, std::int32_t* __restrict acc0,
-             std::int32_t* __restrict acc1) {
-  const int rows = m.rows, cols = m.cols;
-  const std::int8_t* w = m.data.data();
-  for (int j = 0; j < cols; ++j) {
-    acc0[j] = -zp0 * m.colsum[j];
-    acc1[j] = -zp1 * m.colsum[j];
-  }
-  int k = 0;
-  for (; k + 1 < rows; k += 2) {
-    const std::int32_t x0 = a0[k], x1 = a0[k + 1], y0 = a1[k], y1 = a1[k + 1];
-    const std::int8_t* w0 = w + static_cast<std::size_t>(k) * cols;
-    const std::int8_t* w1 = w0 + cols;
-    for (int j = 0; j < cols; ++j) {
-      acc0[j] += pair(x0, w0[j], x1, w1[j]);
-      acc1[j] += pair(y0, w0[j], y1, w1[j]);
+namespace {
+
+#ifdef CADENZA_INT8_AVX2
+// MLAS's own arithmetic: vpmaddubsw multiplies the four input bytes of a
+// group (broadcast) by a column's four weight bytes and adds them in
+// saturating int16 pairs (0-1, 2-3); vpmaddwd by ones adds the two pairs
+// exactly in int32.  kPanel / 8 accumulators of eight columns stay in
+// registers over all the rows; rows_count rows share each weight load.
+template <int kRowsAtOnce>
+__attribute__((target("avx2"))) void matmul_avx2(const QuantMatrix& m,
+                                                 const std::uint8_t* const* a,
+                                                 const std::int32_t* zp, std::int32_t* const* acc) {
+  constexpr int kVectors = kPanel / 8;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int p = 0; p < m.panels; ++p) {
+    __m256i sum[kRowsAtOnce][kVectors];
+    for (int r = 0; r < kRowsAtOnce; ++r) {
+      for (int v = 0; v < kVectors; ++v) sum[r][v] = _mm256_setzero_si256();
+    }
+    const std::int8_t* w = m.packed.data() + static_cast<std::size_t>(p) * m.groups * kPanel * 4;
+    for (int g = 0; g < m.groups; ++g, w += kPanel * 4) {
+      __m256i x[kRowsAtOnce];
+      for (int r = 0; r < kRowsAtOnce; ++r) {
+        std::int32_t four;
+        std::memcpy(&four, a[r] + 4 * g, sizeof four);
+        x[r] = _mm256_set1_epi32(four);
+      }
+      for (int v = 0; v < kVectors; ++v) {
+        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * v));
+        for (int r = 0; r < kRowsAtOnce; ++r) {
+          const __m256i pairs = _mm256_maddubs_epi16(x[r], wv);
+          sum[r][v] = _mm256_add_epi32(sum[r][v], _mm256_madd_epi16(pairs, ones));
+        }
+      }
+    }
+    const int first = p * kPanel;
+    const int count = m.cols - first < kPanel ? m.cols - first : kPanel;
+    for (int r = 0; r < kRowsAtOnce; ++r) {
+      alignas(32) std::int32_t out[kPanel];
+      for (int v = 0; v < kVectors; ++v) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out + 8 * v), sum[r][v]);
+      }
+      for (int j = 0; j < count; ++j) acc[r][first + j] = out[j] - zp[r] * m.colsum[first + j];
     }
   }
-  if (k < rows) {
-    const std::int32_t x0 = a0[k], y0 = a1[k];
-    const std::int8_t* w0 = w + static_cast<std::size_t>(k) * cols;
-    for (int j = 0; j < cols; ++j) {
-      acc0[j] += x0 * w0[j];
-      acc1[j] += y0 * w0[j];
-    }
+}
+
+bool cpu_has_avx2() {
+  __builtin_cpu_init();  // may run before libgcc's own initialiser has
+  return __builtin_cpu_supports("avx2");
+}
+
+// Decided once at load; the AVX2 and the portable kernels give the same integers.
+const bool kHaveAvx2 = cpu_has_avx2();
+#endif
+
+}  // namespace
+
+void matmul(const QuantMatrix& m, const std::uint8_t* a, std::int32_t zp, std::int32_t* acc) {
+#ifdef CADENZA_INT8_AVX2
+  if (kHaveAvx2 && !m.packed.empty()) {
+    const std::uint8_t* rows[1] = {a};
+    std::int32_t* outs[1] = {acc};
+    matmul_avx2<1>(m, rows, &zp, outs);
+    return;
   }
+#endif
+  matmul_portable(m, a, zp, acc);
+}
+
+void matmul2(const QuantMatrix& m, const std::uint8_t* a0, std::int32_t zp0, const std::uint8_t* a1,
+             std::int32_t zp1, std::int32_t* acc0, std::int32_t* acc1) {
+#ifdef CADENZA_INT8_AVX2
+  if (kHaveAvx2 && !m.packed.empty()) {
+    const std::uint8_t* rows[2] = {a0, a1};
+    const std::int32_t zps[2] = {zp0, zp1};
+    std::int32_t* outs[2] = {acc0, acc1};
+    matmul_avx2<2>(m, rows, zps, outs);
+    return;
+  }
+#endif
+  matmul_portable(m, a0, zp0, acc0);
+  matmul_portable(m, a1, zp1, acc1);
 }
 
 CADENZA_INT8_CLONES
@@ -185,10 +246,20 @@ void lstm_update(const float* __restrict z, int u, float* __restrict c, float* _
   for (int j = 0; j < u; ++j) h[j] = z[3 * u + j] * scratch[j];
 }
 
-void column_sums(QuantMatrix& m) {
+void prepare(QuantMatrix& m) {
   m.colsum.assign(m.cols, 0);
   for (int k = 0; k < m.rows; ++k) {
     for (int j = 0; j < m.cols; ++j) m.colsum[j] += m.data[static_cast<std::size_t>(k) * m.cols + j];
+  }
+  m.groups = padded_rows(m.rows) / 4;
+  m.panels = padded(m.cols) / kPanel;
+  m.packed.assign(static_cast<std::size_t>(m.panels) * m.groups * kPanel * 4, 0);
+  for (int k = 0; k < m.rows; ++k) {
+    for (int j = 0; j < m.cols; ++j) {
+      const std::size_t at =
+          ((static_cast<std::size_t>(j / kPanel) * m.groups + k / 4) * kPanel + j % kPanel) * 4 + k % 4;
+      m.packed[at] = m.data[static_cast<std::size_t>(k) * m.cols + j];
+    }
   }
 }
 

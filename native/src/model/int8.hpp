@@ -34,6 +34,9 @@ void matmul(const QuantMatrix& m, const std::uint8_t* a, std::int32_t zp, std::i
 // The same for two rows that share the weight reads.
 void matmul2(const QuantMatrix& m, const std::uint8_t* a0, std::int32_t zp0,
              const std::uint8_t* a1, std::int32_t zp1, std::int32_t* acc0, std::int32_t* acc1);
+// matmul without the AVX2 kernel (the same integers; for the tests).
+void matmul_portable(const QuantMatrix& m, const std::uint8_t* a, std::int32_t zp,
+                     std::int32_t* acc);
 // out[j] = float(acc[j]) * scale: Cast, then Mul by the two scales' product.
 void dequantize(const std::int32_t* acc, int n, float scale, float* out);
 
@@ -42,7 +45,10 @@ void tanh_inplace(float* x, int n);
 // The LSTM cell with the int8 graph's Tanh: c = f * c + i * g, h = o * tanh(c).
 void lstm_update(const float* z, int u, float* c, float* h, float* scratch);
 
-// Column sums of an int8 matrix (for the zero point), made at load.
-void column_sums(QuantMatrix& m);
+// Column sums (for the zero point) and the packed copy, made at load.
+void prepare(QuantMatrix& m);
+// The input buffer a product reads: rows rounded up to a multiple of four
+// (the packed kernel reads whole groups; the padding bytes must be zero).
+inline int padded_rows(int rows) { return (rows + 3) / 4 * 4; }
 
 }  // namespace cadenza::int8

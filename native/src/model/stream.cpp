@@ -37,7 +37,7 @@ NativeStreamPredictor::NativeStreamPredictor(std::shared_ptr<const Weights> weig
     const std::size_t widest = std::max(units_stride_, w.dense_units);
     const std::size_t sums =
         std::max({std::size_t{4} * units_stride_, std::size_t(w.dense_units), std::size_t(w.vocab_size())});
-    qin_.assign(kRows * widest, 0);
+    qin_.assign(kRows * static_cast<std::size_t>(int8::padded_rows(static_cast<int>(widest))), 0);
     acc_.assign(kRows * sums, 0);
     product_.assign(kRows * static_cast<std::size_t>(padded(4 * units_stride_)), 0.0f);
     dense2_.assign(kRows * static_cast<std::size_t>(w.dense_units), 0.0f);

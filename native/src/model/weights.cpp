@@ -223,7 +223,7 @@ QuantMatrix matrix(Quantized q, std::uint32_t rows, std::uint32_t cols) {
   m.scale = q.scale;
   m.data.resize(q.bytes.size());
   std::memcpy(m.data.data(), q.bytes.data(), q.bytes.size());
-  int8::column_sums(m);
+  int8::prepare(m);
   return m;
 }
 
@@ -260,7 +260,7 @@ std::shared_ptr<const Int8Weights> read_int8(Cursor& in, const Weights& w,
   const std::size_t g = first.cols, stride = padded(first.cols);
   q->input_table.assign(vocab * stride, 0.0f);
   std::vector<float> x(dim);
-  std::vector<std::uint8_t> a(dim);
+  std::vector<std::uint8_t> a(int8::padded_rows(static_cast<int>(dim)), 0);
   std::vector<std::int32_t> acc(g);
   for (std::uint32_t v = 0; v < vocab; ++v) {
     if (w.input == InputKind::Embedding) {
