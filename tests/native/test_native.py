@@ -246,6 +246,25 @@ def test_the_int8_kernels_make_the_saturating_pairs():
     assert checked > 8000 and 0 < saturated < checked
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("gates", ["sigmoid", "hard_sigmoid"])
+def test_the_seed_presets_scalar_input_int8_steps_as_onnxruntime_does(tmp_path, gates):
+    """The seed preset's scalar input and left-fill through the int8 graph
+    (kept whatever its accuracy: it is the graph's arithmetic under test), with
+    sigmoid and Keras 2's hard-sigmoid gates."""
+    from cadenza.config import ExportConfig
+    from cadenza.export.writer import export_bundle
+    from tests.support.bundle_factory import make_model_folder
+
+    folder = make_model_folder(tmp_path / "m", "seed", recurrent_activation=gates)
+    export_bundle(folder, tmp_path / "b", ExportConfig(int8=True, max_int8_accuracy_drop=0.99))
+    record = read_bundle(tmp_path / "b").manifest["native"]["int8"]
+    assert record["kept"], record
+    assert record["parity"]["max_abs_diff"] <= TOLERANCE
+    worst, _ = _int8_parity(tmp_path / "b")
+    assert worst <= TOLERANCE
+
+
 def test_nothing_is_allocated_or_locked_by_the_int8_step():
     out = _allocations(bundled_model_path(), "int8")
     assert out.startswith("int8 steps") and "malloc 0 calloc 0 realloc 0 free 0 mutex_lock 0" in out
