@@ -79,6 +79,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         # An address, not a POINTER: the runner keeps one array view per buffer.
         "cadenza_model_distribution": (vp, [vp]),
         "cadenza_model_length": (c_int, [vp]),
+        "cadenza_debug_int8_activation": (
+            c_int, [c_int, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float), c_int]),
     }
     for name, (restype, argtypes) in signatures.items():
         function = getattr(lib, name)

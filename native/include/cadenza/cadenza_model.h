@@ -80,6 +80,9 @@ CADENZA_API int cadenza_model_feed(cadenza_model* model, int32_t index, char* er
                                    size_t err_len);
 /* vocab_size float64 probabilities, valid until the next call on this model; NULL on a NULL model. */
 CADENZA_API const double* cadenza_model_distribution(cadenza_model* model);
+/* For the tests: the int8 step's sigmoid (which 0) or tanh (which 1), as
+ * onnxruntime's MLAS computes them, of in[0..count) into out. */
+CADENZA_API int cadenza_debug_int8_activation(int which, const float* in, float* out, int count);
 /* Tokens in the active row's context (0 .. 2*window-1): for tests. */
 CADENZA_API int cadenza_model_length(const cadenza_model* model);
 

@@ -7,6 +7,7 @@
 
 #include "cadenza/cadenza_model.h"
 #include "cadenza/model.hpp"
+#include "int8.hpp"
 
 struct cadenza_weights {
   std::shared_ptr<const cadenza::Weights> weights;
@@ -177,6 +178,19 @@ const double* cadenza_model_distribution(cadenza_model* model) {
 
 int cadenza_model_length(const cadenza_model* model) {
   return model ? model->predictor.length() : 0;
+}
+
+int cadenza_debug_int8_activation(int which, const float* in, float* out, int count) {
+  if (in == nullptr || out == nullptr || count < 0 || (which != 0 && which != 1)) {
+    return CADENZA_ERR_ARGUMENT;
+  }
+  std::memcpy(out, in, sizeof(float) * static_cast<std::size_t>(count));
+  if (which == 0) {
+    cadenza::int8::sigmoid_inplace(out, count);
+  } else {
+    cadenza::int8::tanh_inplace(out, count);
+  }
+  return CADENZA_OK;
 }
 
 }  // extern "C"
