@@ -5,6 +5,7 @@ fuzzed file never crashes the native loader."""
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import shutil
 import struct
@@ -348,3 +349,47 @@ def test_fuzzed_int8_sections_are_refused_never_crash():
         assert (verdict is None) == (_python_verdict(corrupt) is None), (at, verdict)
         accepted += verdict is None
     assert 0 < accepted < len(data) - 4 - start
+
+
+REGRESSIONS = Path(__file__).resolve().parents[2] / "native" / "tests" / "fuzz_regressions"
+
+
+def _as_the_fuzzer_parses_it(data: bytes) -> bytes:
+    """The libFuzzer target's view of an input: its size field and CRC made right."""
+    fixed = bytearray(data)
+    fixed[16:24] = struct.pack("<Q", len(fixed))
+    return _with_crc(bytes(fixed))
+
+
+def test_the_fuzzers_findings_stay_fixed():
+    """Each input the fuzzer once failed on loads or is refused by both loaders
+    alike, and what loads runs (nan-exp-shift.bin: NaN weights, where exp's
+    2^n was a left shift of a negative int)."""
+    require_native()
+    files = sorted(REGRESSIONS.glob("*.bin"))
+    assert files
+    for path in files:
+        data = _as_the_fuzzer_parses_it(path.read_bytes())
+        verdict = _native_verdict(data)
+        assert (verdict is None) == (_python_verdict(data) is None), path.name
+        if verdict is None:
+            handle = native.NativeWeightsHandle.parse(data, path.name)
+            lib, err = handle._lib, ctypes.create_string_buffer(256)
+            model = ctypes.c_void_p()
+            assert lib.cadenza_model_new(handle._handle, ctypes.byref(model), err, 256) == 0
+            primer = (ctypes.c_int32 * 1)(0)
+            assert lib.cadenza_model_reset(model, primer, 1, err, 256) == 0
+            assert lib.cadenza_model_distribution(model)
+            lib.cadenza_model_free(model)
+
+
+def test_the_fuzzers_findings_stay_fixed_under_the_sanitizers():
+    """The same inputs through the libFuzzer build (AddressSanitizer and
+    UndefinedBehaviorSanitizer; scripts/fuzz_weights.sh builds it), where it is built."""
+    program = Path(__file__).resolve().parents[2] / "build" / "fuzz" / "cadenza_fuzz_weights"
+    if not program.exists():
+        pytest.skip("the libFuzzer build is not there: scripts/fuzz_weights.sh builds it")
+    files = [str(p) for p in sorted(REGRESSIONS.glob("*.bin"))]
+    done = subprocess.run([str(program), *files], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "runtime error" not in done.stderr and "ERROR: AddressSanitizer" not in done.stderr
