@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 LIBRARY = "libcadenza_model.so"
 ENV_LIBRARY = "CADENZA_NATIVE_LIB"
-API_VERSION = 1
+API_VERSION = 2
 _ERROR_BYTES = 1024
 _ERR_INDEX = 7
 _PACKAGE = Path(__file__).resolve().parent
@@ -70,13 +70,17 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cadenza_weights_token": (c_char_p, [vp, c_int]),
         "cadenza_weights_check_vocabulary": (
             c_int, [vp, ctypes.POINTER(c_char_p), c_int, c_char_p, c_size_t]),
+        "cadenza_weights_has_int8": (c_int, [vp]),
         "cadenza_model_new": (c_int, [vp, ctypes.POINTER(vp), c_char_p, c_size_t]),
+        "cadenza_model_new_int8": (c_int, [vp, ctypes.POINTER(vp), c_char_p, c_size_t]),
         "cadenza_model_free": (None, [vp]),
         "cadenza_model_reset": (c_int, [vp, ip, c_int, c_char_p, c_size_t]),
         "cadenza_model_feed": (c_int, [vp, ctypes.c_int32, c_char_p, c_size_t]),
         # An address, not a POINTER: the runner keeps one array view per buffer.
         "cadenza_model_distribution": (vp, [vp]),
         "cadenza_model_length": (c_int, [vp]),
+        "cadenza_debug_int8_activation": (
+            c_int, [c_int, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float), c_int]),
     }
     for name, (restype, argtypes) in signatures.items():
         function = getattr(lib, name)
@@ -163,6 +167,11 @@ class NativeWeightsHandle:
     def window(self) -> int:
         return self._lib.cadenza_weights_window(self._handle)
 
+    @property
+    def has_int8(self) -> bool:
+        """Whether the file carries the int8 section (format version 2)."""
+        return bool(self._lib.cadenza_weights_has_int8(self._handle))
+
     def _indices(self, getter: str) -> tuple[int, ...]:
         pointer = ctypes.POINTER(ctypes.c_int32)()
         count = getattr(self._lib, getter)(self._handle, ctypes.byref(pointer))
@@ -189,9 +198,12 @@ class NativeWeightsHandle:
 
 
 class NativeStreamRunner:
-    """``StreamRunner``'s semantics on the native step (one voice, its own state)."""
+    """``StreamRunner``'s semantics on the native step (one voice, its own state).
 
-    def __init__(self, bundle: Bundle, native_path: Path | None = None) -> None:
+    ``int8``: the step runs the file's int8 section as onnxruntime runs the
+    bundle's int8 stream graph (``stream_int8``)."""
+
+    def __init__(self, bundle: Bundle, native_path: Path | None = None, int8: bool = False) -> None:
         path = native_path or bundle.path / native_file(bundle)
         # The Python reader checks the file first: its message names the problem the same way.
         native_format.read(path, bundle.vocabulary)
@@ -219,8 +231,11 @@ class NativeStreamRunner:
         self._err = ctypes.create_string_buffer(_ERROR_BYTES)
         self._views: dict[int, np.ndarray] = {}
         self._model = ctypes.c_void_p()
-        _check(lib.cadenza_model_new(self.weights._handle, ctypes.byref(self._model),
-                                     self._err, _ERROR_BYTES), self._err)
+        #: Read by the native engine, which makes its own step of the same kind.
+        self.int8 = bool(int8)
+        make = lib.cadenza_model_new_int8 if self.int8 else lib.cadenza_model_new
+        _check(make(self.weights._handle, ctypes.byref(self._model), self._err, _ERROR_BYTES),
+               self._err)
 
     def _raise(self, code: int) -> None:
         message = self._err.value.decode("utf-8", "replace")

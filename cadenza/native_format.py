@@ -24,7 +24,8 @@ from cadenza.errors import BundleError
 
 NATIVE_FILE = "native.bin"
 MAGIC = b"CDZNATIV"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds the optional int8 section; version 1 files still read
+OLDEST_VERSION = 1
 HEADER_BYTES = 64
 # The header after the magic: version, header size, file size, vocab size,
 # window, input kind, input dim, input multiplier, gate kind, gate slope,
@@ -33,7 +34,7 @@ _HEADER = struct.Struct("<IIQIIIIfIffII")
 
 INPUT_KINDS = ("scalar", "embedding")
 GATES = ("sigmoid", "hard_sigmoid")
-DTYPE_F32 = 1
+DTYPE_F32, DTYPE_I8, DTYPE_U8 = 1, 2, 3
 # Limits shared with the C++ loader (native/include/cadenza/weights.hpp).
 MAX_VOCAB = 65536
 MAX_WINDOW = 65536
@@ -46,6 +47,42 @@ MAX_DENSE = 8192
 TAG_EMBEDDING, TAG_KERNEL, TAG_RECURRENT, TAG_BIAS = 1, 2, 3, 4
 TAG_DENSE_KERNEL, TAG_DENSE_BIAS, TAG_OUT_KERNEL, TAG_OUT_BIAS = 5, 6, 7, 8
 _TENSOR = struct.Struct("<IIII")  # tag, dtype, rows, cols
+# The int8 section's tensors: tag, dtype, rows, cols, scale, zero point.
+TAG_Q_EMBEDDING, TAG_Q_KERNEL, TAG_Q_RECURRENT, TAG_Q_DENSE_KERNEL, TAG_Q_OUT_KERNEL = (
+    9, 10, 11, 12, 13)
+_QTENSOR = struct.Struct("<IIIIfi")
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """A tensor of the int8 graph: ``(values - zero_point) * scale`` is its real value."""
+
+    values: np.ndarray  # 2-D, int8 (zero point 0) or, for the embedding, uint8
+    scale: float
+    zero_point: int = 0
+
+
+@dataclass(frozen=True)
+class Int8Weights:
+    """The bundle's int8 stream graph's quantized weights (its biases are the fp32 ones)."""
+
+    embedding: Quantized | None  # uint8 [vocab, dim]; None for the scalar input
+    kernels: tuple[Quantized, ...]  # int8 [input, 4 * units] per layer
+    recurrents: tuple[Quantized, ...]  # int8 [units, 4 * units] per layer
+    dense_kernel: Quantized  # int8 [units of the last layer, dense]
+    out_kernel: Quantized  # int8 [dense, vocab]
+
+    def tensors(self) -> list[tuple[int, str, int, Quantized]]:
+        """(tag, description, dtype, tensor) in file order."""
+        out = []
+        if self.embedding is not None:
+            out.append((TAG_Q_EMBEDDING, "embedding", DTYPE_U8, self.embedding))
+        for n, (kernel, recurrent) in enumerate(zip(self.kernels, self.recurrents, strict=True), 1):
+            out += [(TAG_Q_KERNEL, f"layer {n} kernel", DTYPE_I8, kernel),
+                    (TAG_Q_RECURRENT, f"layer {n} recurrent kernel", DTYPE_I8, recurrent)]
+        out += [(TAG_Q_DENSE_KERNEL, "dense kernel", DTYPE_I8, self.dense_kernel),
+                (TAG_Q_OUT_KERNEL, "output kernel", DTYPE_I8, self.out_kernel)]
+        return out
 
 
 @dataclass(frozen=True)
@@ -76,6 +113,7 @@ class NativeWeights:
     dense_bias: np.ndarray
     out_kernel: np.ndarray  # [dense, vocab]
     out_bias: np.ndarray
+    int8: Int8Weights | None = None  # the int8 section, where the bundle keeps an int8 graph
 
     @property
     def vocab_size(self) -> int:
@@ -120,6 +158,12 @@ def encode(weights: NativeWeights) -> bytes:
     for tag, _, array in weights.tensors():
         array = np.ascontiguousarray(array, dtype="<f4")
         body += _TENSOR.pack(tag, DTYPE_F32, *array.shape) + array.tobytes()
+    body += struct.pack("<I", 0 if weights.int8 is None else 1)
+    if weights.int8 is not None:
+        for tag, _, dtype, q in weights.int8.tensors():
+            values = np.ascontiguousarray(q.values, dtype=np.int8 if dtype == DTYPE_I8 else np.uint8)
+            body += _QTENSOR.pack(tag, dtype, *values.shape, q.scale, q.zero_point)
+            body += _pad4(values.tobytes())
     total = HEADER_BYTES + len(body) + 4
     header = MAGIC + _HEADER.pack(
         FORMAT_VERSION, HEADER_BYTES, total, weights.vocab_size, weights.window,
@@ -179,10 +223,10 @@ def decode(data: bytes, path: str | Path) -> NativeWeights:
         raise reader.fail("have the wrong magic: not a Cadenza native weights file")
     (version, header_bytes, total, vocab, window, kind, dim, multiplier, gate, slope, offset,
      layer_count, dense) = _HEADER.unpack_from(data, 8)
-    if version != FORMAT_VERSION:
+    if not OLDEST_VERSION <= version <= FORMAT_VERSION:
         raise reader.fail(
-            f"are format version {version}; this Cadenza reads version {FORMAT_VERSION} "
-            "(rewrite them: cadenza native-weights BUNDLE)"
+            f"are format version {version}; this reader reads versions {OLDEST_VERSION} and "
+            f"{FORMAT_VERSION} (rewrite them: cadenza native-weights BUNDLE)"
         )
     if header_bytes != HEADER_BYTES:
         raise reader.fail(f"have a header of {header_bytes} bytes (expected {HEADER_BYTES})")
@@ -246,6 +290,12 @@ def decode(data: bytes, path: str | Path) -> NativeWeights:
     dense_bias = tensor(TAG_DENSE_BIAS, "dense bias", 1, dense)[0]
     out_kernel = tensor(TAG_OUT_KERNEL, "output kernel", dense, vocab)
     out_bias = tensor(TAG_OUT_BIAS, "output bias", 1, vocab)[0]
+    int8 = None
+    if version >= 2:
+        flag = reader.u32("int8 section flag")
+        _check_range(reader, "int8 section flag", flag, 0, 1)
+        if flag:
+            int8 = _decode_int8(reader, kind == 1, vocab, dim, units, dense)
     if reader.at != len(data) - 4:
         raise reader.fail(f"have {len(data) - 4 - reader.at} unexpected bytes after the tensors")
     return NativeWeights(
@@ -253,7 +303,48 @@ def decode(data: bytes, path: str | Path) -> NativeWeights:
         input_multiplier=float(multiplier), gate=GATES[gate], gate_slope=float(slope),
         gate_offset=float(offset), fill=fill, primer=primer, embedding=embedding,
         layers=tuple(layers), dense_kernel=dense_kernel, dense_bias=dense_bias,
-        out_kernel=out_kernel, out_bias=out_bias,
+        out_kernel=out_kernel, out_bias=out_bias, int8=int8,
+    )
+
+
+def _decode_int8(reader: _Reader, embedding: bool, vocab: int, dim: int, units: list[int],
+                 dense: int) -> Int8Weights:
+    def quantized(tag: int, what: str, dtype: int, rows: int, cols: int) -> Quantized:
+        name = f"int8 {what}"
+        got_tag, got_dtype, got_rows, got_cols, scale, zero = _QTENSOR.unpack(
+            reader.take(_QTENSOR.size, name))
+        if got_tag != tag:
+            raise reader.fail(f"have tensor tag {got_tag} where the {name} (tag {tag}) belongs")
+        if got_dtype != dtype:
+            kind = "int8" if dtype == DTYPE_I8 else "uint8"
+            raise reader.fail(f"have {name} of dtype {got_dtype} (expected {dtype}, {kind})")
+        if (got_rows, got_cols) != (rows, cols):
+            raise reader.fail(
+                f"have the wrong shape: {name} is {got_rows}x{got_cols}, expected {rows}x{cols}"
+            )
+        if not 0.0 < scale < 3.0e38:
+            raise reader.fail(f"have {name} with scale {scale:f} (expected a positive finite number)")
+        if dtype == DTYPE_I8 and zero != 0:
+            raise reader.fail(f"have {name} with zero point {zero} (expected 0)")
+        if dtype == DTYPE_U8 and not 0 <= zero <= 255:
+            raise reader.fail(f"have {name} with zero point {zero} (expected 0..255)")
+        raw = reader.take(rows * cols, name)
+        reader.take(-(rows * cols) % 4, "int8 tensor padding")
+        values = np.frombuffer(raw, dtype=np.int8 if dtype == DTYPE_I8 else np.uint8)
+        return Quantized(values.reshape(rows, cols).copy(), float(scale), int(zero))
+
+    q_embedding = quantized(TAG_Q_EMBEDDING, "embedding", DTYPE_U8, vocab, dim) if embedding else None
+    kernels, recurrents = [], []
+    width = dim
+    for n, u in enumerate(units, 1):
+        kernels.append(quantized(TAG_Q_KERNEL, f"layer {n} kernel", DTYPE_I8, width, 4 * u))
+        recurrents.append(
+            quantized(TAG_Q_RECURRENT, f"layer {n} recurrent kernel", DTYPE_I8, u, 4 * u))
+        width = u
+    return Int8Weights(
+        embedding=q_embedding, kernels=tuple(kernels), recurrents=tuple(recurrents),
+        dense_kernel=quantized(TAG_Q_DENSE_KERNEL, "dense kernel", DTYPE_I8, width, dense),
+        out_kernel=quantized(TAG_Q_OUT_KERNEL, "output kernel", DTYPE_I8, dense, vocab),
     )
 
 

@@ -362,9 +362,9 @@ def load_predictor(
     if runner == "native":
         from cadenza.native import NativeStreamRunner
 
-        if int8:
-            log.warning("%s: the native step runs the fp32 weights; --int8 ignored", bundle.path)
-        return NativeStreamRunner(bundle)  # the same interface as StreamRunner
+        # The same interface as StreamRunner; int8 runs the weights file's int8
+        # section, as onnxruntime runs stream_int8 (refused, naming the file, where it has none).
+        return NativeStreamRunner(bundle, int8=int8)
     kind = f"{runner}_int8" if int8 else runner
     predictor = StreamRunner(bundle, kind) if runner == "stream" else WindowRunner(bundle, kind)
     log.debug("loaded %s graph of %s", kind, bundle.path)

@@ -5,6 +5,7 @@ then ask for the next distribution.  Each runner is warmed up, then timed
 over ``calls`` predictions on one thread; the token fed next is the argmax
 of the last answer, chosen outside the timed region.  ``keras`` times the
 original's path, ``model.predict`` on the last window, per note.
+``native_int8`` and ``onnx_int8_paired`` do the same for the int8 steps.
 ``native_stream`` times the native step (``cadenza.native``) where the
 library is built, taking turns call by call with onnxruntime's stream step
 (``onnx_stream_paired``); ``native_vs_onnx_stream`` says how many times
@@ -190,6 +191,20 @@ def run_benchmark(
             key: results["onnx_stream_paired"][key] / results["native_stream"][key]
             for key in ("p50_ms", "p99_ms")
         }
+    native_int8 = _native_runner(bundle, int8=True) if "onnx_int8" in runners else None
+    if native_int8 is not None:
+        # The same for the int8 step against onnxruntime's int8 stream step.
+        stream = runners["onnx_int8"]
+        stream.reset(primer)
+        native_int8.reset(primer)
+        results["onnx_int8_paired"], results["native_int8"] = time_pair(
+            _runner_step(stream), _runner_step(native_int8), primer[-1], calls
+        )
+        log.info("native_int8: p99 %.3f ms", results["native_int8"]["p99_ms"])
+        results["native_int8_vs_onnx_int8"] = {
+            key: results["onnx_int8_paired"][key] / results["native_int8"][key]
+            for key in ("p50_ms", "p99_ms")
+        }
     keras = _keras_loop(keras_dir, bundle)
     if keras is not None:
         keras.reset(primer)
@@ -242,14 +257,14 @@ def _scheduler() -> str | None:
     return f"{names.get(policy, policy)} {os.sched_getparam(0).sched_priority}"
 
 
-def _native_runner(bundle: Bundle) -> Any:
+def _native_runner(bundle: Bundle, int8: bool = False) -> Any:
     """The native step on the bundle's weights, or None (with the reason logged)."""
     from cadenza import native
 
     try:
-        return native.NativeStreamRunner(bundle)
+        return native.NativeStreamRunner(bundle, int8=int8)
     except (native.NativeError, BundleError) as err:
-        log.warning("native_stream not timed: %s", err)
+        log.warning("%s not timed: %s", "native_int8" if int8 else "native_stream", err)
         return None
 
 
@@ -280,6 +295,10 @@ def format_table(results: dict[str, Any]) -> str:
     if ratio:
         lines.append(f"native step against onnxruntime's stream step: {ratio['p50_ms']:.1f}x "
                      f"faster at p50, {ratio['p99_ms']:.1f}x at p99")
+    ratio = results.get("native_int8_vs_onnx_int8")
+    if ratio:
+        lines.append(f"native int8 step against onnxruntime's int8 stream step: "
+                     f"{ratio['p50_ms']:.1f}x faster at p50, {ratio['p99_ms']:.1f}x at p99")
     setup = results.get("setup", {})
     if "load_average_before" in setup:
         lines.append(

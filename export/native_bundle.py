@@ -12,10 +12,18 @@ such a model onnxruntime's own step drifts as far from the exact float32
 computation as the native step does.  The native step is the built library
 where there is one; without it the numpy reference step (the file's meaning
 in numpy) checks the file, and the record says which.
+
+Where the bundle keeps an int8 stream graph, the file also carries its int8
+weights (the int8 section), checked the same way against ``stream_int8`` on
+onnxruntime with the native int8 step, and recorded under ``native.int8``.
+The section is kept only if that check passes; it needs the built library
+(there is no numpy int8 step), and without it the file is written without
+the section and the record says why.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import zlib
@@ -29,7 +37,7 @@ from cadenza.batch import predict_windows
 from cadenza.bundle import MANIFEST, Bundle, read_bundle, write_json_atomic
 from cadenza.errors import BundleError, ExportError
 from cadenza.export import parity
-from cadenza.export.native_weights import from_bundle
+from cadenza.export.native_weights import from_bundle, int8_from_bundle
 from cadenza.runtime import StreamRunner
 
 log = logging.getLogger(__name__)
@@ -73,18 +81,34 @@ def _stream_tokens(windows: np.ndarray, steps: int) -> list[int]:
 
 def check_native(
     bundle: Bundle, path: Path, windows: np.ndarray | None = None,
-    tolerance: float = NATIVE_TOLERANCE,
+    tolerance: float = NATIVE_TOLERANCE, int8: bool = False,
 ) -> dict[str, Any]:
-    """Compare the native step on ``path`` with the bundle's stream graph; the record."""
+    """Compare the native step on ``path`` with the bundle's stream graph (with
+    ``int8``, its int8 step with ``stream_int8``); the record."""
     from cadenza import native
 
     windows = _windows(bundle, windows)
-    onnx = StreamRunner(bundle)
-    reference = _normalised(predict_windows(onnx, windows))
+    kind = "stream_int8" if int8 else "stream"
+    onnx = StreamRunner(bundle, kind)
+    if int8:
+        # Each window on its own through the runner's batch of two, as the
+        # daemon runs it: predict_windows batches many windows into one run,
+        # and the int8 graph quantizes each activation over its whole batch,
+        # so a batched run is not what the live runner computes.
+        reference = []
+        for row in windows.tolist():
+            onnx.reset(row)
+            reference.append(onnx.distribution())
+        reference = np.asarray(reference)
+    else:
+        reference = _normalised(predict_windows(onnx, windows))
     steps = 0
+    if int8 and not native.available():
+        raise ExportError(f"{bundle.path}: the int8 section is checked by the native step, "
+                          "and the native library is not built (make native)")
     if native.available():
-        step = "native"
-        runner = native.NativeStreamRunner(bundle, native_path=path)
+        step = "native int8" if int8 else "native"
+        runner = native.NativeStreamRunner(bundle, native_path=path, int8=int8)
         got = []
         for row in windows.tolist():
             runner.reset(row)
@@ -128,8 +152,8 @@ def check_native(
     }
     if not record["passed"]:
         raise NativeCheckError(
-            f"{bundle.path / native_format.NATIVE_FILE}: the native step does not match "
-            f"{bundle.graph('stream').path.name}: "
+            f"{bundle.path / native_format.NATIVE_FILE}: the {step} step does not match "
+            f"{bundle.graph(kind).path.name}: "
             f"max |dp| {record['max_abs_diff']:.2e} (limit {tolerance:.0e}), argmax differs on "
             f"{record['comparisons'] - record['argmax_equal'] - record['argmax_ties']} of "
             f"{record['comparisons']}",
@@ -146,12 +170,16 @@ def write_native(folder: str | Path, windows: np.ndarray | None = None) -> dict[
     """
     folder = Path(folder)
     bundle = read_bundle(folder)
-    data = native_format.encode(from_bundle(bundle))
+    weights = from_bundle(bundle)
+    data = native_format.encode(weights)
     target = folder / native_format.NATIVE_FILE
     partial = folder / f".{native_format.NATIVE_FILE}.partial"
     partial.write_bytes(data)
+    int8_record = None
     try:
         record = check_native(bundle, partial, windows)
+        if "stream_int8" in bundle.graphs:
+            data, int8_record = _with_int8(bundle, weights, partial, windows, data)
         os.replace(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -164,6 +192,8 @@ def write_native(folder: str | Path, windows: np.ndarray | None = None) -> dict[
         "crc32": f"{zlib.crc32(data[:-4]):08x}",  # as stored in the file's last 4 bytes
         "parity": record,
     }
+    if int8_record is not None:
+        manifest["native"]["int8"] = int8_record
     write_json_atomic(folder / MANIFEST, manifest)
     try:
         read_bundle(folder)
@@ -172,6 +202,27 @@ def write_native(folder: str | Path, windows: np.ndarray | None = None) -> dict[
     log.info("%s: native weights %s (%d bytes), max |dp| %.2e against the stream graph (%s)",
              folder, native_format.NATIVE_FILE, len(data), record["max_abs_diff"], record["step"])
     return manifest["native"]
+
+
+def _with_int8(bundle: Bundle, weights: native_format.NativeWeights, partial: Path,
+               windows: np.ndarray | None, data: bytes) -> tuple[bytes, dict[str, Any]]:
+    """Add the int8 section to the file at ``partial`` if the native int8 step
+    matches ``stream_int8``: (the file's bytes, the record)."""
+    graph = bundle.graph("stream_int8").path.name
+    try:
+        with_int8 = native_format.encode(
+            dataclasses.replace(weights, int8=int8_from_bundle(bundle, weights)))
+        partial.write_bytes(with_int8)
+        record = check_native(bundle, partial, windows, int8=True)
+    except NativeCheckError as err:
+        log.warning("%s; the native weights get no int8 section", err)
+        partial.write_bytes(data)
+        return data, {"kept": False, "graph": graph, "reason": str(err), "parity": err.record}
+    except ExportError as err:
+        log.warning("%s; the native weights get no int8 section", err)
+        partial.write_bytes(data)
+        return data, {"kept": False, "graph": graph, "reason": str(err), "parity": None}
+    return with_int8, {"kept": True, "graph": graph, "parity": record}
 
 
 def export_native(folder: Path, windows: np.ndarray) -> dict[str, Any]:

@@ -9,6 +9,13 @@ Mul, Add, Min, Max), the head the MatMul, Add, Relu, MatMul, Add, Softmax
 after the last layer's ``h`` output.  The first layer's input is either a
 Gather from the embedding table or the index, cast and multiplied by a
 constant (the seed preset's scalar input).  Anything else is refused.
+
+The int8 section comes from the bundle's int8 stream graph (onnxruntime's
+``quantize_dynamic``), found the same way: each MatMul there is
+DynamicQuantizeLinear of its input, MatMulInteger with an int8 initializer
+(zero point 0), Cast, and Mul by the input's scale times the weight's; the
+embedding is a uint8 table read through DequantizeLinear.  The step then
+uses exactly the bundle's quantized weights.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import numpy as np
 
 from cadenza.bundle import MANIFEST, Bundle
 from cadenza.errors import ExportError
-from cadenza.native_format import Layer, NativeWeights
+from cadenza.native_format import Int8Weights, Layer, NativeWeights, Quantized
 from cadenza.runtime import _fill_tokens
 
 log = logging.getLogger(__name__)
@@ -187,3 +194,105 @@ def from_bundle(bundle: Bundle) -> NativeWeights:
         fill=_fill_tokens(bundle), primer=primer, embedding=embedding, layers=tuple(layers),
         dense_kernel=dense_kernel, dense_bias=dense_bias, out_kernel=out_kernel, out_bias=out_bias,
     )
+
+
+def _integer_product(graph: _Graph, x: str) -> tuple[Quantized, Any, str]:
+    """The quantized product of ``x`` (DynamicQuantizeLinear, MatMulInteger,
+    Cast, Mul by the scales' product): (the weight, the MatMulInteger, the
+    scaled product's name)."""
+    dql = graph.consumer(x, "DynamicQuantizeLinear")
+    mmi = graph.consumer(dql.output[0], "MatMulInteger")
+    return _weight_of(graph, mmi, dql)
+
+
+def _weight_of(graph: _Graph, mmi: Any, dql: Any) -> tuple[Quantized, Any, str]:
+    if len(mmi.input) < 2 or mmi.input[1] not in graph.init or mmi.input[0] != dql.output[0]:
+        raise graph.fail(f"MatMulInteger {mmi.name!r} does not multiply a quantized input by a constant")
+    values = graph.init[mmi.input[1]]
+    if values.dtype != np.int8 or values.ndim != 2:
+        raise graph.fail(f"MatMulInteger {mmi.name!r} has a {values.dtype} weight of {values.ndim} dims "
+                         "(the native step takes 2-D int8)")
+    if len(mmi.input) > 3 and mmi.input[3]:
+        zero = graph.init.get(mmi.input[3])
+        if zero is None or np.any(zero != 0):
+            raise graph.fail(f"MatMulInteger {mmi.name!r} has a weight zero point other than 0")
+    cast = graph.consumer(mmi.output[0], "Cast")
+    mul = graph.consumer(cast.output[0], "Mul")
+    scales = graph.producer.get(graph.other_input(mul, cast.output[0]))
+    if scales is None or scales.op_type != "Mul" or dql.output[1] not in scales.input:
+        raise graph.fail(f"the product of MatMulInteger {mmi.name!r} is not scaled by its input's scale")
+    scale = graph.constant(scales, dql.output[1])
+    if scale.size != 1:
+        raise graph.fail(f"MatMulInteger {mmi.name!r} has a per-channel scale (the native step takes one)")
+    return Quantized(values.copy(), float(scale.reshape(())), 0), mmi, mul.output[0]
+
+
+def _same(graph: _Graph, what: str, int8: np.ndarray, fp32: np.ndarray) -> None:
+    if not np.array_equal(np.asarray(int8, dtype=np.float32), fp32):
+        raise graph.fail(f"the int8 graph's {what} differs from the fp32 graph's")
+
+
+def int8_from_bundle(bundle: Bundle, weights: NativeWeights) -> Int8Weights:
+    """The int8 section from ``bundle``'s int8 stream graph; its biases must be
+    ``weights``' (the fp32 graph's), which the file keeps once."""
+    spec = bundle.graph("stream_int8")
+    graph = _Graph(spec.path)
+    names = bundle.state_names
+    kernels, recurrents = [], []
+    embedding = None
+    for n in range(len(names) // 2):
+        recurrent, _, rec_out = _integer_product(graph, spec.inputs[names[2 * n]].name)
+        add = graph.consumer(rec_out, "Add")
+        mul = graph.producer.get(graph.other_input(add, rec_out))
+        cast = graph.producer.get(mul.input[0]) if mul is not None and mul.op_type == "Mul" else None
+        if cast is not None and cast.op_type != "Cast":
+            cast = graph.producer.get(mul.input[1])
+        mmi = graph.producer.get(cast.input[0]) if cast is not None and cast.op_type == "Cast" else None
+        if mmi is None or mmi.op_type != "MatMulInteger":
+            raise graph.fail(f"the recurrent product of layer {n + 1} is not added to an integer product")
+        dql = graph.producer.get(mmi.input[0])
+        if dql is None or dql.op_type != "DynamicQuantizeLinear":
+            raise graph.fail(f"layer {n + 1}'s input is not quantized by DynamicQuantizeLinear")
+        kernel, _, _ = _weight_of(graph, mmi, dql)
+        bias_add = graph.consumer(add.output[0], "Add")
+        _same(graph, f"layer {n + 1} bias", graph.constant(bias_add, add.output[0]),
+              weights.layers[n].bias)
+        if n == 0 and weights.input_kind == "embedding":
+            embedding = _int8_embedding(graph, dql.input[0])
+        kernels.append(kernel)
+        recurrents.append(recurrent)
+    last = spec.outputs[names[-2]].name
+    dense, _, dense_out = _integer_product(graph, last)
+    dense_add = graph.consumer(dense_out, "Add")
+    _same(graph, "dense bias", graph.constant(dense_add, dense_out), weights.dense_bias)
+    relu = graph.consumer(dense_add.output[0], "Relu")
+    out, _, out_out = _integer_product(graph, relu.output[0])
+    out_add = graph.consumer(out_out, "Add")
+    _same(graph, "output bias", graph.constant(out_add, out_out), weights.out_bias)
+    if graph.consumer(out_add.output[0], "Softmax").output[0] != spec.outputs["probs"].name:
+        raise graph.fail("the int8 graph's Softmax does not write its probabilities")
+    shapes = [(k.values.shape, layer.kernel.shape) for k, layer in zip(kernels, weights.layers, strict=True)]
+    shapes += [(r.values.shape, layer.recurrent.shape) for r, layer in zip(recurrents, weights.layers, strict=True)]
+    shapes += [(dense.values.shape, weights.dense_kernel.shape), (out.values.shape, weights.out_kernel.shape)]
+    if any(a != b for a, b in shapes):
+        raise graph.fail(f"the int8 graph's weights have other shapes than the fp32 graph's: {shapes}")
+    return Int8Weights(embedding=embedding, kernels=tuple(kernels), recurrents=tuple(recurrents),
+                       dense_kernel=dense, out_kernel=out)
+
+
+def _int8_embedding(graph: _Graph, x: str) -> Quantized:
+    """The uint8 table behind the first layer's input: Gather, DequantizeLinear."""
+    node = graph.producer.get(x)
+    while node is not None and node.op_type in _PASS_THROUGH:
+        node = graph.producer.get(node.input[0])
+    if node is None or node.op_type != "DequantizeLinear":
+        raise graph.fail("the int8 graph's embedding is not read through DequantizeLinear")
+    gather = graph.producer.get(node.input[0])
+    if gather is None or gather.op_type != "Gather" or gather.input[0] not in graph.init:
+        raise graph.fail("the int8 graph's DequantizeLinear does not read a table")
+    table = graph.init[gather.input[0]]
+    scale = graph.init.get(node.input[1])
+    zero = graph.init.get(node.input[2]) if len(node.input) > 2 else np.uint8(0)
+    if table.dtype != np.uint8 or scale is None or scale.size != 1 or zero is None or zero.size != 1:
+        raise graph.fail("the int8 graph's embedding is not a uint8 table with one scale and zero point")
+    return Quantized(table.copy(), float(scale.reshape(())), int(zero.reshape(())))

@@ -140,7 +140,9 @@ class NativeEngine:
         weights_path = getattr(predictor, "native_weights_path", None)
         if weights_path is not None:
             error = ctypes.create_string_buffer(ERROR_SIZE)
-            handle = lib.cadenza_native_predictor_new(str(weights_path).encode(), error, ERROR_SIZE)
+            make = (lib.cadenza_native_int8_predictor_new if getattr(predictor, "int8", False)
+                    else lib.cadenza_native_predictor_new)
+            handle = make(str(weights_path).encode(), error, ERROR_SIZE)
             if not handle:
                 raise NativeError(f"native engine: {error.value.decode(errors='replace')}")
         elif _uses_default_rule(predictor):

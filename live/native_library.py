@@ -122,6 +122,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cadenza_fake_predictor_new": (vp, [i32, i32]),
         "cadenza_callback_predictor_new": (vp, [p(_Callbacks)]),
         "cadenza_native_predictor_new": (vp, [ctypes.c_char_p, ctypes.c_char_p, i32]),
+        "cadenza_native_int8_predictor_new": (vp, [ctypes.c_char_p, ctypes.c_char_p, i32]),
         "cadenza_predictor_free": (None, [vp]),
         "cadenza_engine_new": (vp, [vp, p(ctypes.c_char_p), i32, p(i32), i32, p(_Settings), dbl, dbl,
                                     ctypes.c_char_p, i32]),

@@ -3,8 +3,9 @@
 Runs ``build/native/cadenza_engine_bench`` (``make native`` builds it) on a
 bundle's vocabulary with the fake model, in ``continue`` mode (every step
 predicts, key "call" weighing a heard call, the shipped sampling), then
-performer key presses (events that need no prediction).  The model is the
-fake, so a real model's step adds its own time (``cadenza bench``).
+performer key presses (events that need no prediction).  With ``--step fp32``
+or ``--step int8`` the model is the bundle's own, on the native model step
+inside the engine: the whole step a plugin runs, prediction included.
 
 Twice: once plain for the timings, once under the LD_PRELOAD counter of
 malloc, calloc, realloc, free and pthread_mutex_lock, armed from C around
@@ -30,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "build" / "native"
 
 
-def run_bench(vocabulary: Sequence[str], notes: int, *, counter: bool) -> dict:
+def run_bench(vocabulary: Sequence[str], notes: int, *, counter: bool,
+              model: Sequence[str] = ()) -> dict:
     """One run of the C++ bench; its JSON line as a dict."""
     binary = BUILD / "cadenza_engine_bench"
     preload = BUILD / "libcadenza_engine_alloc_counter.so"
@@ -44,7 +46,7 @@ def run_bench(vocabulary: Sequence[str], notes: int, *, counter: bool) -> dict:
     if counter:
         env["LD_PRELOAD"] = str(preload)
     try:
-        done = subprocess.run([str(binary), vocab_file, str(notes)], env=env, check=True,
+        done = subprocess.run([str(binary), vocab_file, str(notes), *model], env=env, check=True,
                               capture_output=True, text=True)
     finally:
         os.unlink(vocab_file)
@@ -58,15 +60,34 @@ def bundle_vocabulary(model: str | None) -> list[str]:
     return list(read_bundle(model or bundled_model_path()).vocabulary)
 
 
+def bundle_weights(model: str | None) -> Path:
+    from cadenza.bundle import read_bundle
+    from cadenza.native import native_file
+    from cadenza.runtime import bundled_model_path
+
+    bundle = read_bundle(model or bundled_model_path())
+    return bundle.path / native_file(bundle)
+
+
+def _scheduler() -> str:
+    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}
+    policy = os.sched_getscheduler(0)
+    return f"{names.get(policy, policy)} {os.sched_getparam(0).sched_priority}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="bundle whose vocabulary to use (default: the bundled model)")
     parser.add_argument("--notes", type=int, default=20000, help="engine steps to time")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--step", choices=("fake", "fp32", "int8"), default="fake",
+                        help="the model: the fake, or the bundle's native step (fp32 or int8)")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()
     vocabulary = bundle_vocabulary(args.model)
-    timed = run_bench(vocabulary, args.notes, counter=False)
-    counted = run_bench(vocabulary, min(args.notes, 5000), counter=True)
+    model = [] if args.step == "fake" else [str(bundle_weights(args.model)), args.step]
+    timed = run_bench(vocabulary, args.notes, counter=False, model=model)
+    counted = run_bench(vocabulary, min(args.notes, 5000), counter=True, model=model)
     result = {
         "vocab": timed["vocab"],
         "steps_with_prediction": timed["steps_with_prediction"],
@@ -78,7 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "malloc": counted["malloc"], "calloc": counted["calloc"], "realloc": counted["realloc"],
         "free": counted["free"], "mutex_lock": counted["mutex_lock"],
         "counter_self_check": counted["counter_self_check"],
-        "model": "fake (the engine's own cost; add the model step's)",
+        "model": ("fake (the engine's own cost; add the model step's)" if args.step == "fake"
+                  else f"the bundle's native step, {args.step}, inside the engine"),
+        "scheduler": _scheduler(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     text = json.dumps(result, indent=2)
     print(text)

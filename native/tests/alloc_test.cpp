@@ -2,18 +2,21 @@
 // the counter (LD_PRELOAD=libcadenza_alloc_counter.so), it loads the
 // weights, then arms the counter around reset, feed and distribution over
 // more than 2 * window steps (the shadow switch included) and exits 1 if
-// anything was counted, 2 if the counter is not preloaded.
+// anything was counted, 2 if the counter is not preloaded.  With "int8" as a
+// second argument the voices run the file's int8 section.
 #include <dlfcn.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "cadenza/model.hpp"
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s native.bin\n", argv[0]);
+  const bool int8 = argc == 3 && std::strcmp(argv[2], "int8") == 0;
+  if (argc != 2 && !int8) {
+    std::fprintf(stderr, "usage: %s native.bin [int8]\n", argv[0]);
     return 2;
   }
   using Hook = void (*)();
@@ -39,7 +42,7 @@ int main(int argc, char** argv) {
   }
   try {
     auto weights = cadenza::Weights::load(argv[1]);
-    cadenza::NativeStreamPredictor voice(weights), other(weights);
+    cadenza::NativeStreamPredictor voice(weights, int8), other(weights, int8);
     const int steps = 3 * weights->window + 7;
     std::vector<int32_t> primer(weights->primer);
     double checksum = 0.0;
@@ -60,8 +63,8 @@ int main(int argc, char** argv) {
     disarm();
     long got[5];
     counts(got);
-    std::printf("steps %d malloc %ld calloc %ld realloc %ld free %ld mutex_lock %ld (checksum %.6f)\n",
-                steps, got[0], got[1], got[2], got[3], got[4], checksum);
+    std::printf("%ssteps %d malloc %ld calloc %ld realloc %ld free %ld mutex_lock %ld (checksum %.6f)\n",
+                int8 ? "int8 " : "", steps, got[0], got[1], got[2], got[3], got[4], checksum);
     return (got[0] || got[1] || got[2] || got[3] || got[4]) ? 1 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());

@@ -1,23 +1,29 @@
 // Times the model step alone, as the daemon uses it per note (feed, then
 // distribution), with no Python around it: p50 and p99 in microseconds.
-//   build/native/cadenza_model_bench models/default/native.bin [calls]
+//   build/native/cadenza_model_bench models/default/native.bin [calls] [int8]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "cadenza/model.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s native.bin [calls]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s native.bin [calls] [int8]\n", argv[0]);
     return 2;
   }
   const int calls = argc > 2 ? std::atoi(argv[2]) : 5000;
+  const bool int8 = argc > 3 && std::strcmp(argv[3], "int8") == 0;
+  if (calls < 1) {
+    std::fprintf(stderr, "calls must be at least 1\n");
+    return 2;
+  }
   try {
     auto weights = cadenza::Weights::load(argv[1]);
-    cadenza::NativeStreamPredictor voice(weights);
+    cadenza::NativeStreamPredictor voice(weights, int8);
     voice.reset(weights->primer.data(), static_cast<int>(weights->primer.size()));
     std::vector<double> samples;
     samples.reserve(calls);
@@ -31,7 +37,7 @@ int main(int argc, char** argv) {
       token = static_cast<int32_t>(std::max_element(p, p + voice.vocab_size()) - p);
     }
     std::sort(samples.begin(), samples.end());
-    std::printf("{\"calls\": %d, \"p50_us\": %.2f, \"p99_us\": %.2f, \"max_us\": %.2f}\n", calls,
+    std::printf("{\"step\": \"%s\", \"calls\": %d, \"p50_us\": %.2f, \"p99_us\": %.2f, \"max_us\": %.2f}\n", int8 ? "int8" : "fp32", calls,
                 samples[samples.size() / 2], samples[samples.size() * 99 / 100], samples.back());
     return 0;
   } catch (const std::exception& e) {

@@ -1,7 +1,8 @@
 // The engine's hot path, timed and checked for allocations and locks.
-//   cadenza_engine_bench VOCAB_FILE [NOTES]
+//   cadenza_engine_bench VOCAB_FILE [NOTES [WEIGHTS [int8]]]
 // VOCAB_FILE: one token a line (the bundled model's vocabulary).  The model is
-// the fake predictor.  Prints one JSON object.  Run under
+// the fake predictor, or with WEIGHTS (a native.bin of that vocabulary) the
+// native model step, fp32 or int8.  Prints one JSON object.  Run under
 // LD_PRELOAD=libcadenza_alloc_counter.so to count malloc/free/mutex locks.
 #include <dlfcn.h>
 
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "cadenza/engine.hpp"
+#include "cadenza/model.hpp"
 
 namespace {
 
@@ -57,7 +59,21 @@ int main(int argc, char** argv) {
     self_check = disarm(nullptr);
   }
 
-  auto model = cadenza::make_fake_predictor(static_cast<int>(vocab.size()), 50);
+  // Made (and allocating) before the counter is armed, as a plugin makes it at load.
+  std::unique_ptr<cadenza::Predictor> model;
+  const bool int8 = argc > 4 && std::string(argv[4]) == "int8";
+  if (argc > 3) {
+    try {
+      auto weights = cadenza::Weights::load(argv[3]);
+      weights->check_vocabulary(vocab);
+      model = std::make_unique<cadenza::NativeStreamPredictor>(weights, int8);
+    } catch (const cadenza::WeightsError& err) {
+      std::fprintf(stderr, "%s\n", err.what());
+      return 2;
+    }
+  } else {
+    model = cadenza::make_fake_predictor(static_cast<int>(vocab.size()), 50);
+  }
   cadenza::Settings settings;  // the shipped defaults: key "call", temperature 1.4
   settings.mode = cadenza::Mode::Continue;
   cadenza::Engine engine(*model, vocab, {}, settings, 0.0);
@@ -163,11 +179,11 @@ int main(int argc, char** argv) {
     if (round % 11 == 0) counted([&] { engine.panic(now, out.data(), cadenza::MAX_EVENTS); });
   }
   std::printf(
-      "{\"vocab\": %zu, \"steps_with_prediction\": %ld, \"step_p50_us\": %.3f, \"step_p99_us\": %.3f, "
+      "{\"model\": \"%s\", \"vocab\": %zu, \"steps_with_prediction\": %ld, \"step_p50_us\": %.3f, \"step_p99_us\": %.3f, "
       "\"step_max_us\": %.3f, \"input_events\": %zu, \"input_p50_us\": %.3f, \"input_p99_us\": %.3f, "
       "\"counter_loaded\": %s, \"malloc\": %ld, \"calloc\": %ld, \"realloc\": %ld, \"free\": %ld, "
       "\"mutex_lock\": %ld, \"allocations_and_locks\": %ld, \"counter_self_check\": %ld, \"mixed_calls_counted\": %ld, \"calls_counted\": %ld}\n",
-      vocab.size(), steps_with_note, percentile(step_us, 0.5), percentile(step_us, 0.99),
+      argc > 3 ? (int8 ? "native int8" : "native fp32") : "fake", vocab.size(), steps_with_note, percentile(step_us, 0.5), percentile(step_us, 0.99),
       percentile(step_us, 1.0), input_us.size(), percentile(input_us, 0.5), percentile(input_us, 0.99),
       arm ? "true" : "false", counts[0], counts[1], counts[2], counts[3], counts[4], allocations, self_check, mixed_calls, armed_calls);
   return 0;

@@ -78,7 +78,7 @@ def test_keras2_hard_sigmoid_gates_step_as_onnxruntime_does(tmp_path):
 def test_export_records_the_native_check(tiny_bundles):
     for preset in ("seed", "default"):
         record = read_bundle(tiny_bundles[preset]).manifest["native"]
-        assert record["file"] == "native.bin" and record["format_version"] == 1
+        assert record["file"] == "native.bin" and record["format_version"] == 2
         parity = record["parity"]
         assert parity["step"] == "native" and parity["passed"]
         assert parity["stream_steps"] >= 300 and parity["max_abs_diff"] <= TOLERANCE
@@ -153,10 +153,10 @@ def test_a_bad_index_is_an_error_and_changes_nothing():
     assert np.array_equal(ours.distribution(), before)
 
 
-def _allocations(path) -> str:
+def _allocations(path, *mode: str) -> str:
     program = require_program("cadenza_alloc_test")
     counter = BUILD / "libcadenza_alloc_counter.so"
-    done = subprocess.run([str(program), str(path / "native.bin")], capture_output=True,
+    done = subprocess.run([str(program), str(path / "native.bin"), *mode], capture_output=True,
                           text=True, env={"LD_PRELOAD": str(counter)}, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -187,10 +187,87 @@ def test_simulate_runs_on_the_native_step(tmp_path):
     assert native_out.read_bytes() == stream_out.read_bytes()
 
 
-def test_int8_with_the_native_runner_says_it_runs_fp32(caplog):
+def test_int8_with_the_native_runner_runs_the_int8_step():
     runner = load_predictor(None, runner="native", int8=True)
-    assert isinstance(runner, native.NativeStreamRunner)
-    assert "--int8 ignored" in caplog.text
+    assert isinstance(runner, native.NativeStreamRunner) and runner.int8
+    fp32 = load_predictor(None, runner="native")
+    primer = list(range(60))
+    runner.reset(primer)
+    fp32.reset(primer)
+    # The two steps are different models (int8 weights and activations): they
+    # differ by far more than rounding, which shows the int8 path is the one run.
+    assert np.abs(runner.distribution() - fp32.distribution()).max() > 1e-4
+
+
+def _int8_parity(path) -> tuple[float, int]:
+    bundle = read_bundle(path)
+    rng = np.random.default_rng(7)
+    onnx, ours = StreamRunner(bundle, "stream_int8"), native.NativeStreamRunner(bundle, int8=True)
+    primers = _primers(bundle.window, bundle.vocab_size, rng)
+    return compare_stream(onnx, ours, primers, STEPS, rng)
+
+
+def test_the_bundled_model_steps_as_onnxruntime_int8_does():
+    """The int8 step against stream_int8 on onnxruntime, across the re-priming
+    (where the graph quantizes both rows of its batch together)."""
+    worst, compared = _int8_parity(bundled_model_path())
+    assert compared == 7 * STEPS
+    assert worst <= 1e-7  # the same quantized products: only the softmax's rounding differs
+
+
+def test_the_bundled_model_records_its_int8_check():
+    record = read_bundle(bundled_model_path()).manifest["native"]["int8"]
+    assert record["kept"] and record["graph"] == "stream_int8.onnx"
+    parity = record["parity"]
+    assert parity["step"] == "native int8" and parity["passed"]
+    assert parity["max_abs_diff"] <= TOLERANCE and parity["stream_max_abs_diff"] <= TOLERANCE
+    assert parity["argmax_equal"] == parity["comparisons"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["seed", "default"])
+def test_each_preset_steps_as_onnxruntime_int8_does(tiny_bundles, preset):
+    bundle = read_bundle(tiny_bundles[preset])
+    if "stream_int8" not in bundle.graphs:
+        pytest.skip(f"the {preset} tiny bundle's int8 graphs were dropped at export")
+    assert bundle.manifest["native"]["int8"]["kept"]
+    worst, _ = _int8_parity(tiny_bundles[preset])
+    assert worst <= TOLERANCE
+
+
+def test_the_int8_kernels_make_the_saturating_pairs():
+    """The AVX2 and portable int8 products against the rule (pairs of rows
+    saturated to int16), on shapes and values where the pairs saturate."""
+    program = require_program("cadenza_int8_kernel_test")
+    done = subprocess.run([str(program)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    words = done.stdout.split()  # "N columns equal, M of them saturated"
+    checked, saturated = int(words[0]), int(words[3])
+    assert checked > 8000 and 0 < saturated < checked
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gates", ["sigmoid", "hard_sigmoid"])
+def test_the_seed_presets_scalar_input_int8_steps_as_onnxruntime_does(tmp_path, gates):
+    """The seed preset's scalar input and left-fill through the int8 graph
+    (kept whatever its accuracy: it is the graph's arithmetic under test), with
+    sigmoid and Keras 2's hard-sigmoid gates."""
+    from cadenza.config import ExportConfig
+    from cadenza.export.writer import export_bundle
+    from tests.support.bundle_factory import make_model_folder
+
+    folder = make_model_folder(tmp_path / "m", "seed", recurrent_activation=gates)
+    export_bundle(folder, tmp_path / "b", ExportConfig(int8=True, max_int8_accuracy_drop=0.99))
+    record = read_bundle(tmp_path / "b").manifest["native"]["int8"]
+    assert record["kept"], record
+    assert record["parity"]["max_abs_diff"] <= TOLERANCE
+    worst, _ = _int8_parity(tmp_path / "b")
+    assert worst <= TOLERANCE
+
+
+def test_nothing_is_allocated_or_locked_by_the_int8_step():
+    out = _allocations(bundled_model_path(), "int8")
+    assert out.startswith("int8 steps") and "malloc 0 calloc 0 realloc 0 free 0 mutex_lock 0" in out
 
 
 def test_an_unbuilt_library_is_one_line_saying_how_to_build_it(monkeypatch, tmp_path):

@@ -73,6 +73,23 @@ def test_native_engine_matches_the_python_engine_on_the_native_runner(tmp_path, 
     assert len(python) > 200
 
 
+@pytest.mark.parametrize("extra", [(), ("--mode", "continue", "--bars", "4", "--seed", "7")],
+                         ids=["defaults", "continue-seed7"])
+def test_native_engine_matches_the_python_engine_on_the_native_int8_step(tmp_path, extra):
+    """The same with --int8: the engine makes an int8 step of its own, and it
+    writes what the Python engine writes on the int8 runner."""
+    require_native()
+    config = tmp_path / "config.toml"
+    config.write_text("[live]\n")
+    args = ("--runner", "native", "--int8", *extra)
+    python = _simulate_cli(tmp_path, "python.mid", "--engine", "python", *args, config=config)
+    native = _simulate_cli(tmp_path, "native.mid", "--engine", "native", *args, config=config)
+    fp32 = _simulate_cli(tmp_path, "fp32.mid", "--engine", "native", "--runner", "native", *extra,
+                         config=config)
+    assert python == native and len(python) > 200
+    assert native != fp32  # the int8 step is the one that ran
+
+
 def test_the_native_engine_runs_the_native_step_itself():
     """No callback: the engine library makes the step from the runner's weights file."""
     from cadenza.live.native_engine import NativeEngine

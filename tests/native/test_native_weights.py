@@ -5,6 +5,7 @@ fuzzed file never crashes the native loader."""
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import shutil
 import struct
@@ -95,10 +96,31 @@ def test_a_flipped_byte_fails_the_checksum(tmp_path):
     _both_refuse(bytes(data), tmp_path / "native.bin", "CRC-32")
 
 
-def test_another_format_version_is_refused(tmp_path):
+@pytest.mark.parametrize("version", [0, 3])
+def test_another_format_version_is_refused(tmp_path, version):
     data = bytearray(native_format.encode(_small()))
-    data[8:12] = struct.pack("<I", 2)
-    _both_refuse(_with_crc(bytes(data)), tmp_path / "native.bin", "format version 2")
+    data[8:12] = struct.pack("<I", version)
+    _both_refuse(_with_crc(bytes(data)), tmp_path / "native.bin", f"format version {version}")
+
+
+def _version_1(data: bytes) -> bytes:
+    """A version 2 file without an int8 section as version 1 wrote it: no flag."""
+    body = bytearray(data[:-8])
+    body[8:12] = struct.pack("<I", 1)
+    body[16:24] = struct.pack("<Q", len(body) + 4)
+    return bytes(body) + struct.pack("<I", zlib.crc32(bytes(body)))
+
+
+def test_a_version_1_file_still_loads(tmp_path):
+    data = native_format.encode(_small())
+    assert data[-8:-4] == struct.pack("<I", 0)  # the int8 flag: no section
+    path = tmp_path / "native.bin"
+    path.write_bytes(_version_1(data))
+    old = native_format.read(path)
+    assert old.int8 is None and old.vocabulary == _small().vocabulary
+    np.testing.assert_array_equal(old.out_kernel, _small().out_kernel)
+    if native.available():
+        assert not native.NativeWeightsHandle(path).has_int8
 
 
 def test_a_tensor_of_the_wrong_shape_is_refused(tmp_path):
@@ -187,7 +209,14 @@ def test_without_the_library_the_file_is_checked_with_the_numpy_step(tmp_path, m
     parity = record["parity"]
     assert parity["step"].startswith("numpy reference") and parity["passed"]
     assert parity["stream_steps"] == 0 and parity["max_abs_diff"] <= 1e-5
-    assert (bundle / "native.bin").read_bytes() == BUNDLED.read_bytes()
+    # The int8 section is checked by the native int8 step only: without the
+    # library the file is the bundled one without it, and the record says why.
+    bundled = native_format.read(BUNDLED)
+    assert bundled.int8 is not None
+    written = (bundle / "native.bin").read_bytes()
+    assert written == native_format.encode(dataclasses.replace(bundled, int8=None))
+    assert native_format.read(bundle / "native.bin").int8 is None
+    assert not record["int8"]["kept"] and "not built" in record["int8"]["reason"]
     assert read_bundle(bundle).manifest["native"] == record
 
 
@@ -226,3 +255,141 @@ def test_weights_of_another_window_or_fill_are_refused(tmp_path):
     native_format.write(bundle / "native.bin", dataclasses.replace(weights, fill=(3,) * 50))
     with pytest.raises(BundleError, match="another left-fill"):
         native.NativeStreamRunner(read_bundle(bundle))
+
+
+def _small_int8(**change) -> native_format.NativeWeights:
+    """_small() with an int8 section of the right shapes (random values)."""
+    rng = np.random.default_rng(4)
+    small = _small()
+
+    def q(shape, scale=0.02):
+        return native_format.Quantized(rng.integers(-127, 128, shape).astype(np.int8), scale, 0)
+
+    section = native_format.Int8Weights(
+        embedding=native_format.Quantized(rng.integers(0, 256, (6, 2)).astype(np.uint8), 0.01, 113),
+        kernels=(q((2, 12)), q((3, 12))), recurrents=(q((3, 12)), q((3, 12))),
+        dense_kernel=q((3, 5)), out_kernel=q((5, 6)))
+    return dataclasses.replace(small, int8=dataclasses.replace(section, **change))
+
+
+def test_the_int8_section_reads_back(tmp_path):
+    path = tmp_path / "native.bin"
+    native_format.write(path, _small_int8())
+    back = native_format.read(path).int8
+    written = _small_int8().int8
+    for (_, what, _, a), (_, _, _, b) in zip(back.tensors(), written.tensors(), strict=True):
+        assert a.values.dtype == b.values.dtype and a.scale == np.float32(b.scale), what
+        np.testing.assert_array_equal(a.values, b.values)
+        assert a.zero_point == b.zero_point
+    assert back.embedding.zero_point == 113
+    if native.available():
+        assert native.NativeWeightsHandle(path).has_int8
+        native_format.write(path, _small())
+        assert not native.NativeWeightsHandle(path).has_int8
+
+
+def _q(values, scale=0.02, zero=0):
+    return native_format.Quantized(np.asarray(values), scale, zero)
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda s: {"dense_kernel": _q(s.dense_kernel.values, zero=3)},
+     "int8 dense kernel with zero point 3 \\(expected 0\\)"),
+    (lambda s: {"out_kernel": _q(s.out_kernel.values, scale=0.0)},
+     "int8 output kernel with scale 0.000000 \\(expected a positive finite number\\)"),
+    (lambda s: {"out_kernel": _q(s.out_kernel.values, scale=float("nan"))},
+     "int8 output kernel with scale nan"),
+    (lambda s: {"recurrents": (s.recurrents[0], _q(np.zeros((4, 12), np.int8)))},
+     "wrong shape: int8 layer 2 recurrent kernel is 4x12, expected 3x12"),
+    (lambda s: {"embedding": None}, "tensor tag 10 where the int8 embedding \\(tag 9\\) belongs"),
+])
+def test_a_bad_int8_section_is_refused(tmp_path, change, problem):
+    weights = _small_int8()
+    weights = dataclasses.replace(weights, int8=dataclasses.replace(weights.int8, **change(weights.int8)))
+    _both_refuse(native_format.encode(weights), tmp_path / "native.bin", problem)
+
+
+def test_an_int8_tensor_of_the_wrong_dtype_or_flag_is_refused(tmp_path):
+    data = bytearray(native_format.encode(_small_int8()))
+    flag_at = len(native_format.encode(_small())) - 8
+    assert data[flag_at:flag_at + 4] == struct.pack("<I", 1)
+    wrong = bytearray(data)
+    wrong[flag_at:flag_at + 4] = struct.pack("<I", 2)
+    _both_refuse(_with_crc(bytes(wrong)), tmp_path / "a.bin", "int8 section flag 2 \\(expected 0..1\\)")
+    wrong = bytearray(data)
+    wrong[flag_at + 8:flag_at + 12] = struct.pack("<I", 2)  # the embedding's dtype: uint8 -> int8
+    _both_refuse(_with_crc(bytes(wrong)), tmp_path / "b.bin",
+                 "int8 embedding of dtype 2 \\(expected 3, uint8\\)")
+
+
+def test_the_int8_step_needs_the_section(tmp_path):
+    require_native()
+    bundle = tmp_path / "bundle"
+    shutil.copytree(bundled_model_path(), bundle)
+    weights = native_format.read(bundle / "native.bin")
+    native_format.write(bundle / "native.bin", dataclasses.replace(weights, int8=None))
+    with pytest.raises(BundleError, match="native weights hold no int8 section") as caught:
+        native.NativeStreamRunner(read_bundle(bundle), int8=True)
+    assert str(bundle / "native.bin") in str(caught.value)
+    native.NativeStreamRunner(read_bundle(bundle))  # the fp32 step still runs
+
+
+def test_fuzzed_int8_sections_are_refused_never_crash():
+    """A byte changed at every offset of the int8 section (checksum made right):
+    both loaders agree, the C++ one never crashes, and what loads runs."""
+    require_native()
+    data = native_format.encode(_small_int8())
+    start = len(native_format.encode(_small())) - 8
+    accepted = 0
+    for at in range(start, len(data) - 4):
+        corrupt = bytearray(data)
+        corrupt[at] ^= 0xA5
+        corrupt = _with_crc(bytes(corrupt))
+        verdict = _native_verdict(corrupt)
+        assert (verdict is None) == (_python_verdict(corrupt) is None), (at, verdict)
+        accepted += verdict is None
+    assert 0 < accepted < len(data) - 4 - start
+
+
+REGRESSIONS = Path(__file__).resolve().parents[2] / "native" / "tests" / "fuzz_regressions"
+
+
+def _as_the_fuzzer_parses_it(data: bytes) -> bytes:
+    """The libFuzzer target's view of an input: its size field and CRC made right."""
+    fixed = bytearray(data)
+    fixed[16:24] = struct.pack("<Q", len(fixed))
+    return _with_crc(bytes(fixed))
+
+
+def test_the_fuzzers_findings_stay_fixed():
+    """Each input the fuzzer once failed on loads or is refused by both loaders
+    alike, and what loads runs (nan-exp-shift.bin: NaN weights, where exp's
+    2^n was a left shift of a negative int)."""
+    require_native()
+    files = sorted(REGRESSIONS.glob("*.bin"))
+    assert files
+    for path in files:
+        data = _as_the_fuzzer_parses_it(path.read_bytes())
+        verdict = _native_verdict(data)
+        assert (verdict is None) == (_python_verdict(data) is None), path.name
+        if verdict is None:
+            handle = native.NativeWeightsHandle.parse(data, path.name)
+            lib, err = handle._lib, ctypes.create_string_buffer(256)
+            model = ctypes.c_void_p()
+            assert lib.cadenza_model_new(handle._handle, ctypes.byref(model), err, 256) == 0
+            primer = (ctypes.c_int32 * 1)(0)
+            assert lib.cadenza_model_reset(model, primer, 1, err, 256) == 0
+            assert lib.cadenza_model_distribution(model)
+            lib.cadenza_model_free(model)
+
+
+def test_the_fuzzers_findings_stay_fixed_under_the_sanitizers():
+    """The same inputs through the libFuzzer build (AddressSanitizer and
+    UndefinedBehaviorSanitizer; scripts/fuzz_weights.sh builds it), where it is built."""
+    program = Path(__file__).resolve().parents[2] / "build" / "fuzz" / "cadenza_fuzz_weights"
+    if not program.exists():
+        pytest.skip("the libFuzzer build is not there: scripts/fuzz_weights.sh builds it")
+    files = [str(p) for p in sorted(REGRESSIONS.glob("*.bin"))]
+    done = subprocess.run([str(program), *files], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "runtime error" not in done.stderr and "ERROR: AddressSanitizer" not in done.stderr

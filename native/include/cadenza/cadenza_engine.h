@@ -76,6 +76,9 @@ cadenza_predictor* cadenza_callback_predictor_new(const cadenza_predictor_callba
 /* The native model step (native.bin, docs/native.md) made from its weights
  * file: NULL on error, with the reason (naming the file) in ``error``. */
 cadenza_predictor* cadenza_native_predictor_new(const char* weights_path, char* error, int32_t error_size);
+/* The same step on the file's int8 section (NULL and a message when it has none). */
+cadenza_predictor* cadenza_native_int8_predictor_new(const char* weights_path, char* error,
+                                                     int32_t error_size);
 void cadenza_predictor_free(cadenza_predictor* predictor);
 
 /* NULL on error, with the reason in ``error``.  The predictor must outlive the engine. */

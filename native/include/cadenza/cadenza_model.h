@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define CADENZA_MODEL_API_VERSION 1
+#define CADENZA_MODEL_API_VERSION 2
 
 enum cadenza_status {
   CADENZA_OK = 0,
@@ -53,6 +53,8 @@ CADENZA_API void cadenza_weights_free(cadenza_weights* weights);
 
 CADENZA_API int cadenza_weights_vocab_size(const cadenza_weights* weights);
 CADENZA_API int cadenza_weights_window(const cadenza_weights* weights);
+/* 1 when the file has an int8 section (format version 2), else 0. */
+CADENZA_API int cadenza_weights_has_int8(const cadenza_weights* weights);
 /* The left-fill and the first primer: *out points into the weights; the count is returned. */
 CADENZA_API int cadenza_weights_fill(const cadenza_weights* weights, const int32_t** out);
 CADENZA_API int cadenza_weights_primer(const cadenza_weights* weights, const int32_t** out);
@@ -66,6 +68,10 @@ CADENZA_API int cadenza_weights_check_vocabulary(const cadenza_weights* weights,
 /* One voice: its own state; every buffer is allocated here, none after. */
 CADENZA_API int cadenza_model_new(const cadenza_weights* weights, cadenza_model** out, char* err,
                                   size_t err_len);
+/* The same running the file's int8 section, as the bundle's int8 stream graph
+ * runs on onnxruntime; CADENZA_ERR_FORMAT when the file has none. */
+CADENZA_API int cadenza_model_new_int8(const cadenza_weights* weights, cadenza_model** out,
+                                       char* err, size_t err_len);
 CADENZA_API void cadenza_model_free(cadenza_model* model);
 /* Forget, then feed primer[0..count) (the left-fill completes a short one). */
 CADENZA_API int cadenza_model_reset(cadenza_model* model, const int32_t* primer, int count,
@@ -74,6 +80,9 @@ CADENZA_API int cadenza_model_feed(cadenza_model* model, int32_t index, char* er
                                    size_t err_len);
 /* vocab_size float64 probabilities, valid until the next call on this model; NULL on a NULL model. */
 CADENZA_API const double* cadenza_model_distribution(cadenza_model* model);
+/* For the tests: the int8 step's sigmoid (which 0) or tanh (which 1), as
+ * onnxruntime's MLAS computes them, of in[0..count) into out. */
+CADENZA_API int cadenza_debug_int8_activation(int which, const float* in, float* out, int count);
 /* Tokens in the active row's context (0 .. 2*window-1): for tests. */
 CADENZA_API int cadenza_model_length(const cadenza_model* model);
 

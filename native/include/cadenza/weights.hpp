@@ -11,7 +11,10 @@
 
 namespace cadenza {
 
-constexpr std::uint32_t kWeightsFormatVersion = 1;
+// Version 2 adds the optional int8 section (docs/native.md); version 1 files
+// (no such section) still load.
+constexpr std::uint32_t kWeightsFormatVersion = 2;
+constexpr std::uint32_t kWeightsOldestVersion = 1;
 constexpr std::size_t kWeightsHeaderBytes = 64;
 // Limits shared with cadenza/native_format.py: a corrupt header cannot ask for more.
 constexpr std::uint32_t kMaxVocab = 65536;
@@ -57,6 +60,37 @@ struct LayerWeights {
   std::vector<float> bias;  // [padded(4 * units)]
 };
 
+// An int8 matrix of the bundle's int8 graph (onnxruntime's dynamic
+// quantizer: one scale per tensor, zero point 0), rows x cols row-major, as
+// MatMulInteger multiplies it; colsum[n] is the sum of column n, for the
+// input's zero point.
+struct QuantMatrix {
+  int rows = 0;
+  int cols = 0;
+  float scale = 0.0f;
+  std::vector<std::int8_t> data;     // [rows][cols]
+  std::vector<std::int32_t> colsum;  // [cols]
+  // The same weights for the AVX2 kernel: panels of kPanel columns, each
+  // panel's rows in groups of four, a column's four bytes together
+  // ([panel][row / 4][column in panel][row % 4]), rows padded to a multiple
+  // of four with zeros.  One vpmaddubsw then makes exactly MLAS's pairs.
+  std::vector<std::int8_t> packed;
+  int groups = 0;  // rows / 4, rounded up
+  int panels = 0;  // padded(cols) / kPanel
+};
+
+// What the int8 step needs beyond the fp32 biases: the first layer's input
+// product per token (the dequantized embedding or the scalar input,
+// quantized as DynamicQuantizeLinear does and multiplied by the int8 kernel,
+// without the bias), and the other matrices.
+struct Int8Weights {
+  std::vector<float> input_table;  // [vocab][padded(4 * units of layer 1)]
+  std::vector<QuantMatrix> kernel;     // per layer; layer 1's is empty (the table replaces it)
+  std::vector<QuantMatrix> recurrent;  // per layer
+  QuantMatrix dense;
+  QuantMatrix out;
+};
+
 // Read-only after load; shared by every voice that runs it.
 struct Weights {
   std::string source;  // the file (or name) it was read from, for messages
@@ -77,6 +111,7 @@ struct Weights {
   std::vector<float> dense_bias;  // [padded(dense)]
   Panels out_kernel;  // [dense][vocab]
   std::vector<float> out_bias;  // [padded(vocab)]
+  std::shared_ptr<const Int8Weights> int8;    // null when the file has no int8 section
 
   int vocab_size() const { return static_cast<int>(vocabulary.size()); }
   int max_units() const;

@@ -211,17 +211,32 @@ cadenza_predictor* cadenza_predictor_from_cpp(std::unique_ptr<cadenza::Predictor
 
 extern "C" {
 
-cadenza_predictor* cadenza_native_predictor_new(const char* weights_path, char* error, int32_t error_size) {
+namespace {
+
+cadenza_predictor* native_predictor(const char* weights_path, bool int8, char* error,
+                                    int32_t error_size) {
   try {
     if (!weights_path) throw std::invalid_argument("missing weights path");
     std::shared_ptr<const cadenza::Weights> weights = cadenza::Weights::load(weights_path);
-    return new cadenza_predictor{std::make_unique<cadenza::NativeStreamPredictor>(std::move(weights))};
+    return new cadenza_predictor{
+        std::make_unique<cadenza::NativeStreamPredictor>(std::move(weights), int8)};
   } catch (const std::exception& err) {
     write_error(error, error_size, err.what());
   } catch (...) {
     write_error(error, error_size, "unknown error");
   }
   return nullptr;
+}
+
+}  // namespace
+
+cadenza_predictor* cadenza_native_predictor_new(const char* weights_path, char* error, int32_t error_size) {
+  return native_predictor(weights_path, false, error, error_size);
+}
+
+cadenza_predictor* cadenza_native_int8_predictor_new(const char* weights_path, char* error,
+                                                     int32_t error_size) {
+  return native_predictor(weights_path, true, error, error_size);
 }
 
 cadenza_engine* cadenza_engine_new(cadenza_predictor* predictor, const char* const* vocabulary,

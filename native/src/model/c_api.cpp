@@ -7,13 +7,15 @@
 
 #include "cadenza/cadenza_model.h"
 #include "cadenza/model.hpp"
+#include "int8.hpp"
 
 struct cadenza_weights {
   std::shared_ptr<const cadenza::Weights> weights;
 };
 
 struct cadenza_model {
-  explicit cadenza_model(std::shared_ptr<const cadenza::Weights> w) : predictor(std::move(w)) {}
+  cadenza_model(std::shared_ptr<const cadenza::Weights> w, bool int8)
+      : predictor(std::move(w), int8) {}
   cadenza::NativeStreamPredictor predictor;
 };
 
@@ -86,6 +88,10 @@ int cadenza_weights_vocab_size(const cadenza_weights* weights) {
   return weights ? weights->weights->vocab_size() : 0;
 }
 
+int cadenza_weights_has_int8(const cadenza_weights* weights) {
+  return weights && weights->weights->int8 ? 1 : 0;
+}
+
 int cadenza_weights_window(const cadenza_weights* weights) {
   return weights ? weights->weights->window : 0;
 }
@@ -126,7 +132,17 @@ int cadenza_model_new(const cadenza_weights* weights, cadenza_model** out, char*
   if (weights == nullptr || out == nullptr) return report(err, err_len, CADENZA_ERR_ARGUMENT, "null argument");
   *out = nullptr;
   return guarded(err, err_len, [&] {
-    *out = new cadenza_model(weights->weights);
+    *out = new cadenza_model(weights->weights, false);
+    return CADENZA_OK;
+  });
+}
+
+int cadenza_model_new_int8(const cadenza_weights* weights, cadenza_model** out, char* err,
+                           size_t err_len) {
+  if (weights == nullptr || out == nullptr) return report(err, err_len, CADENZA_ERR_ARGUMENT, "null argument");
+  *out = nullptr;
+  return guarded(err, err_len, [&] {
+    *out = new cadenza_model(weights->weights, true);
     return CADENZA_OK;
   });
 }
@@ -162,6 +178,19 @@ const double* cadenza_model_distribution(cadenza_model* model) {
 
 int cadenza_model_length(const cadenza_model* model) {
   return model ? model->predictor.length() : 0;
+}
+
+int cadenza_debug_int8_activation(int which, const float* in, float* out, int count) {
+  if (in == nullptr || out == nullptr || count < 0 || (which != 0 && which != 1)) {
+    return CADENZA_ERR_ARGUMENT;
+  }
+  std::memcpy(out, in, sizeof(float) * static_cast<std::size_t>(count));
+  if (which == 0) {
+    cadenza::int8::sigmoid_inplace(out, count);
+  } else {
+    cadenza::int8::tanh_inplace(out, count);
+  }
+  return CADENZA_OK;
 }
 
 }  // extern "C"

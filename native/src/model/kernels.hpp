@@ -38,9 +38,12 @@ inline float exp_approx(float x) {
   x = x > 88.0f ? 88.0f : x;
   const float shifted = x * kLog2e + kRound;
   const float n = shifted - kRound;
-  std::int32_t bits;
+  // Unsigned arithmetic: the same bits for every finite x (n + 127 is 1..254),
+  // and no undefined shift of a negative value when x is NaN (a corrupt file's
+  // weights can make it one; the fuzzer found that).
+  std::uint32_t bits;
   std::memcpy(&bits, &shifted, sizeof bits);
-  const std::int32_t exponent = (bits - 0x4B400000 + 127) << 23;
+  const std::uint32_t exponent = (bits - 0x4B400000u + 127u) << 23;
   float scale;
   std::memcpy(&scale, &exponent, sizeof scale);
   const float r = (x - n * kLn2Hi) - n * kLn2Lo;

@@ -2,21 +2,34 @@
 // corrupt or foreign file is refused with a message, never read out of bounds.
 #include "cadenza/weights.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <fstream>
 #include <new>
 
 #include "cadenza/cadenza_model.h"
+#include "int8.hpp"
 
 namespace cadenza {
 namespace {
 
 constexpr char kMagic[8] = {'C', 'D', 'Z', 'N', 'A', 'T', 'I', 'V'};
 constexpr std::uint32_t kDtypeF32 = 1;
+constexpr std::uint32_t kDtypeI8 = 2;
+constexpr std::uint32_t kDtypeU8 = 3;
 enum Tag : std::uint32_t {
   kTagEmbedding = 1, kTagKernel, kTagRecurrent, kTagBias,
-  kTagDenseKernel, kTagDenseBias, kTagOutKernel, kTagOutBias
+  kTagDenseKernel, kTagDenseBias, kTagOutKernel, kTagOutBias,
+  // the int8 section
+  kTagQEmbedding, kTagQKernel, kTagQRecurrent, kTagQDenseKernel, kTagQOutKernel
+};
+
+// A quantized tensor as stored: its bytes, scale and zero point.
+struct Quantized {
+  std::vector<std::uint8_t> bytes;
+  float scale = 0.0f;
+  std::int32_t zero_point = 0;
 };
 
 class Cursor {
@@ -107,6 +120,50 @@ class Cursor {
     }
     return out;
   }
+  // An int8 (or, for the embedding, uint8) tensor of exactly rows x cols, its
+  // scale finite and positive, an int8 one's zero point 0 (the quantizer's
+  // symmetric weights; the step relies on it).
+  Quantized quantized(std::uint32_t tag, const std::string& what, std::uint32_t dtype,
+                      std::uint32_t rows, std::uint32_t cols) {
+    std::uint32_t got_tag = u32("int8 tensor tag");
+    std::uint32_t got_dtype = u32("int8 tensor dtype");
+    std::uint32_t got_rows = u32("int8 tensor rows");
+    std::uint32_t got_cols = u32("int8 tensor cols");
+    Quantized out;
+    out.scale = f32("int8 tensor scale");
+    out.zero_point = static_cast<std::int32_t>(u32("int8 tensor zero point"));
+    const std::string name = "int8 " + what;
+    if (got_tag != tag) {
+      fail(CADENZA_ERR_SHAPE, "have tensor tag " + std::to_string(got_tag) + " where the " +
+                                  name + " (tag " + std::to_string(tag) + ") belongs");
+    }
+    if (got_dtype != dtype) {
+      fail(CADENZA_ERR_SHAPE, "have " + name + " of dtype " + std::to_string(got_dtype) +
+                                  " (expected " + std::to_string(dtype) +
+                                  (dtype == kDtypeI8 ? ", int8)" : ", uint8)"));
+    }
+    if (got_rows != rows || got_cols != cols) {
+      fail(CADENZA_ERR_SHAPE, "have the wrong shape: " + name + " is " + std::to_string(got_rows) +
+                                  "x" + std::to_string(got_cols) + ", expected " +
+                                  std::to_string(rows) + "x" + std::to_string(cols));
+    }
+    if (!(out.scale > 0.0f && out.scale < 3.0e38f)) {
+      fail(CADENZA_ERR_FORMAT, "have " + name + " with scale " + std::to_string(out.scale) +
+                                   " (expected a positive finite number)");
+    }
+    const bool zero_ok = dtype == kDtypeI8 ? out.zero_point == 0
+                                           : out.zero_point >= 0 && out.zero_point <= 255;
+    if (!zero_ok) {
+      fail(CADENZA_ERR_FORMAT, "have " + name + " with zero point " +
+                                   std::to_string(out.zero_point) +
+                                   (dtype == kDtypeI8 ? " (expected 0)" : " (expected 0..255)"));
+    }
+    const std::uint64_t count = std::uint64_t{rows} * cols;
+    const std::uint8_t* p = take(count, name.c_str());
+    take((4 - count % 4) % 4, "int8 tensor padding");
+    out.bytes.assign(p, p + count);
+    return out;
+  }
   std::size_t at() const { return at_; }
   void seek(std::size_t at) { at_ = at; }
 
@@ -159,6 +216,68 @@ std::array<std::uint32_t, 256> crc_table() {
   return table;
 }
 
+QuantMatrix matrix(Quantized q, std::uint32_t rows, std::uint32_t cols) {
+  QuantMatrix m;
+  m.rows = static_cast<int>(rows);
+  m.cols = static_cast<int>(cols);
+  m.scale = q.scale;
+  m.data.resize(q.bytes.size());
+  std::memcpy(m.data.data(), q.bytes.data(), q.bytes.size());
+  int8::prepare(m);
+  return m;
+}
+
+// The int8 section: the quantized tensors in file order, then the first
+// layer's input product per token, computed as the int8 graph computes it
+// (the batch's two rows hold the same token, so its quantization range is
+// the token's own).
+std::shared_ptr<const Int8Weights> read_int8(Cursor& in, const Weights& w,
+                                             const std::vector<std::uint32_t>& units,
+                                             std::uint32_t dim, std::uint32_t dense) {
+  auto q = std::make_shared<Int8Weights>();
+  const std::uint32_t vocab = static_cast<std::uint32_t>(w.vocabulary.size());
+  std::vector<float> embedding;
+  if (w.input == InputKind::Embedding) {
+    const Quantized e = in.quantized(kTagQEmbedding, "embedding", kDtypeU8, vocab, dim);
+    embedding.resize(e.bytes.size());
+    for (std::size_t i = 0; i < e.bytes.size(); ++i) {  // DequantizeLinear
+      embedding[i] = static_cast<float>(static_cast<std::int32_t>(e.bytes[i]) - e.zero_point) * e.scale;
+    }
+  }
+  std::uint32_t width = dim;
+  for (std::size_t n = 0; n < units.size(); ++n) {
+    const std::string layer = "layer " + std::to_string(n + 1);
+    const std::uint32_t u = units[n], g = 4 * u;
+    q->kernel.push_back(matrix(in.quantized(kTagQKernel, layer + " kernel", kDtypeI8, width, g), width, g));
+    q->recurrent.push_back(
+        matrix(in.quantized(kTagQRecurrent, layer + " recurrent kernel", kDtypeI8, u, g), u, g));
+    width = u;
+  }
+  q->dense = matrix(in.quantized(kTagQDenseKernel, "dense kernel", kDtypeI8, width, dense), width, dense);
+  q->out = matrix(in.quantized(kTagQOutKernel, "output kernel", kDtypeI8, dense, vocab), dense, vocab);
+
+  const QuantMatrix& first = q->kernel[0];
+  const std::size_t g = first.cols, stride = padded(first.cols);
+  q->input_table.assign(vocab * stride, 0.0f);
+  std::vector<float> x(dim);
+  std::vector<std::uint8_t> a(int8::padded_rows(static_cast<int>(dim)), 0);
+  std::vector<std::int32_t> acc(g);
+  for (std::uint32_t v = 0; v < vocab; ++v) {
+    if (w.input == InputKind::Embedding) {
+      std::copy(&embedding[std::size_t{v} * dim], &embedding[std::size_t{v} * dim] + dim, x.begin());
+    } else {
+      x[0] = static_cast<float>(static_cast<std::int32_t>(v)) * w.input_multiplier;
+    }
+    const int8::Quant p = int8::choose(x.data(), nullptr, static_cast<int>(dim));
+    int8::quantize(x.data(), static_cast<int>(dim), p, a.data());
+    int8::matmul(first, a.data(), p.zero_point, acc.data());
+    int8::dequantize(acc.data(), static_cast<int>(g), p.scale * first.scale,
+                     &q->input_table[v * stride]);
+  }
+  q->kernel[0] = QuantMatrix();  // the table replaces it
+  return q;
+}
+
 std::shared_ptr<Weights> parse_checked(const std::uint8_t* data, std::size_t size,
                                        const std::string& name) {
   Cursor in(data, size, name);
@@ -170,9 +289,10 @@ std::shared_ptr<Weights> parse_checked(const std::uint8_t* data, std::size_t siz
   }
   in.seek(8);
   std::uint32_t version = in.u32("version");
-  if (version != kWeightsFormatVersion) {
+  if (version < kWeightsOldestVersion || version > kWeightsFormatVersion) {
     in.fail(CADENZA_ERR_VERSION, "are format version " + std::to_string(version) +
-                                     "; this reader reads version " +
+                                     "; this reader reads versions " +
+                                     std::to_string(kWeightsOldestVersion) + " and " +
                                      std::to_string(kWeightsFormatVersion) +
                                      " (rewrite them: cadenza native-weights BUNDLE)");
   }
@@ -282,6 +402,14 @@ std::shared_ptr<Weights> parse_checked(const std::uint8_t* data, std::size_t siz
   w->out_kernel = Panels::pack(in.tensor(kTagOutKernel, "output kernel", dense, vocab),
                                static_cast<int>(dense), static_cast<int>(vocab));
   w->out_bias = pad(in.tensor(kTagOutBias, "output bias", 1, vocab), static_cast<int>(vocab));
+  std::uint32_t has_int8 = 0;
+  if (version >= 2) {
+    has_int8 = in.u32("int8 section flag");
+    in.range("int8 section flag", has_int8, 0, 1);
+  }
+  if (has_int8 == 1) {
+    w->int8 = read_int8(in, *w, units, dim, dense);
+  }
   if (in.at() != size - 4) {
     in.fail(CADENZA_ERR_FORMAT, "have " + std::to_string(size - 4 - in.at()) +
                                     " unexpected bytes after the tensors");

@@ -1,0 +1,266 @@
+#include "int8.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CADENZA_NO_CLONES)
+#include <immintrin.h>
+#define CADENZA_INT8_AVX2 1
+#endif
+
+namespace cadenza::int8 {
+
+namespace {
+
+// Adding and subtracting 1.5 * 2^23 rounds a float of magnitude below 2^22
+// to an integer, half to even (the default rounding mode), as cvtps2dq
+// does; every value rounded here has been clamped to -255..255 first.
+constexpr float kRound = 12582912.0f;
+
+inline float round_even(float v) { return (v + kRound) - kRound; }
+
+// NaN (a corrupt file's weights can produce one) goes to `low`: the integer
+// conversions after these clamps are then always defined.
+inline float clamp(float v, float low, float high) {
+  v = v > low ? v : low;
+  return v < high ? v : high;
+}
+
+}  // namespace
+
+Quant choose(const float* x0, const float* x1, int n) {
+  float low = 0.0f, high = 0.0f;  // the range always includes zero
+  for (int j = 0; j < n; ++j) {
+    low = x0[j] < low ? x0[j] : low;
+    high = x0[j] > high ? x0[j] : high;
+  }
+  if (x1 != nullptr) {
+    for (int j = 0; j < n; ++j) {
+      low = x1[j] < low ? x1[j] : low;
+      high = x1[j] > high ? x1[j] : high;
+    }
+  }
+  Quant q;
+  q.scale = high == low ? 1.0f : (high - low) / 255.0f;
+  const float zero = clamp(0.0f - low / q.scale, 0.0f, 255.0f);
+  q.zero_point = static_cast<std::int32_t>(round_even(zero));
+  return q;
+}
+
+void quantize(const float* __restrict x, int n, Quant q, std::uint8_t* __restrict out) {
+  const float low = static_cast<float>(-q.zero_point);
+  const float high = static_cast<float>(255 - q.zero_point);
+  for (int j = 0; j < n; ++j) {
+    const float v = round_even(clamp(x[j] / q.scale, low, high));
+    out[j] = static_cast<std::uint8_t>(static_cast<std::int32_t>(v) + q.zero_point);
+  }
+}
+
+// vpmaddubsw's pair: two uint8 x int8 products, each within int16, their sum
+// saturated to int16.
+inline std::int32_t pair(std::int32_t a0, std::int32_t w0, std::int32_t a1, std::int32_t w1) {
+  std::int32_t t = a0 * w0 + a1 * w1;
+  t = t < 32767 ? t : 32767;
+  return t > -32768 ? t : -32768;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__) && \
+    !defined(CADENZA_NO_CLONES)
+#define CADENZA_INT8_CLONES __attribute__((target_clones("avx2", "default")))
+// The activations' fused multiply-adds are std::fma, exact everywhere: one
+// instruction where the CPU has FMA, libm's (correctly rounded) elsewhere.
+#define CADENZA_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define CADENZA_INT8_CLONES
+#define CADENZA_FMA_CLONES
+#endif
+
+// The portable kernel: row-major weights, the same pairs and saturation.
+void matmul_portable(const QuantMatrix& m, const std::uint8_t* __restrict a, std::int32_t zp,
+                    std::int32_t* __restrict acc) {
+  const int rows = m.rows, cols = m.cols;
+  const std::int8_t* w = m.data.data();
+  for (int j = 0; j < cols; ++j) acc[j] = -zp * m.colsum[j];
+  int k = 0;
+  for (; k + 1 < rows; k += 2) {
+    const std::int32_t a0 = a[k], a1 = a[k + 1];
+    if (a0 == 0 && a1 == 0) continue;  // the pair adds 0 (ReLU's zeros, often)
+    const std::int8_t* w0 = w + static_cast<std::size_t>(k) * cols;
+    const std::int8_t* w1 = w0 + cols;
+    for (int j = 0; j < cols; ++j) acc[j] += pair(a0, w0[j], a1, w1[j]);
+  }
+  if (k < rows) {  // an odd last k pairs with zero: its product alone, never saturated
+    const std::int32_t a0 = a[k];
+    const std::int8_t* w0 = w + static_cast<std::size_t>(k) * cols;
+    for (int j = 0; j < cols; ++j) acc[j] += a0 * w0[j];
+  }
+}
+
+namespace {
+
+#ifdef CADENZA_INT8_AVX2
+// MLAS's own arithmetic: vpmaddubsw multiplies the four input bytes of a
+// group (broadcast) by a column's four weight bytes and adds them in
+// saturating int16 pairs (0-1, 2-3); vpmaddwd by ones adds the two pairs
+// exactly in int32.  kPanel / 8 accumulators of eight columns stay in
+// registers over all the rows; rows_count rows share each weight load.
+template <int kRowsAtOnce>
+__attribute__((target("avx2"))) void matmul_avx2(const QuantMatrix& m,
+                                                 const std::uint8_t* const* a,
+                                                 const std::int32_t* zp, std::int32_t* const* acc) {
+  constexpr int kVectors = kPanel / 8;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int p = 0; p < m.panels; ++p) {
+    __m256i sum[kRowsAtOnce][kVectors];
+    for (int r = 0; r < kRowsAtOnce; ++r) {
+      for (int v = 0; v < kVectors; ++v) sum[r][v] = _mm256_setzero_si256();
+    }
+    const std::int8_t* w = m.packed.data() + static_cast<std::size_t>(p) * m.groups * kPanel * 4;
+    for (int g = 0; g < m.groups; ++g, w += kPanel * 4) {
+      __m256i x[kRowsAtOnce];
+      for (int r = 0; r < kRowsAtOnce; ++r) {
+        std::int32_t four;
+        std::memcpy(&four, a[r] + 4 * g, sizeof four);
+        x[r] = _mm256_set1_epi32(four);
+      }
+      for (int v = 0; v < kVectors; ++v) {
+        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * v));
+        for (int r = 0; r < kRowsAtOnce; ++r) {
+          const __m256i pairs = _mm256_maddubs_epi16(x[r], wv);
+          sum[r][v] = _mm256_add_epi32(sum[r][v], _mm256_madd_epi16(pairs, ones));
+        }
+      }
+    }
+    const int first = p * kPanel;
+    const int count = m.cols - first < kPanel ? m.cols - first : kPanel;
+    for (int r = 0; r < kRowsAtOnce; ++r) {
+      alignas(32) std::int32_t out[kPanel];
+      for (int v = 0; v < kVectors; ++v) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out + 8 * v), sum[r][v]);
+      }
+      for (int j = 0; j < count; ++j) acc[r][first + j] = out[j] - zp[r] * m.colsum[first + j];
+    }
+  }
+}
+
+bool cpu_has_avx2() {
+  __builtin_cpu_init();  // may run before libgcc's own initialiser has
+  return __builtin_cpu_supports("avx2");
+}
+
+// Decided once at load; the AVX2 and the portable kernels give the same integers.
+const bool kHaveAvx2 = cpu_has_avx2();
+#endif
+
+}  // namespace
+
+void matmul(const QuantMatrix& m, const std::uint8_t* a, std::int32_t zp, std::int32_t* acc) {
+#ifdef CADENZA_INT8_AVX2
+  if (kHaveAvx2 && !m.packed.empty()) {
+    const std::uint8_t* rows[1] = {a};
+    std::int32_t* outs[1] = {acc};
+    matmul_avx2<1>(m, rows, &zp, outs);
+    return;
+  }
+#endif
+  matmul_portable(m, a, zp, acc);
+}
+
+void matmul2(const QuantMatrix& m, const std::uint8_t* a0, std::int32_t zp0, const std::uint8_t* a1,
+             std::int32_t zp1, std::int32_t* acc0, std::int32_t* acc1) {
+#ifdef CADENZA_INT8_AVX2
+  if (kHaveAvx2 && !m.packed.empty()) {
+    const std::uint8_t* rows[2] = {a0, a1};
+    const std::int32_t zps[2] = {zp0, zp1};
+    std::int32_t* outs[2] = {acc0, acc1};
+    matmul_avx2<2>(m, rows, zps, outs);
+    return;
+  }
+#endif
+  matmul_portable(m, a0, zp0, acc0);
+  matmul_portable(m, a1, zp1, acc1);
+}
+
+CADENZA_INT8_CLONES
+void dequantize(const std::int32_t* __restrict acc, int n, float scale, float* __restrict out) {
+  for (int j = 0; j < n; ++j) out[j] = static_cast<float>(acc[j]) * scale;
+}
+
+namespace {
+
+// MLAS's logistic constants (Eigen's): a degree-9 odd numerator and a
+// degree-10 even denominator on x clamped to +-18.
+inline float sigmoid_one(float x) {
+  x = x < -18.0f ? -18.0f : x;
+  x = x > 18.0f ? 18.0f : x;
+  const float s = x * x;
+  float p = std::fma(s, 4.37031012579801e-11f, 1.15627324459942e-07f);
+  p = std::fma(s, p, 6.08574864600143e-05f);
+  p = std::fma(s, p, 8.51377133304701e-03f);
+  p = std::fma(s, p, 2.48287947061529e-01f);
+  float q = std::fma(s, 6.10247389755681e-13f, 5.76102136993427e-09f);
+  q = std::fma(s, q, 6.29106785017040e-06f);
+  q = std::fma(s, q, 1.70198817374094e-03f);
+  q = std::fma(s, q, 1.16817656904453e-01f);
+  q = std::fma(s, q, 9.93151921023180e-01f);
+  const float r = (x * p) / q + 0.5f;
+  return r > 0.0f ? r : 0.0f;  // the FMA3 kernel clamps below only
+}
+
+// MLAS's tanh constants (Eigen's): degree 13 over degree 6 on x clamped to +-9.
+inline float tanh_one(float x) {
+  x = x < -9.0f ? -9.0f : x;
+  x = x > 9.0f ? 9.0f : x;
+  const float s = x * x;
+  float p = std::fma(s, -2.76076847742355e-16f, 2.00018790482477e-13f);
+  p = std::fma(s, p, -8.60467152213735e-11f);
+  p = std::fma(s, p, 5.12229709037114e-08f);
+  p = std::fma(s, p, 1.48572235717979e-05f);
+  p = std::fma(s, p, 6.37261928875436e-04f);
+  p = std::fma(s, p, 4.89352455891786e-03f);
+  float q = std::fma(s, 1.19825839466702e-06f, 1.18534705686654e-04f);
+  q = std::fma(s, q, 2.26843463243900e-03f);
+  q = std::fma(s, q, 4.89352518554385e-03f);
+  return (x * p) / q;
+}
+
+}  // namespace
+
+CADENZA_FMA_CLONES
+void sigmoid_inplace(float* __restrict x, int n) {
+  for (int j = 0; j < n; ++j) x[j] = sigmoid_one(x[j]);
+}
+
+CADENZA_FMA_CLONES
+void tanh_inplace(float* __restrict x, int n) {
+  for (int j = 0; j < n; ++j) x[j] = tanh_one(x[j]);
+}
+
+CADENZA_FMA_CLONES
+void lstm_update(const float* __restrict z, int u, float* __restrict c, float* __restrict h,
+                 float* __restrict scratch) {
+  // The graph's order: mul = f * c, mul_1 = i * g, c = mul + mul_1 (no fusing:
+  // -ffp-contract=off), h = o * tanh(c).
+  for (int j = 0; j < u; ++j) c[j] = z[u + j] * c[j] + z[j] * z[2 * u + j];
+  for (int j = 0; j < u; ++j) scratch[j] = tanh_one(c[j]);
+  for (int j = 0; j < u; ++j) h[j] = z[3 * u + j] * scratch[j];
+}
+
+void prepare(QuantMatrix& m) {
+  m.colsum.assign(m.cols, 0);
+  for (int k = 0; k < m.rows; ++k) {
+    for (int j = 0; j < m.cols; ++j) m.colsum[j] += m.data[static_cast<std::size_t>(k) * m.cols + j];
+  }
+  m.groups = padded_rows(m.rows) / 4;
+  m.panels = padded(m.cols) / kPanel;
+  m.packed.assign(static_cast<std::size_t>(m.panels) * m.groups * kPanel * 4, 0);
+  for (int k = 0; k < m.rows; ++k) {
+    for (int j = 0; j < m.cols; ++j) {
+      const std::size_t at =
+          ((static_cast<std::size_t>(j / kPanel) * m.groups + k / 4) * kPanel + j % kPanel) * 4 + k % 4;
+      m.packed[at] = m.data[static_cast<std::size_t>(k) * m.cols + j];
+    }
+  }
+}
+
+}  // namespace cadenza::int8
