@@ -126,6 +126,7 @@ def run_case(world: World, timer: C.CDLL, blocks: int, block: int, rate: float,
     instance.activate()
     transport = Transport(rate, 120.0, rolling=rolling)
     answered = 0
+    answer_blocks: list[int] = []  # blocks in which an answer note began
     late = 0
     period = block / rate
     load_before = load_average()
@@ -140,13 +141,25 @@ def run_case(world: World, timer: C.CDLL, blocks: int, block: int, rate: float,
                 late += wait < -period  # more than a block behind: the caller was preempted
         midi = _calls(rate, block, instance.clock) if playing else []
         out = instance.run(block, transport, midi, position=index == 0)
-        answered += sum(1 for _, d in out.events if d[0] & 0xF0 == 0x90 and d[2] > 0)
+        onsets = sum(1 for _, d in out.events if d[0] & 0xF0 == 0x90 and d[2] > 0)
+        answered += onsets
+        if onsets:
+            answer_blocks.append(index)
     wall = time.monotonic() - start
     raw = (C.c_uint64 * blocks)()
     count = timer.timings_take(raw, blocks)
     predictions = close_with_stats(instance)
-    micros = sorted(ns / 1000.0 for ns in raw[:count])
+    timed = [ns / 1000.0 for ns in raw[:count]]
+    in_answer_blocks = [timed[i] for i in answer_blocks if i < count]
+    micros = sorted(timed)
     return {
+        # The blocks that chose and played an answer note (the model's ask), apart:
+        # the overall max can be a block with nothing to do, preempted.
+        "answer_blocks": len(in_answer_blocks),
+        "answer_block_max_us": max(in_answer_blocks, default=0.0),
+        "answer_block_p50_us": statistics.median(in_answer_blocks) if in_answer_blocks else 0.0,
+        "slowest_blocks": [{"block": i, "us": round(timed[i], 2), "answer": i in answer_blocks}
+                           for i in sorted(range(count), key=lambda k: -timed[k])[:5]],
         "blocks": count,
         "wall_s": round(wall, 3),
         "blocks_over_a_block_late": late,
@@ -220,10 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     for case in ("answering", "idle_rolling", "idle_stopped"):
         r = results[case]
-        log.info("%-13s %6d blocks  p50 %6.2f us  p99 %6.2f us  max %8.2f us  (%d answer notes)"
-                 "  load %s  predictions %s",
+        log.info("%-13s %6d blocks  p50 %6.2f us  p99 %6.2f us  max %8.2f us  (%d answer notes;"
+                 " answer blocks max %.2f us)  load %s  predictions %s",
                  case, r["blocks"], r["p50_us"], r["p99_us"], r["max_us"], r["answer_notes"],
-                 r["load_before"], r["predictions"])
+                 r["answer_block_max_us"], r["load_before"], r["predictions"])
     if args.idle_cost > 0:
         results["idle_cost"] = idle_cost(world, args.rate, args.block, args.idle_cost)
         log.info("idle cost: %s", results["idle_cost"])
