@@ -5,6 +5,8 @@
 //   midi FRAME HEX            e.g. "midi 0 903c5a"
 //   locate FRAME BEAT         from the block holding FRAME the song is at BEAT
 //   stop FRAME                the transport stops from the block holding FRAME
+//   normalized ID VALUE       parameter ID (plugin/parameters.hpp) set to VALUE in 0..1
+//                             in the first block (VST3 host only: VST3 sends normalized values)
 //   state_in HEX              the plugin state loaded before activate (CLAP host only)
 //   state_out                 the state saved after the last block, printed (CLAP host only)
 #pragma once
@@ -24,6 +26,7 @@ struct Script {
     uint32_t block = 64;
     uint64_t frames = 0;
     std::vector<std::pair<uint32_t, double>> params;
+    std::vector<std::pair<uint32_t, double>> normalized;
     std::multimap<uint64_t, std::vector<uint8_t>> midi;
     std::map<uint64_t, double> locates;
     uint64_t stop_at = UINT64_MAX;
@@ -54,6 +57,10 @@ inline Script read_script(std::istream& in) {
             uint32_t id; double value;
             words >> id >> value;
             s.params.emplace_back(id, value);
+        } else if (word == "normalized") {
+            uint32_t id; double value;
+            words >> id >> value;
+            s.normalized.emplace_back(id, value);
         } else if (word == "midi") {
             uint64_t frame; std::string hex;
             words >> frame >> hex;

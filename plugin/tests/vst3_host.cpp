@@ -3,8 +3,9 @@
 // .vst3 module, makes the audio processor, activates its event buses and
 // plays a script (host_script.hpp) block by block with the host's process
 // context (project time in samples and quarters, tempo, 4/4), printing every
-// note the plugin sends as MIDI with its absolute frame.  No parameters go in:
-// the plugin runs on its defaults (pass-through on).
+// note the plugin sends as MIDI with its absolute frame.  Parameters go in
+// as the script's `normalized` lines, in the first block at offset 0, as a
+// host's automation does.
 //
 // Output: "ev FRAME HEX" lines, then "ok".
 #include <dlfcn.h>
@@ -74,28 +75,51 @@ v3_event_list_cpp make_table() {
     return table;
 }
 
-// The host's parameter changes: none in, and the plugin's output values
+// DPF's VST3 parameter ids: its internal ones first (with MIDI input, 130
+// MIDI CC parameters for each of 16 channels; no UI, latency or programs
+// here), then the plugin's, in order (DistrhoPluginVST.hpp).
+constexpr v3_param_id kFirstPluginParamId = 130 * 16;
+
+// The host's parameter changes: one queue per parameter the script sets, a
+// single point at offset 0 (first block only); the plugin's output values
 // (DPF reports its output parameters through them) taken and dropped.
 struct ParamQueue {
     const v3_param_value_queue_cpp* table;
+    v3_param_id id = 0;
+    double value = 0.0;
 };
 struct ParamChanges {
     const v3_param_changes_cpp* table;
-    ParamQueue* queue;
+    ParamQueue* sink;                 // where output values go
+    std::vector<ParamQueue>* queues;  // input: the changes this block carries
 };
 
-v3_param_id V3_API queue_id(void*) { return 0; }
-int32_t V3_API queue_count(void*) { return 0; }
-v3_result V3_API queue_get(void*, int32_t, int32_t*, double*) { return V3_INVALID_ARG; }
+v3_param_id V3_API queue_id(void* self) { return static_cast<ParamQueue*>(self)->id; }
+int32_t V3_API queue_count(void*) { return 1; }
+v3_result V3_API queue_get(void* self, int32_t index, int32_t* offset, double* value) {
+    if (index != 0) return V3_INVALID_ARG;
+    *offset = 0;
+    *value = static_cast<ParamQueue*>(self)->value;
+    return V3_OK;
+}
 v3_result V3_API queue_add(void*, int32_t, double, int32_t* index) {
     *index = 0;
     return V3_OK;
 }
-int32_t V3_API changes_count(void*) { return 0; }
-v3_param_value_queue** V3_API changes_get(void*, int32_t) { return nullptr; }
+int32_t V3_API changes_count(void* self) {
+    const auto* changes = static_cast<ParamChanges*>(self);
+    return changes->queues ? static_cast<int32_t>(changes->queues->size()) : 0;
+}
+v3_param_value_queue** V3_API changes_get(void* self, int32_t index) {
+    auto* changes = static_cast<ParamChanges*>(self);
+    if (!changes->queues || index < 0 || static_cast<std::size_t>(index) >= changes->queues->size()) {
+        return nullptr;
+    }
+    return reinterpret_cast<v3_param_value_queue**>(&(*changes->queues)[static_cast<std::size_t>(index)]);
+}
 v3_param_value_queue** V3_API changes_add(void* self, v3_param_id*, int32_t* index) {
     *index = 0;
-    return reinterpret_cast<v3_param_value_queue**>(static_cast<ParamChanges*>(self)->queue);
+    return reinterpret_cast<v3_param_value_queue**>(static_cast<ParamChanges*>(self)->sink);
 }
 
 v3_param_value_queue_cpp make_queue_table() {
@@ -200,9 +224,13 @@ int main(int argc, char** argv) {
     EventList out{&table, {}, 0};
     const v3_param_value_queue_cpp queue_table = make_queue_table();
     const v3_param_changes_cpp changes_table = make_changes_table();
-    ParamQueue queue{&queue_table};
-    ParamChanges params_in{&changes_table, &queue};
-    ParamChanges params_out{&changes_table, &queue};
+    ParamQueue sink{&queue_table};
+    std::vector<ParamQueue> first_block, none;
+    for (const auto& [id, value] : script.normalized) {
+        first_block.push_back({&queue_table, kFirstPluginParamId + id, value});
+    }
+    ParamChanges params_in{&changes_table, &sink, &first_block};
+    ParamChanges params_out{&changes_table, &sink, nullptr};
     double beat = 0.0;
     bool playing = true;
     for (uint64_t start = 0; start < script.frames; start += script.block) {
@@ -243,6 +271,7 @@ int main(int argc, char** argv) {
         // An object pointer is the address of its first member, the table pointer.
         data.input_events = reinterpret_cast<v3_event_list**>(&in);
         data.output_events = reinterpret_cast<v3_event_list**>(&out);
+        params_in.queues = start == 0 ? &first_block : &none;
         data.input_params = reinterpret_cast<v3_param_changes**>(&params_in);
         data.output_params = reinterpret_cast<v3_param_changes**>(&params_out);
         data.ctx = &context;
