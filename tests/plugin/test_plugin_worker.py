@@ -40,8 +40,12 @@ pytestmark = [
 
 RATE, BPM = 48000.0, 120.0
 SECONDS = 9.0
-# 1/16: four choices a beat, so a 4096-frame block (2.7 sixteenths) chooses several.
+# Grid parameter values (plugin/parameters.cpp): 1/16, and 1/16t, whose step
+# (4000 frames at 120 BPM) is shorter than a 4096-frame block: some blocks
+# choose two notes, the second asked for right after the first was fed, in
+# the same run(), where no worker can have stepped it yet.
 GRID_SIXTEENTH = 2.0
+GRID_SIXTEENTH_TRIPLET = 5.0
 POSITION_EVERY_BLOCK = False
 
 
@@ -63,12 +67,13 @@ def world():
     return World()
 
 
-def play(world: World, block: int, pace: float | None) -> list[tuple[int, bytes]]:
+def play(world: World, block: int, pace: float | None,
+         grid: float = GRID_SIXTEENTH) -> list[tuple[int, bytes]]:
     """SECONDS of the calls at `block` frames; `pace`: wall seconds per audio
     second (each run() at its block's deadline), None: back to back."""
     instance = Instance(world, rate=RATE, block=block)
     instance.set("pass_through", 0.0)
-    instance.set("grid", GRID_SIXTEENTH)
+    instance.set("grid", grid)
     instance.activate()
     transport = Transport(RATE, BPM)
     midi = calls()
@@ -97,10 +102,11 @@ def served(captured: str) -> dict[str, int]:
     return {words[i]: int(words[i + 1]) for i in range(0, len(words) - 1, 2)}
 
 
-def inline(world: World, block: int, monkeypatch, capfd) -> list[tuple[int, bytes]]:
+def inline(world: World, block: int, monkeypatch, capfd,
+           grid: float = GRID_SIXTEENTH) -> list[tuple[int, bytes]]:
     """The reference: the same performance with every prediction inline."""
     monkeypatch.setenv("CADENZA_PLUGIN_INLINE_PREDICT", "1")
-    events = play(world, block, None)
+    events = play(world, block, None, grid)
     stats = served(capfd.readouterr().err)
     monkeypatch.delenv("CADENZA_PLUGIN_INLINE_PREDICT")
     # Inline: nothing came from a worker, every token fed was stepped here.
@@ -117,12 +123,12 @@ def stats_on(monkeypatch):
 
 def test_the_worker_driven_back_to_back_steals_and_plays_the_inline_notes(
         world, monkeypatch, capfd):
-    reference = inline(world, 4096, monkeypatch, capfd)
-    events = play(world, 4096, None)
+    reference = inline(world, 4096, monkeypatch, capfd, GRID_SIXTEENTH_TRIPLET)
+    events = play(world, 4096, None, GRID_SIXTEENTH_TRIPLET)
     stats = served(capfd.readouterr().err)
     assert events == reference
-    # Notes chosen inside the run() that fed the token before: the audio thread
-    # replayed tokens itself.
+    # Notes chosen in the run() that fed the token before: the audio thread
+    # stepped tokens itself.
     assert stats["inline_steps"] > 0
     assert stats["asked"] >= 6
 
