@@ -7,8 +7,8 @@
 //   stop FRAME                the transport stops from the block holding FRAME
 //   normalized ID VALUE       parameter ID (plugin/parameters.hpp) set to VALUE in 0..1
 //                             in the first block (VST3 host only: VST3 sends normalized values)
-//   state_in HEX              the plugin state loaded before activate (CLAP host only)
-//   state_out                 the state saved after the last block, printed (CLAP host only)
+//   state_in HEX              the plugin state loaded before activate
+//   state_out                 the state saved after the last block, printed
 #pragma once
 
 #include <cstdint>

@@ -7,17 +7,23 @@
 // as the script's `normalized` lines, in the first block at offset 0, as a
 // host's automation does.
 //
-// Output: "ev FRAME HEX" lines, then "ok".
+// The state: `state_in` is given to the component before it is activated,
+// and with `state_out` the state it saves after the run is printed.
+//
+// Output: "ev FRAME HEX" lines, then "state HEX" (with state_out), then "ok".
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include "host_script.hpp"
 #include "travesty/audio_processor.h"
+#include "travesty/bstream.h"
 #include "travesty/component.h"
 #include "travesty/events.h"
 #include "travesty/factory.h"
@@ -145,6 +151,47 @@ v3_param_changes_cpp make_changes_table() {
     return table;
 }
 
+// A byte stream over memory, for the component's state (IBStream).
+struct StreamTable {
+    v3_funknown unknown;
+    v3_bstream stream;
+};
+struct Stream {
+    const StreamTable* table;
+    std::string bytes;
+    std::size_t at = 0;
+};
+v3_result V3_API stream_read(void* self, void* buffer, int32_t size, int32_t* done) {
+    auto* s = static_cast<Stream*>(self);
+    const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(size), s->bytes.size() - s->at);
+    std::memcpy(buffer, s->bytes.data() + s->at, n);
+    s->at += n;
+    if (done != nullptr) *done = static_cast<int32_t>(n);
+    return V3_OK;
+}
+v3_result V3_API stream_write(void* self, void* buffer, int32_t size, int32_t* done) {
+    auto* s = static_cast<Stream*>(self);
+    s->bytes.append(static_cast<const char*>(buffer), static_cast<std::size_t>(size));
+    s->at = s->bytes.size();
+    if (done != nullptr) *done = size;
+    return V3_OK;
+}
+v3_result V3_API stream_seek(void* self, int64_t pos, int32_t mode, int64_t* result) {
+    auto* s = static_cast<Stream*>(self);
+    const int64_t base = mode == V3_SEEK_SET ? 0 : mode == V3_SEEK_CUR ? static_cast<int64_t>(s->at)
+                                                                      : static_cast<int64_t>(s->bytes.size());
+    const int64_t to = std::max<int64_t>(0, std::min<int64_t>(base + pos, static_cast<int64_t>(s->bytes.size())));
+    s->at = static_cast<std::size_t>(to);
+    if (result != nullptr) *result = to;
+    return V3_OK;
+}
+v3_result V3_API stream_tell(void* self, int64_t* pos) {
+    *pos = static_cast<int64_t>(static_cast<Stream*>(self)->at);
+    return V3_OK;
+}
+const StreamTable kStreamTable = {{list_query, list_ref, list_unref},
+                                  {stream_read, stream_write, stream_seek, stream_tell}};
+
 // A MIDI note message as a VST3 note event (the velocity placed so that the
 // plugin's float-to-MIDI truncation gives it back).
 bool to_event(const std::vector<uint8_t>& midi, int32_t offset, v3_event& event) {
@@ -209,6 +256,13 @@ int main(int argc, char** argv) {
     }
     const Script script = host_script::read_script(std::cin);
     auto* comp = v3_cpp_obj(component);
+    if (!script.state_in.empty()) {
+        Stream in{&kStreamTable, script.state_in, 0};
+        if (comp->set_state(component, reinterpret_cast<v3_bstream**>(&in)) != V3_OK) {
+            std::fprintf(stderr, "set_state failed\n");
+            return 1;
+        }
+    }
     comp->activate_bus(component, V3_EVENT, V3_INPUT, 0, true);
     comp->activate_bus(component, V3_EVENT, V3_OUTPUT, 0, true);
     v3_process_setup setup{V3_REALTIME, V3_SAMPLE_32, static_cast<int32_t>(script.block), script.rate};
@@ -280,6 +334,16 @@ int main(int argc, char** argv) {
     }
     proc->set_processing(processor, false);
     comp->set_active(component, false);
+    if (script.state_out) {
+        Stream out_state{&kStreamTable, {}, 0};
+        if (comp->get_state(component, reinterpret_cast<v3_bstream**>(&out_state)) != V3_OK) {
+            std::fprintf(stderr, "get_state failed\n");
+            return 1;
+        }
+        std::printf("state ");
+        for (unsigned char c : out_state.bytes) std::printf("%02x", c);
+        std::printf("\n");
+    }
     v3_cpp_obj_unref(processor);
     v3_cpp_obj_terminate(component);
     v3_cpp_obj_unref(component);
