@@ -3,11 +3,20 @@
 // with the weights file bundled beside the plugin.  Built instead of the
 // stand-in (engine_adapter.cpp) wherever native/ has both (plugin/Makefile).
 //
+// The model step runs on a worker thread ahead of the engine's asks
+// (predict_worker.hpp); the notes are the same as inline, bit for bit.
+// CADENZA_PLUGIN_INLINE_PREDICT=1 in the environment at load makes every
+// prediction inline instead (the tests' reference).  CADENZA_PLUGIN_PREDICT_STATS=1
+// prints, when an engine is freed, how its predictions were served (stderr).
+//
 // The engine is driven with no lookahead: a note is chosen when the plugin
 // asks for the block that holds it, so what it is chosen from (the performer's
 // notes so far) is the same at every block size.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <vector>
@@ -16,6 +25,7 @@
 #include "cadenza/model.hpp"
 #include "cadenza/weights.hpp"
 #include "engine_adapter.hpp"
+#include "predict_worker.hpp"
 
 namespace cadenza_plugin {
 
@@ -68,11 +78,29 @@ std::vector<int32_t> bundle_primer(const cadenza::Weights& weights) {
     return std::vector<int32_t>(fill.end() - static_cast<std::ptrdiff_t>(keep), fill.end());
 }
 
+bool env_set(const char* name) {
+    const char* value = std::getenv(name);
+    return value != nullptr && value[0] != '\0' && std::strcmp(value, "0") != 0;
+}
+
 }  // namespace
 
 struct EngineAdapter::Impl {
+    ~Impl() {
+        engine.reset();  // before the predictor it holds a reference to
+        if (predictor && env_set("CADENZA_PLUGIN_PREDICT_STATS")) {
+            const PredictionWorker::Stats& s = predictor->stats();
+            std::fprintf(stderr,
+                         "cadenza-predict: asked %llu ready %llu inline_steps %llu donations %llu\n",
+                         static_cast<unsigned long long>(s.asked),
+                         static_cast<unsigned long long>(s.ready),
+                         static_cast<unsigned long long>(s.inline_steps),
+                         static_cast<unsigned long long>(s.donations));
+        }
+    }
+
     std::shared_ptr<const cadenza::Weights> weights;
-    std::unique_ptr<cadenza::NativeStreamPredictor> predictor;
+    std::unique_ptr<PredictionWorker> predictor;
     std::unique_ptr<cadenza::Engine> engine;
     cadenza::Event events[cadenza::MAX_EVENTS];
     Settings settings;
@@ -103,10 +131,12 @@ std::unique_ptr<EngineAdapter> EngineAdapter::load(const std::string& path, std:
     try {
         auto impl = std::make_unique<Impl>();
         impl->weights = cadenza::Weights::load(path);
-        impl->predictor = std::make_unique<cadenza::NativeStreamPredictor>(impl->weights);
+        impl->predictor = std::make_unique<PredictionWorker>(impl->weights);
         impl->engine = std::make_unique<cadenza::Engine>(
             *impl->predictor, impl->weights->vocabulary, bundle_primer(*impl->weights),
             native_settings(impl->settings, impl->bpm), 0.0, /*lookahead=*/0.0);
+        // Here, off the audio thread: the engine is freed off it too, which joins the worker.
+        impl->predictor->start(!env_set("CADENZA_PLUGIN_INLINE_PREDICT"));
         error = LoadError::None;
         return std::unique_ptr<EngineAdapter>(new EngineAdapter(std::move(impl)));
     } catch (const std::exception& err) {

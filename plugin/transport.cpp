@@ -13,6 +13,7 @@ TransportChange TransportTracker::update(const HostPosition& now, uint32_t frame
         return was_rolling ? TransportChange::Stopped : TransportChange::None;
     }
     if (!was_rolling) {
+        unsettled_ = false;
         change = TransportChange::Started;
         beat_ = now.beat;
     } else {
@@ -21,11 +22,29 @@ TransportChange TransportTracker::update(const HostPosition& now, uint32_t frame
         const uint64_t ahead = now.frame > next_frame_ ? now.frame - next_frame_ : 0;
         const bool frame_follows = now.frame + kFrameJumpTolerance >= next_frame_ &&
                                    now.frame <= next_frame_ + kFrameJumpTolerance;
-        if (frame_follows && !(trust_beat_ && std::fabs(now.beat - expected) > kBeatJumpTolerance)) {
+        const uint64_t off = ahead > 0 ? ahead : next_frame_ - now.frame;
+        const bool beat_follows =
+            !(trust_beat_ && std::fabs(now.beat - expected) > kBeatJumpTolerance);
+        if (frame_follows && beat_follows) {
             beat_ = expected;
             if (now.bpm != bpm_) {
                 change = TransportChange::Tempo;
             }
+            unsettled_ = false;
+        } else if (!frame_follows && beat_follows && !unsettled_ && off <= frames) {
+            // A frame up to one block off ours, once: JACK's stutter (see the
+            // header) or the first block after lost cycles.  Keep our clock and
+            // see which timeline the next block is on.
+            beat_ = expected;
+            unsettled_ = true;
+            if (now.bpm != bpm_) {
+                change = TransportChange::Tempo;
+            }
+            rolling_ = true;
+            bpm_ = now.bpm;
+            frames_ = frames;
+            next_frame_ += frames;
+            return change;
         } else if (!frame_follows && ahead > 0 && ahead <= kMaxSkipFrames &&
                    (!trust_beat_ ||
                     std::fabs(now.beat - (expected + ahead * per_frame)) <= kBeatJumpTolerance)) {
@@ -36,6 +55,9 @@ TransportChange TransportTracker::update(const HostPosition& now, uint32_t frame
             change = TransportChange::Jumped;
             beat_ = now.beat;
         }
+    }
+    if (change != TransportChange::None && change != TransportChange::Tempo) {
+        unsettled_ = false;
     }
     rolling_ = true;
     bpm_ = now.bpm;

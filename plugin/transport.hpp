@@ -9,6 +9,17 @@
 // then: JACK's own timebase example (jack_transport) counts its beats by the
 // cycles it is called for, so through lost cycles its beat falls behind the
 // transport frame; the frame is the transport's time.
+// A frame up to one block off ours is first taken as noise: our clock goes on
+// and the next block decides.  If it is back on our timeline, nothing
+// happened; if it goes on from the host's odd frame, that block is a skip (or
+// a jump, if behind).  Why: JACK's transport, when a client's cycle runs late
+// (jalv on a loaded jackd -d dummy, as the jalv test found with a trace of
+// every block), can hand a client the next cycle's frame and then the same
+// frame again (30592, 30720, 30720, 30784): read at once, that is a skip of
+// one period and then a jump back, and a jump drops the phrase and re-anchors
+// to jack_transport's beat, which lags its frame (it counts whole ticks per
+// cycle).  The cost: after cycles truly lost, notes due in the first block
+// after them come up to a block late.
 // A jump is a transport frame that does not follow on from the last block's
 // by more than kFrameJumpTolerance, or, where the host's beat can be trusted
 // (`trust_beat`), a beat more than kBeatJumpTolerance off the expected one.
@@ -64,6 +75,7 @@ class TransportTracker {
     double bpm_ = 120.0;
     uint32_t frames_ = 0;
     uint64_t skipped_ = 0;
+    bool unsettled_ = false;  // the last block's frame was off ours and not yet acted on
 };
 
 }  // namespace cadenza_plugin

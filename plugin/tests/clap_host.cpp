@@ -5,7 +5,9 @@
 // sends, with its absolute frame.
 //
 // The script's lines: host_script.hpp.  Output: "ev FRAME HEX" lines, then
-// "status S" (the model status parameter).
+// "param ID VALUE" for every parameter, "status S" (the model status
+// parameter) and, with state_out, "state HEX" (the state the plugin saves).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +19,7 @@
 
 #include "clap/entry.h"
 #include "clap/ext/params.h"
+#include "clap/ext/state.h"
 #include "clap/plugin-factory.h"
 #include "clap/plugin.h"
 #include "clap/process.h"
@@ -58,6 +61,24 @@ bool out_push(const clap_output_events_t* list, const clap_event_header_t* event
     return true;
 }
 
+// The state streams: the whole state in memory.
+struct ReadStream {
+    clap_istream_t stream;
+    const std::string* bytes;
+    std::size_t at;
+};
+int64_t read_bytes(const clap_istream_t* stream, void* buffer, uint64_t size) {
+    auto* in = static_cast<ReadStream*>(stream->ctx);
+    const std::size_t n = std::min<std::size_t>(size, in->bytes->size() - in->at);
+    std::memcpy(buffer, in->bytes->data() + in->at, n);
+    in->at += n;
+    return static_cast<int64_t>(n);
+}
+int64_t write_bytes(const clap_ostream_t* stream, const void* buffer, uint64_t size) {
+    static_cast<std::string*>(stream->ctx)->append(static_cast<const char*>(buffer), size);
+    return static_cast<int64_t>(size);
+}
+
 const void* host_extension(const clap_host_t*, const char*) { return nullptr; }
 void host_request(const clap_host_t*) {}
 
@@ -91,6 +112,15 @@ int main(int argc, char** argv) {
         return 1;
     }
     const Script script = host_script::read_script(std::cin);
+    const auto* state = static_cast<const clap_plugin_state_t*>(plugin->get_extension(plugin, CLAP_EXT_STATE));
+    if (!script.state_in.empty()) {
+        ReadStream in{{nullptr, read_bytes}, &script.state_in, 0};
+        in.stream.ctx = &in;
+        if (state == nullptr || !state->load(plugin, &in.stream)) {
+            std::fprintf(stderr, "state load failed\n");
+            return 1;
+        }
+    }
     if (!plugin->activate(plugin, script.rate, 1, script.block) || !plugin->start_processing(plugin)) {
         std::fprintf(stderr, "activate/start_processing failed\n");
         return 1;
@@ -153,9 +183,27 @@ int main(int argc, char** argv) {
     double status = -1.0;
     if (const auto* params = static_cast<const clap_plugin_params_t*>(
             plugin->get_extension(plugin, CLAP_EXT_PARAMS))) {
+        for (uint32_t i = 0; i < params->count(plugin); ++i) {
+            clap_param_info_t info{};
+            double value = 0.0;
+            if (params->get_info(plugin, i, &info) && params->get_value(plugin, info.id, &value)) {
+                std::printf("param %u %.9g\n", info.id, value);
+            }
+        }
         params->get_value(plugin, kModelStatusParam, &status);
     }
     std::printf("status %g\n", status);
+    if (script.state_out) {
+        std::string saved;
+        clap_ostream_t out_stream{&saved, write_bytes};
+        if (state == nullptr || !state->save(plugin, &out_stream)) {
+            std::fprintf(stderr, "state save failed\n");
+            return 1;
+        }
+        std::printf("state ");
+        for (unsigned char c : saved) std::printf("%02x", c);
+        std::printf("\n");
+    }
     plugin->stop_processing(plugin);
     plugin->deactivate(plugin);
     plugin->destroy(plugin);

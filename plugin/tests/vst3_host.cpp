@@ -3,19 +3,26 @@
 // .vst3 module, makes the audio processor, activates its event buses and
 // plays a script (host_script.hpp) block by block with the host's process
 // context (project time in samples and quarters, tempo, 4/4), printing every
-// note the plugin sends as MIDI with its absolute frame.  No parameters go in:
-// the plugin runs on its defaults (pass-through on).
+// note the plugin sends as MIDI with its absolute frame.  Parameters go in
+// as the script's `normalized` lines, in the first block at offset 0, as a
+// host's automation does.
 //
-// Output: "ev FRAME HEX" lines, then "ok".
+// The state: `state_in` is given to the component before it is activated,
+// and with `state_out` the state it saves after the run is printed.
+//
+// Output: "ev FRAME HEX" lines, then "state HEX" (with state_out), then "ok".
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include "host_script.hpp"
 #include "shared_library.hpp"
 #include "travesty/audio_processor.h"
+#include "travesty/bstream.h"
 #include "travesty/component.h"
 #include "travesty/events.h"
 #include "travesty/factory.h"
@@ -73,28 +80,51 @@ v3_event_list_cpp make_table() {
     return table;
 }
 
-// The host's parameter changes: none in, and the plugin's output values
+// DPF's VST3 parameter ids: its internal ones first (with MIDI input, 130
+// MIDI CC parameters for each of 16 channels; no UI, latency or programs
+// here), then the plugin's, in order (DistrhoPluginVST.hpp).
+constexpr v3_param_id kFirstPluginParamId = 130 * 16;
+
+// The host's parameter changes: one queue per parameter the script sets, a
+// single point at offset 0 (first block only); the plugin's output values
 // (DPF reports its output parameters through them) taken and dropped.
 struct ParamQueue {
     const v3_param_value_queue_cpp* table;
+    v3_param_id id = 0;
+    double value = 0.0;
 };
 struct ParamChanges {
     const v3_param_changes_cpp* table;
-    ParamQueue* queue;
+    ParamQueue* sink;                 // where output values go
+    std::vector<ParamQueue>* queues;  // input: the changes this block carries
 };
 
-v3_param_id V3_API queue_id(void*) { return 0; }
-int32_t V3_API queue_count(void*) { return 0; }
-v3_result V3_API queue_get(void*, int32_t, int32_t*, double*) { return V3_INVALID_ARG; }
+v3_param_id V3_API queue_id(void* self) { return static_cast<ParamQueue*>(self)->id; }
+int32_t V3_API queue_count(void*) { return 1; }
+v3_result V3_API queue_get(void* self, int32_t index, int32_t* offset, double* value) {
+    if (index != 0) return V3_INVALID_ARG;
+    *offset = 0;
+    *value = static_cast<ParamQueue*>(self)->value;
+    return V3_OK;
+}
 v3_result V3_API queue_add(void*, int32_t, double, int32_t* index) {
     *index = 0;
     return V3_OK;
 }
-int32_t V3_API changes_count(void*) { return 0; }
-v3_param_value_queue** V3_API changes_get(void*, int32_t) { return nullptr; }
+int32_t V3_API changes_count(void* self) {
+    const auto* changes = static_cast<ParamChanges*>(self);
+    return changes->queues ? static_cast<int32_t>(changes->queues->size()) : 0;
+}
+v3_param_value_queue** V3_API changes_get(void* self, int32_t index) {
+    auto* changes = static_cast<ParamChanges*>(self);
+    if (!changes->queues || index < 0 || static_cast<std::size_t>(index) >= changes->queues->size()) {
+        return nullptr;
+    }
+    return reinterpret_cast<v3_param_value_queue**>(&(*changes->queues)[static_cast<std::size_t>(index)]);
+}
 v3_param_value_queue** V3_API changes_add(void* self, v3_param_id*, int32_t* index) {
     *index = 0;
-    return reinterpret_cast<v3_param_value_queue**>(static_cast<ParamChanges*>(self)->queue);
+    return reinterpret_cast<v3_param_value_queue**>(static_cast<ParamChanges*>(self)->sink);
 }
 
 v3_param_value_queue_cpp make_queue_table() {
@@ -119,6 +149,47 @@ v3_param_changes_cpp make_changes_table() {
     table.changes.add_param_data = changes_add;
     return table;
 }
+
+// A byte stream over memory, for the component's state (IBStream).
+struct StreamTable {
+    v3_funknown unknown;
+    v3_bstream stream;
+};
+struct Stream {
+    const StreamTable* table;
+    std::string bytes;
+    std::size_t at = 0;
+};
+v3_result V3_API stream_read(void* self, void* buffer, int32_t size, int32_t* done) {
+    auto* s = static_cast<Stream*>(self);
+    const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(size), s->bytes.size() - s->at);
+    std::memcpy(buffer, s->bytes.data() + s->at, n);
+    s->at += n;
+    if (done != nullptr) *done = static_cast<int32_t>(n);
+    return V3_OK;
+}
+v3_result V3_API stream_write(void* self, void* buffer, int32_t size, int32_t* done) {
+    auto* s = static_cast<Stream*>(self);
+    s->bytes.append(static_cast<const char*>(buffer), static_cast<std::size_t>(size));
+    s->at = s->bytes.size();
+    if (done != nullptr) *done = size;
+    return V3_OK;
+}
+v3_result V3_API stream_seek(void* self, int64_t pos, int32_t mode, int64_t* result) {
+    auto* s = static_cast<Stream*>(self);
+    const int64_t base = mode == V3_SEEK_SET ? 0 : mode == V3_SEEK_CUR ? static_cast<int64_t>(s->at)
+                                                                      : static_cast<int64_t>(s->bytes.size());
+    const int64_t to = std::max<int64_t>(0, std::min<int64_t>(base + pos, static_cast<int64_t>(s->bytes.size())));
+    s->at = static_cast<std::size_t>(to);
+    if (result != nullptr) *result = to;
+    return V3_OK;
+}
+v3_result V3_API stream_tell(void* self, int64_t* pos) {
+    *pos = static_cast<int64_t>(static_cast<Stream*>(self)->at);
+    return V3_OK;
+}
+const StreamTable kStreamTable = {{list_query, list_ref, list_unref},
+                                  {stream_read, stream_write, stream_seek, stream_tell}};
 
 // A MIDI note message as a VST3 note event (the velocity placed so that the
 // plugin's float-to-MIDI truncation gives it back).
@@ -193,6 +264,13 @@ int main(int argc, char** argv) {
     }
     const Script script = host_script::read_script(std::cin);
     auto* comp = v3_cpp_obj(component);
+    if (!script.state_in.empty()) {
+        Stream in{&kStreamTable, script.state_in, 0};
+        if (comp->set_state(component, reinterpret_cast<v3_bstream**>(&in)) != V3_OK) {
+            std::fprintf(stderr, "set_state failed\n");
+            return 1;
+        }
+    }
     comp->activate_bus(component, V3_EVENT, V3_INPUT, 0, true);
     comp->activate_bus(component, V3_EVENT, V3_OUTPUT, 0, true);
     v3_process_setup setup{V3_REALTIME, V3_SAMPLE_32, static_cast<int32_t>(script.block), script.rate};
@@ -208,9 +286,13 @@ int main(int argc, char** argv) {
     EventList out{&table, {}, 0};
     const v3_param_value_queue_cpp queue_table = make_queue_table();
     const v3_param_changes_cpp changes_table = make_changes_table();
-    ParamQueue queue{&queue_table};
-    ParamChanges params_in{&changes_table, &queue};
-    ParamChanges params_out{&changes_table, &queue};
+    ParamQueue sink{&queue_table};
+    std::vector<ParamQueue> first_block, none;
+    for (const auto& [id, value] : script.normalized) {
+        first_block.push_back({&queue_table, kFirstPluginParamId + id, value});
+    }
+    ParamChanges params_in{&changes_table, &sink, &first_block};
+    ParamChanges params_out{&changes_table, &sink, nullptr};
     double beat = 0.0;
     bool playing = true;
     for (uint64_t start = 0; start < script.frames; start += script.block) {
@@ -251,6 +333,7 @@ int main(int argc, char** argv) {
         // An object pointer is the address of its first member, the table pointer.
         data.input_events = reinterpret_cast<v3_event_list**>(&in);
         data.output_events = reinterpret_cast<v3_event_list**>(&out);
+        params_in.queues = start == 0 ? &first_block : &none;
         data.input_params = reinterpret_cast<v3_param_changes**>(&params_in);
         data.output_params = reinterpret_cast<v3_param_changes**>(&params_out);
         data.ctx = &context;
@@ -259,6 +342,16 @@ int main(int argc, char** argv) {
     }
     proc->set_processing(processor, false);
     comp->set_active(component, false);
+    if (script.state_out) {
+        Stream out_state{&kStreamTable, {}, 0};
+        if (comp->get_state(component, reinterpret_cast<v3_bstream**>(&out_state)) != V3_OK) {
+            std::fprintf(stderr, "get_state failed\n");
+            return 1;
+        }
+        std::printf("state ");
+        for (unsigned char c : out_state.bytes) std::printf("%02x", c);
+        std::printf("\n");
+    }
     v3_cpp_obj_unref(processor);
     v3_cpp_obj_terminate(component);
     v3_cpp_obj_unref(component);

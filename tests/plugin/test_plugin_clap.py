@@ -120,3 +120,70 @@ def test_a_clap_stop_releases_every_note_and_stays_silent(clap_host):
     assert sounding(before)
     assert not sounding(clap)
     assert all(f <= stop_at for f, _ in clap)
+
+
+TEMPERATURE, SEED = 3, 14  # parameter ids (plugin/parameters.hpp)
+
+
+def run_clap_state(host, frames, midi, params=(), state_in: bytes | None = None):
+    """A run that loads `state_in` before activate and saves the state after:
+    (events, {param id: value}, model status, saved state bytes)."""
+    lines = [f"rate {RATE}", f"bpm {BPM}", "block 64", f"frames {frames}", "state_out"]
+    lines += [f"param {pid} {value}" for pid, value in params]
+    lines += [f"midi {frame} {data.hex()}" for frame, events in midi.items() for data in events]
+    if state_in is not None:
+        lines.append(f"state_in {state_in.hex()}")
+    done = subprocess.run([str(host), str(CLAP_FILE)], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, timeout=120, check=True)
+    events, values, status, state = [], {}, None, b""
+    for line in done.stdout.splitlines():
+        word, *rest = line.split()
+        if word == "ev":
+            events.append((int(rest[0]), bytes.fromhex(rest[1])))
+        elif word == "param":
+            values[int(rest[0])] = float(rest[1])
+        elif word == "status":
+            status = float(rest[0])
+        elif word == "state":
+            state = bytes.fromhex(rest[0])
+    return events, values, status, state
+
+
+def state_fields(state: bytes) -> list[str]:
+    """DPF's CLAP state: NUL-separated keys and values, then a 0xFE terminator."""
+    return state.split(b"\xfe")[0].decode().split("\0")
+
+
+def with_model(state: bytes, path: str) -> bytes:
+    fields = state_fields(state)
+    fields[fields.index("model") + 1] = path
+    return "\0".join(fields).encode() + b"\xfe\0"
+
+
+def test_clap_state_round_trip_restores_parameters_and_the_model_path(clap_host, tmp_path):
+    params = [(PASS_THROUGH, 0), (CHANNEL, 11), (TEMPERATURE, 0.9), (SEED, 4242)]
+    first, values, status, saved = run_clap_state(clap_host, frame_of(12), the_call(), params)
+    assert status == 0.0 and answers(first, channel=11)
+    fields = state_fields(saved)
+    assert "model" in fields and "channel" in fields
+    # Restored with no parameter of its own: the same settings, so the same notes.
+    again, restored, status, resaved = run_clap_state(clap_host, frame_of(12), the_call(),
+                                                      state_in=saved)
+    assert status == 0.0
+    assert {pid: restored[pid] for pid, _ in params} == pytest.approx(dict(params))
+    assert again == first
+    assert state_fields(resaved) == fields
+
+    # A model path chosen: saved with the project and loaded on restore.
+    chosen = tmp_path / "chosen.model"
+    chosen.write_bytes((PLUGIN_DIR / "cadenza-resources" / "cadenza.model").read_bytes())
+    chosen_state = with_model(saved, str(chosen))
+    played, _, status, kept = run_clap_state(clap_host, frame_of(12), the_call(),
+                                             state_in=chosen_state)
+    assert status == 0.0 and played == first
+    assert state_fields(kept)[state_fields(kept).index("model") + 1] == str(chosen)
+
+    # A saved path whose file has gone: refused (status 1); the bundled model plays on.
+    gone = with_model(saved, str(tmp_path / "gone.model"))
+    played, _, status, _ = run_clap_state(clap_host, frame_of(12), the_call(), state_in=gone)
+    assert status == 1.0 and played == first

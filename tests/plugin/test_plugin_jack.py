@@ -5,7 +5,7 @@ follows the transport and ticks 24 times a beat, and one ``jack_midi_dump -a``
 hears both the ticks and the plugin's output on JACK's frame clock.  A call
 played in is answered, and every answer onset falls on one of the
 transport's eighths, to the frame: at 120 BPM and 48 kHz an eighth is 12000
-frames, every twelfth tick.
+frames, every twelfth tick (counted as `master_eighths` says).
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ from tests.support.jack_server import require_jackd
 
 pytestmark = [pytest.mark.jack, pytest.mark.plugin]
 
-EIGHTH_FRAMES = 12000  # 120 BPM at 48 kHz
+TICK_FRAMES = 1000  # jack_midi_clock's 24 a beat, at 120 BPM and 48 kHz
+TICKS_PER_EIGHTH = 12
+CALL_TRIES = 3
 CLOCK_TICK = 0xF8
 TOOLS = ("jalv", "jack_transport", "jack_midi_dump", "jack_midi_clock", "jack_connect")
 
@@ -57,20 +59,41 @@ def rt_jack():
     pytest.fail("no JACK server would start")
 
 
+def master_eighths(ticks: list[int]) -> set[int]:
+    """The frames (JACK's frame clock) of the master's eighths among its ticks.
+
+    jack_midi_clock places each tick by transport frame, 1000 frames apart at
+    120 BPM, from the transport's frame 0 (its first tick).  Two things a lossy
+    server does to them, both seen here: a cycle jack_midi_clock loses drops
+    the ticks in it, and after an xrun the transport frame can stand a period
+    or two apart from JACK's frame clock (every client sees the same shift).
+    So the ticks are counted by their spacing, not by position in the list or
+    by distance from the first: an eighth is every twelfth tick of that count.
+    """
+    eighths, number = set(), 0
+    for i, tick in enumerate(ticks):
+        if i:
+            number += round((tick - ticks[i - 1]) / TICK_FRAMES)
+        if number % TICKS_PER_EIGHTH == 0:
+            eighths.add(tick)
+    return eighths
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.stdin.close()
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:  # jack_transport can hang in its readline on a dying server
+        process.kill()
+        process.wait(10)
+
+
 def _feed(process: subprocess.Popen, command: str) -> None:
     process.stdin.write(command + "\n")
     process.stdin.flush()
 
 
-# Known gap (issue 27, open): on this machine kind the dummy-driver JACK server
-# loses cycles even when idle, and then this test fails in about half its runs:
-# either no answer comes (the call's phrase dropped, probably a transport frame
-# the plugin's TransportTracker reads as a jump rather than a skip), or an
-# answer lands a few hundred frames off jack_midi_clock's eighths after lost
-# cycles.  It runs on every CI pass and reports XPASS/XFAIL; every other plugin
-# test (LV2, CLAP, VST3 hosts without JACK) stays strict.
-@pytest.mark.xfail(strict=False, reason="jalv on a lossy JACK dummy server: phrase "
-                   "dropped or answer off the master's eighths after lost cycles (issue 27)")
 def test_jalv_answers_a_call_on_the_transports_grid(rt_jack, tmp_path):
     require_built(BUNDLE / "manifest.ttl")
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
@@ -97,30 +120,36 @@ def test_jalv_answers_a_call_on_the_transports_grid(rt_jack, tmp_path):
                             timeout=10), "the transport never rolled (no clock ticks)"
             with MidiClient(play_to="cadenza-plugin:lv2_events_in", listen_to=None,
                             name="performer") as performer:
-                for pitch in (60, 64, 67, 72):
-                    performer.send_bytes([0x90, pitch, 90])
-                    time.sleep(0.2)  # a performer's quarter-second notes, played in real time
-                    # Twice: a starved JACK can drop a message between clients, and a
-                    # lost release leaves the call unfinished (a second is harmless).
-                    performer.send_bytes([0x80, pitch, 0])
-                    performer.send_bytes([0x80, pitch, 0])
-                    time.sleep(0.05)
-                answered = wait_for(lambda: len(note_on_frames(read_midi_dump(dump))) >= 4,
-                                    timeout=20)
+                # Played again (at most CALL_TRIES times) if no answer comes.  With the
+                # transport stutter fixed (plugin/transport.hpp), about one run in ten
+                # here still heard no answer; 36 runs with a trace of the plugin's every
+                # block (its input included) lost none, so the residue is taken to be
+                # the server losing the call's messages on the way to jalv, not the
+                # plugin.  Whatever answer comes is held to the master's grid all the same.
+                for _try in range(CALL_TRIES):
+                    for pitch in (60, 64, 67, 72):
+                        performer.send_bytes([0x90, pitch, 90])
+                        time.sleep(0.2)  # a performer's quarter-second notes, in real time
+                        # Twice: a starved JACK can drop a message between clients, and
+                        # a lost release leaves the call unfinished (a second is harmless).
+                        performer.send_bytes([0x80, pitch, 0])
+                        performer.send_bytes([0x80, pitch, 0])
+                        time.sleep(0.05)
+                    answered = wait_for(
+                        lambda: len(note_on_frames(read_midi_dump(dump))) >= 4, timeout=8)
+                    if answered:
+                        break
             _feed(master, "stop")
             time.sleep(0.2)  # let the dump write the stop's releases out
     finally:
         for process in (master, jalv):
-            process.stdin.close()
-            process.terminate()
-            process.wait(10)
+            _stop(process)
     events = read_midi_dump(dump)
     assert answered, f"no answer heard; dump tail {events[-10:]}"
     ticks = [f for f, d in events if d == [CLOCK_TICK]]
     onsets = note_on_frames(events)
-    eighths = set(ticks[::12])  # jack_midi_clock's first tick is the transport's beat 0
+    eighths = master_eighths(ticks)
     assert all(f in eighths for f in onsets), (
         onsets, [min(ticks, key=lambda t, f=f: abs(t - f)) for f in onsets], ticks[:3])
-    assert all((f - ticks[0]) % EIGHTH_FRAMES == 0 for f in onsets)
     notes = [(f, bytes(d)) for f, d in events if d and d[0] & 0xE0 == 0x80 and len(d) == 3]
     assert not sounding(notes), "notes left sounding after the transport stopped"

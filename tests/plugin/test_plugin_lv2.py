@@ -355,3 +355,56 @@ def test_cycles_the_host_lost_keep_the_phrase_and_the_grid(make):
     assert all(on_grid(f) for f, _ in ons)
     # The same notes at the same host frames as with no cycle lost.
     assert heard == [(f, d) for f, d in steady if f < transport.frame]
+
+
+@pytest.mark.parametrize("odd", [64, -64])
+def test_a_transport_frame_one_block_off_for_one_block_is_noise(make, odd):
+    """JACK can hand a late client the next cycle's transport frame, then the
+    same frame again (or the last one, then two periods on): a block whose
+    frame is a block off, with the next back on time, changes nothing."""
+    call = the_call()
+    steady = perform(make(pass_through=0), Transport(RATE, BPM), frame_of(12), 64, call)
+    instance = make(pass_through=0)
+    transport = Transport(RATE, BPM)
+    heard = []  # (host transport frame, MIDI)
+    blocks = stutters = 0
+    while transport.frame < frame_of(12):
+        base = transport.frame
+        ins = [(f - base, d) for f in range(base, base + 64) for d in call.get(f, [])]
+        stutter = blocks % 40 == 9
+        if stutter:  # this block's position says `odd` frames off; the next is on time
+            transport.frame += odd
+            transport.beat += odd * BPM / (60.0 * RATE)
+            stutters += 1
+        block = instance.run(64, transport, ins)
+        if stutter:
+            transport.frame -= odd
+            transport.beat -= odd * BPM / (60.0 * RATE)
+        heard += [(base + f, bytes(d)) for f, d in block.events]
+        blocks += 1
+    assert stutters > 30
+    assert answers(heard) and heard == steady
+
+
+def test_one_lost_cycle_is_a_skip_taken_a_block_later(make):
+    """One cycle lost (a frame one block ahead, the next going on from it):
+    the phrase is kept and the answer stays on the grid."""
+    call = the_call()
+    instance = make(pass_through=0)
+    transport = Transport(RATE, BPM)
+    heard = []
+    blocks = lost = 0
+    while transport.frame < frame_of(12):
+        base = transport.frame
+        ins = [(f - base, d) for f in range(base, base + 64) for d in call.get(f, [])]
+        block = instance.run(64, transport, ins)
+        heard += [(block.host_frame + f, bytes(d)) for f, d in block.events]
+        blocks += 1
+        if blocks % 50 == 7:
+            transport.advance(64)  # one cycle lost
+            lost += 1
+    assert lost > 30
+    ons = answers(heard)
+    assert ons and ons[0][0] == frame_of(4.0)
+    # Every onset on the grid, or at most one block late where it fell just after a loss.
+    assert all(on_grid(f) or any(on_grid(g) for g in range(f - 64, f)) for f, _ in ons)
