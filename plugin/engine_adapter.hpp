@@ -43,6 +43,8 @@ struct Settings {
     double key_strength = 0.7;
     double key_balance = 4.0;
     double continuity = 0.8;
+    double key_spread = 0.08;
+    double texture = 0.0;
     int register_mode = 0;   // follow, model
     int octave = -1;
     double pause_beats = 2.0;

@@ -63,6 +63,8 @@ cadenza::Settings native_settings(const Settings& s, double bpm) {
     n.key_strength = s.key_strength;
     n.key_balance = s.key_balance;
     n.continuity = s.continuity;
+    n.key_spread = s.key_spread;
+    n.texture = s.texture;
     // The plugin reads the CC map itself (parameters.cpp) and keeps mapped CCs from the engine.
     n.cc = {-1, -1, -1, -1, -1, -1};
     return n;

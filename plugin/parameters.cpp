@@ -54,6 +54,8 @@ const ParamSpec kSpecs[kParamCount] = {
     {"bypass", "Bypass", 0, 1, 0, kBool, nullptr},
     {"model_status", "Model status", 0, 2, 0, kParameterIsOutput | kParameterIsInteger, kStatus},
     {"continuity", "Continuity", 0.0f, 1.0f, 0.8f, kAuto, nullptr},
+    {"key_spread", "Key spread", 0.0f, 1.0f, 0.08f, kAuto, nullptr},
+    {"texture", "Texture", 0.0f, 1.0f, 0.0f, kAuto, nullptr},
 };
 
 // A float parameter as the decimal it stands for (to a float's precision):
@@ -81,6 +83,8 @@ Settings settings_from(const float* values) {
     s.key_strength = as_decimal(values[kKeyStrength]);
     s.key_balance = as_decimal(values[kKeyBalance]);
     s.continuity = as_decimal(values[kContinuity]);
+    s.key_spread = as_decimal(values[kKeySpread]);
+    s.texture = as_decimal(values[kTexture]);
     s.register_mode = as_index(values[kRegister], 0, 1);
     s.octave = as_index(values[kOctave], -1, 8);
     s.pause_beats = as_decimal(values[kPauseBeats]);

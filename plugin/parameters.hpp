@@ -28,7 +28,9 @@ enum ParamId : uint32_t {
     kPassThrough,
     kBypass,
     kModelStatus,  // output: 0 playing, 1 model missing, 2 model refused
-    kContinuity,   // last, so the earlier parameters keep their indices
+    kContinuity,   // new parameters go last, so the earlier ones keep their indices
+    kKeySpread,
+    kTexture,
     kParamCount
 };
 

@@ -109,3 +109,36 @@ def test_the_plugin_plays_what_simulate_plays(native_plugin, tmp_path, call, see
     played = [(round(f * bpm / (60.0 * RATE), 3), d) for f, d in out]
     assert expected, "simulate played nothing"
     assert played[: len(expected)] == expected
+
+
+def test_key_spread_and_texture_reach_the_engine_as_the_daemons_settings(native_plugin, tmp_path):
+    """The two parameters at other values than the defaults: the plugin plays
+    what simulate plays with the same [live] settings (and they change it)."""
+    bpm, seed = 97.0, 3
+    pitches, start = CALLS[sorted(CALLS)[0]]
+    midi = the_call(pitches, start)
+    write_call(tmp_path / "call.mid", midi, bpm)
+    (tmp_path / "config.toml").write_text("[live]\nkey_spread = 0.3\ntexture = 1.0\n")
+
+    def plugin_notes(**values) -> list[tuple[float, bytes]]:
+        instance = Instance(native_plugin, rate=RATE, block=64)
+        try:
+            for name, value in {"pass_through": 0, "seed": seed, **values}.items():
+                instance.set(name, value)
+            instance.activate()
+            out = perform(instance, Transport(RATE, bpm), frame_of(16), 64, midi)
+        finally:
+            instance.close()
+        return [(round(f * bpm / (60.0 * RATE), 3), d) for f, d in out]
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cadenza", "--config", str(tmp_path / "config.toml"), "simulate",
+         "--engine", "native", "--input", str(tmp_path / "call.mid"), "--out",
+         str(tmp_path / "duet.mid"), "--bpm", str(bpm), "--seed", str(seed)],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    expected = simulated_notes(tmp_path / "duet.mid")
+    assert expected, "simulate played nothing"
+    steered = plugin_notes(key_spread=0.3, texture=1.0)
+    assert steered[: len(expected)] == expected
+    assert plugin_notes()[: len(expected)] != expected  # the defaults answer otherwise
