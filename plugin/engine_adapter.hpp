@@ -19,6 +19,10 @@ namespace cadenza_plugin {
 inline constexpr std::size_t kMaxCallNotes = 64;
 // Events one engine call may hand back (an answer's notes due at once, a chord's releases).
 inline constexpr std::size_t kMaxEngineEvents = 512;
+// The engine's deadlines one advance() steps through (a block is advanced
+// deadline by deadline); more than any block holds at the finest grid, and a
+// bound on the audio thread's work should the engine keep asking.
+inline constexpr int kMaxDeadlinesPerBlock = 1024;
 // The file the build puts in each bundle's resources folder.
 inline constexpr const char* kBundledModelFile = "cadenza.model";
 

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "cadenza/engine.hpp"
@@ -167,8 +168,20 @@ std::size_t EngineAdapter::on_message(const uint8_t* data, uint8_t size, double 
 std::size_t EngineAdapter::advance(double until, MidiOut* out, std::size_t capacity) noexcept {
     // The engine plays what is due at or before its `now`; the plugin wants what is due before.
     const double now = std::nextafter(until, -std::numeric_limits<double>::infinity());
-    const cadenza::EventCount n = impl_->engine->advance(now, impl_->events, cadenza::MAX_EVENTS);
-    return impl_->copy_out(n, out, capacity);
+    // Deadline by deadline, as `cadenza simulate` drives it: advanced once to
+    // the end of a block longer than MAX_LATE (2400 frames at 48 kHz), the
+    // engine would take the block's early steps for late ones and skip them,
+    // so an offline render's large blocks would play fewer notes.
+    std::size_t written = 0;
+    for (int step = 0; step < kMaxDeadlinesPerBlock; ++step) {
+        const std::optional<double> deadline = impl_->engine->next_deadline();
+        if (!deadline || *deadline > now) {
+            break;
+        }
+        const cadenza::EventCount n = impl_->engine->advance(*deadline, impl_->events, cadenza::MAX_EVENTS);
+        written += impl_->copy_out(n, out + written, capacity - written);
+    }
+    return written;
 }
 
 void EngineAdapter::set_tempo(double bpm, double now) noexcept {

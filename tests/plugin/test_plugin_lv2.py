@@ -129,6 +129,19 @@ def test_output_is_the_same_at_every_block_size(make, position_every_block):
         assert out == first, f"block size {block} differs from 32"
 
 
+@pytest.mark.parametrize("grid", [1, 2])  # 1/8 and 1/16
+def test_output_is_the_same_at_an_offline_renders_large_blocks(make, grid):
+    """Blocks longer than a grid step (a 1/16 at 120 BPM is 6000 frames; a
+    bounce may use 4096): every step is still played, where it falls."""
+    results = {}
+    for block in (64, 2048, 3000, 4096):
+        instance = make(block=block, grid=grid)
+        results[block] = perform(instance, Transport(RATE, BPM), frame_of(24), block, the_call())
+    assert len(answers(results[64])) > 4
+    for block, out in results.items():
+        assert out == results[64], f"block size {block} differs from 64"
+
+
 def _mid_answer(make, **params):
     """An instance and a transport stopped in the middle of its answer (two notes out)."""
     instance = make(pass_through=0, **params)
