@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "key.hpp"
 #include "numeric.hpp"
@@ -40,6 +41,7 @@ KeyAwareness::KeyAwareness(const VocabMap& vocab)
     }
   }
   group_weights_.resize(group_token_.size());
+  group_shares_.resize(group_token_.size());
 }
 
 void KeyAwareness::configure(KeySetting setting, int named_key, double s, double b, double sp) {
@@ -141,16 +143,24 @@ void KeyAwareness::call_weights(double* weights) {
   }
   double scaled[12];
   for (int j = 0; j < 12; ++j) scaled[j] = counts[j] / top;
-  const double keep = 1.0 - strength;
   double* products = products_.data();
   double* group = group_weights_.data();
   const int groups = static_cast<int>(group_token_.size());
-  for (int g = 0; g < groups; ++g) {
-    const double* row = &class_means_[static_cast<size_t>(group_token_[static_cast<size_t>(g)]) * 12];
-    for (int j = 0; j < 12; ++j) products[j] = row[j] * scaled[j];
-    const double share = pairwise_sum12(products);
-    group[g] = keep + strength * share;
+  const bool shares_hold = shares_valid_ && std::memcmp(scaled, shares_scaled_, sizeof scaled) == 0 &&
+                           std::memcmp(&strength, &shares_strength_, sizeof strength) == 0;
+  if (!shares_hold) {
+    const double keep = 1.0 - strength;
+    for (int g = 0; g < groups; ++g) {
+      const double* row = &class_means_[static_cast<size_t>(group_token_[static_cast<size_t>(g)]) * 12];
+      for (int j = 0; j < 12; ++j) products[j] = row[j] * scaled[j];
+      const double share = pairwise_sum12(products);
+      group_shares_[static_cast<size_t>(g)] = keep + strength * share;
+    }
+    std::memcpy(shares_scaled_, scaled, sizeof scaled);
+    shares_strength_ = strength;
+    shares_valid_ = true;
   }
+  std::copy(group_shares_.begin(), group_shares_.end(), group);
   const double sounded = pairwise_sum(answered_, 12);
   if (sounded > 0.0 && balance > 0.0) {
     const double total = pairwise_sum(counts, 12);

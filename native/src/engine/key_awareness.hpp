@@ -48,6 +48,14 @@ class KeyAwareness {
   std::vector<int> group_of_;          // [V] -> distinct set
   std::vector<int> group_token_;       // distinct set -> a token with it
   std::vector<double> group_weights_;  // [distinct sets]
+  // The call's part of group_weights_ (keep + strength * share), kept while
+  // the call's scaled shares and the strength stay as they were (bit for bit):
+  // within an answer only the balance moves, so the shares are worked out
+  // once per call, not once per note.  The same numbers either way.
+  std::vector<double> group_shares_;   // [distinct sets]
+  double shares_scaled_[12] = {0};
+  double shares_strength_ = 0.0;
+  bool shares_valid_ = false;
   double counts_[12] = {0};
   int heard_[HEARD] = {0};
   int heard_start_ = 0, heard_count_ = 0;
