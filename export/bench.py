@@ -152,6 +152,23 @@ def _full_window(bundle: Bundle) -> list[int]:
     return [0] * bundle.window
 
 
+def _time_native_against(results: dict, native_name: str, native, onnx_name: str, onnx,
+                         ratio_name: str, primer, calls: int) -> None:
+    """``native`` and the onnxruntime runner ``onnx`` timed in turn, call by
+    call: results[native_name], results[onnx_name + "_paired"] and the one's
+    times over the other's (results[ratio_name])."""
+    onnx.reset(primer)
+    native.reset(primer)
+    paired = f"{onnx_name}_paired"
+    results[paired], results[native_name] = time_pair(
+        _runner_step(onnx), _runner_step(native), primer[-1], calls
+    )
+    log.info("%s: p99 %.3f ms", native_name, results[native_name]["p99_ms"])
+    results[ratio_name] = {
+        key: results[paired][key] / results[native_name][key] for key in ("p50_ms", "p99_ms")
+    }
+
+
 def run_benchmark(
     bundle_path: Path,
     calls: int,
@@ -177,34 +194,16 @@ def run_benchmark(
         results[name] = time_calls(_runner_step(runner), primer[-1], calls)
         log.info("%s: p99 %.3f ms", name, results[name]["p99_ms"])
 
+    # The bar: the native step's p99 at most half of onnxruntime's stream
+    # step's, in one run: the two take turns, call by call (the int8 step
+    # against onnxruntime's int8 stream step alike).
     if native_runner is not None:
-        # The bar: the native step's p99 at most half of onnxruntime's stream
-        # step's, in one run: the two take turns, call by call.
-        stream = runners["onnx_stream"]
-        stream.reset(primer)
-        native_runner.reset(primer)
-        results["onnx_stream_paired"], results["native_stream"] = time_pair(
-            _runner_step(stream), _runner_step(native_runner), primer[-1], calls
-        )
-        log.info("native_stream: p99 %.3f ms", results["native_stream"]["p99_ms"])
-        results["native_vs_onnx_stream"] = {
-            key: results["onnx_stream_paired"][key] / results["native_stream"][key]
-            for key in ("p50_ms", "p99_ms")
-        }
+        _time_native_against(results, "native_stream", native_runner, "onnx_stream",
+                             runners["onnx_stream"], "native_vs_onnx_stream", primer, calls)
     native_int8 = _native_runner(bundle, int8=True) if "onnx_int8" in runners else None
     if native_int8 is not None:
-        # The same for the int8 step against onnxruntime's int8 stream step.
-        stream = runners["onnx_int8"]
-        stream.reset(primer)
-        native_int8.reset(primer)
-        results["onnx_int8_paired"], results["native_int8"] = time_pair(
-            _runner_step(stream), _runner_step(native_int8), primer[-1], calls
-        )
-        log.info("native_int8: p99 %.3f ms", results["native_int8"]["p99_ms"])
-        results["native_int8_vs_onnx_int8"] = {
-            key: results["onnx_int8_paired"][key] / results["native_int8"][key]
-            for key in ("p50_ms", "p99_ms")
-        }
+        _time_native_against(results, "native_int8", native_int8, "onnx_int8",
+                             runners["onnx_int8"], "native_int8_vs_onnx_int8", primer, calls)
     keras = _keras_loop(keras_dir, bundle)
     if keras is not None:
         keras.reset(primer)
