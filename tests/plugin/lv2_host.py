@@ -370,11 +370,17 @@ def perform(instance: Instance, transport: Transport, total: int, block: int,
     while done < total:
         frames = min(block, total - done)
         base = instance.clock
-        ins = [(f - base, d) for f in range(base, base + frames) for d in midi.get(f, [])]
+        ins = block_inputs(midi, base, frames)
         result = instance.run(frames, transport, ins, position=position or done == 0)
         out += [(result.start + f, bytes(d)) for f, d in result.events]
         done += frames
     return out
+
+
+def block_inputs(midi: dict[int, list[bytes]], base: int, frames: int) -> list[tuple[int, bytes]]:
+    """The MIDI of ``midi`` (by absolute frame) that falls in the block of
+    ``frames`` starting at ``base``, as (frame in the block, bytes)."""
+    return [(f - base, d) for f in range(base, base + frames) for d in midi.get(f, [])]
 
 
 def note_on(pitch: int, velocity: int = 100, channel: int = 1) -> bytes:

@@ -19,6 +19,7 @@ from tests.plugin.lv2_host import (
     Instance,
     Transport,
     World,
+    block_inputs,
     engine_name,
     note_off,
     note_on,
@@ -228,7 +229,7 @@ def test_sixteen_instances_each_keep_their_own_state(make):
     for _ in range(frame_of(8) // 64):
         for i, instance in enumerate(instances):
             base = instance.clock
-            ins = [(f - base, d) for f in range(base, base + 64) for d in calls[i].get(f, [])]
+            ins = block_inputs(calls[i], base, 64)
             block = instance.run(64, transport_copy(transport), ins)
             outs[i] += [(block.start + f, bytes(d)) for f, d in block.events]
         transport.advance(64)
@@ -354,7 +355,7 @@ def test_cycles_the_host_lost_keep_the_phrase_and_the_grid(make):
     blocks = lost = 0
     while transport.frame < frame_of(12):
         base = transport.frame
-        ins = [(f - base, d) for f in range(base, base + 64) for d in call.get(f, [])]
+        ins = block_inputs(call, base, 64)
         block = instance.run(64, transport, ins)
         heard += [(block.host_frame + f, bytes(d)) for f, d in block.events]
         blocks += 1
@@ -383,7 +384,7 @@ def test_a_transport_frame_one_block_off_for_one_block_is_noise(make, odd):
     blocks = stutters = 0
     while transport.frame < frame_of(12):
         base = transport.frame
-        ins = [(f - base, d) for f in range(base, base + 64) for d in call.get(f, [])]
+        ins = block_inputs(call, base, 64)
         stutter = blocks % 40 == 9
         if stutter:  # this block's position says `odd` frames off; the next is on time
             transport.frame += odd
@@ -409,7 +410,7 @@ def test_one_lost_cycle_is_a_skip_taken_a_block_later(make):
     blocks = lost = 0
     while transport.frame < frame_of(12):
         base = transport.frame
-        ins = [(f - base, d) for f in range(base, base + 64) for d in call.get(f, [])]
+        ins = block_inputs(call, base, 64)
         block = instance.run(64, transport, ins)
         heard += [(block.host_frame + f, bytes(d)) for f, d in block.events]
         blocks += 1

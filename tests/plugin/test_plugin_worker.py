@@ -26,6 +26,7 @@ from tests.plugin.lv2_host import (
     Instance,
     Transport,
     World,
+    block_inputs,
     engine_name,
     note_off,
     note_on,
@@ -87,7 +88,7 @@ def play(world: World, block: int, pace: float | None,
             wait = start + pace * base / RATE - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-        ins = [(f - base, d) for f in range(base, base + frames) for d in midi.get(f, [])]
+        ins = block_inputs(midi, base, frames)
         result = instance.run(frames, transport, ins, position=POSITION_EVERY_BLOCK or base == 0)
         out += [(result.start + f, bytes(d)) for f, d in result.events]
     instance.close()
@@ -157,7 +158,7 @@ def answer_run(world: World, block: int = 4096) -> tuple[Instance, Transport, li
     # two beats later, on the next sixteenth: 2.0 s.  Stop a block into it.
     while instance.clock < int(2.05 * RATE):
         base = instance.clock
-        ins = [(f - base, d) for f in range(base, base + block) for d in midi.get(f, [])]
+        ins = block_inputs(midi, base, block)
         result = instance.run(block, transport, ins, position=POSITION_EVERY_BLOCK or base == 0)
         out += [(result.start + f, bytes(d)) for f, d in result.events]
     return instance, transport, out
@@ -180,7 +181,7 @@ def test_a_model_swap_while_answering_releases_every_note_and_answers_again(worl
     midi = calls()
     while instance.clock < int(SECONDS * RATE):
         base = instance.clock
-        ins = [(f - base, d) for f in range(base, base + 4096) for d in midi.get(f, [])]
+        ins = block_inputs(midi, base, 4096)
         result = instance.run(4096, transport, ins)
         out += [(result.start + f, bytes(d)) for f, d in result.events]
     later = [f for f, d in out if f > swap.start + 4096 and d[0] & 0xF0 == 0x90 and d[2] > 0]
