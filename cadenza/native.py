@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 LIBRARY = "libcadenza_model.so"
 ENV_LIBRARY = "CADENZA_NATIVE_LIB"
-API_VERSION = 2
+API_VERSION = 3
 _ERROR_BYTES = 1024
 _ERR_INDEX = 7
 _PACKAGE = Path(__file__).resolve().parent
@@ -79,6 +79,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         # An address, not a POINTER: the runner keeps one array view per buffer.
         "cadenza_model_distribution": (vp, [vp]),
         "cadenza_model_length": (c_int, [vp]),
+        "cadenza_int8_exact_products": (c_int, []),
         "cadenza_debug_int8_activation": (
             c_int, [c_int, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float), c_int]),
     }
@@ -96,21 +97,32 @@ def load_library() -> ctypes.CDLL:
         if path.is_file():
             try:
                 lib = ctypes.CDLL(str(path))
-                _declare(lib)
+                lib.cadenza_model_api_version.restype = ctypes.c_int
+                version = lib.cadenza_model_api_version()
             except (OSError, AttributeError) as err:
                 raise NativeError(f"{path}: cannot load the native library: {err}") from err
-            version = lib.cadenza_model_api_version()
+            # The version first: an older build lacks the newer functions.
             if version != API_VERSION:
                 raise NativeError(
                     f"{path}: native library API {version}, this Cadenza needs {API_VERSION}; "
                     "rebuild it: make native"
                 )
+            try:
+                _declare(lib)
+            except AttributeError as err:
+                raise NativeError(f"{path}: cannot load the native library: {err}") from err
             _LIB = lib
             return lib
     raise NativeError(
         "the native library is not built; build it with `make native` (CMake and a C++17 "
         f"compiler), or point {ENV_LIBRARY} at {LIBRARY}"
     )
+
+
+def int8_exact_products() -> bool:
+    """Whether the int8 step adds its products exactly (True) or in int16
+    pairs that saturate (False): onnxruntime's rule on this CPU."""
+    return bool(load_library().cadenza_int8_exact_products())
 
 
 def available() -> bool:

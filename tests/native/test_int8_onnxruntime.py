@@ -78,20 +78,34 @@ def _pairs(a: np.ndarray, w: np.ndarray, zero: int) -> np.ndarray:
     return pairs.sum(axis=1) - zero * w.astype(np.int64).sum(axis=0)
 
 
+def _exact(a: np.ndarray, w: np.ndarray, zero: int) -> np.ndarray:
+    """The other rule: every product added exactly."""
+    return (a.astype(np.int64) - zero) @ w.astype(np.int64)
+
+
 @pytest.mark.parametrize("rows", [4, 63, 128, 256])
-def test_matmul_integer_saturates_adjacent_pairs(rows):
+def test_matmul_integer_follows_the_rule_the_native_step_picks_for_this_cpu(rows):
+    """MLAS adds MatMulInteger's products in saturating int16 pairs with its
+    AVX2 and AVX512-core kernels and exactly with its VNNI ones: the native
+    step reads the CPU as MLAS does and must land on the same rule."""
+    require_native()
     rng = np.random.default_rng(rows)
     weights = rng.integers(-127, 128, (rows, 96)).astype(np.int8)
     session = _integer_product(weights)
     a = rng.integers(0, 256, (2, rows)).astype(np.uint8)
     a[:, : rows // 2] = 250  # large inputs: some pairs saturate
     got = session.run(None, {"a": a, "za": np.array(7, np.uint8)})[0]
-    np.testing.assert_array_equal(got, _pairs(a, weights, 7))
-    exact = (a.astype(np.int64) - 7) @ weights.astype(np.int64)
-    assert np.any(got != exact)  # the saturation is real, not an accident of the data
+    pairs, exact = _pairs(a, weights, 7), _exact(a, weights, 7)
+    assert np.any(pairs != exact)  # the data tells the two rules apart
+    expected = exact if native.int8_exact_products() else pairs
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_matmul_integer_pairs_are_adjacent_rows():
+    """Under the saturating rule the pairs are rows 0-1, 2-3 (not 0-2)."""
+    require_native()
+    if native.int8_exact_products():
+        pytest.skip("onnxruntime adds the products exactly on this CPU (VNNI): no pairs to see")
     session = _integer_product(np.full((4, 8), 127, np.int8))
     zero = {"za": np.array(0, np.uint8)}
     for pattern, want in (([255, 255, 0, 0], 32767), ([255, 0, 255, 0], 64770),

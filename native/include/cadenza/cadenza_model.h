@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define CADENZA_MODEL_API_VERSION 2
+#define CADENZA_MODEL_API_VERSION 3
 
 enum cadenza_status {
   CADENZA_OK = 0,
@@ -83,6 +83,10 @@ CADENZA_API const double* cadenza_model_distribution(cadenza_model* model);
 /* For the tests: the int8 step's sigmoid (which 0) or tanh (which 1), as
  * onnxruntime's MLAS computes them, of in[0..count) into out. */
 CADENZA_API int cadenza_debug_int8_activation(int which, const float* in, float* out, int count);
+/* How the int8 step adds MatMulInteger's products here: 1 exact (onnxruntime's
+ * VNNI, AMX, SSE and NEON kernels), 0 in int16 pairs that saturate (its AVX2
+ * and AVX512-core kernels): the rule onnxruntime follows on this CPU. */
+CADENZA_API int cadenza_int8_exact_products(void);
 /* Tokens in the active row's context (0 .. 2*window-1): for tests. */
 CADENZA_API int cadenza_model_length(const cadenza_model* model);
 

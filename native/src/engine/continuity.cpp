@@ -29,13 +29,7 @@ const double* Continuity::apply(const double* probs) {
     weights_for_ = previous_;
     weights_strength_ = strength;
   }
-  // key_mask.weigh: the products, numpy's pairwise sum, then a division.
-  double* weighted = weighted_.data();
-  for (int i = 0; i < vocab_size_; ++i) weighted[i] = probs[i] * weights_[static_cast<size_t>(i)];
-  const double total = pairwise_sum(weighted, vocab_size_);
-  if (total <= 0.0) return probs;
-  for (int i = 0; i < vocab_size_; ++i) weighted[i] /= total;
-  return weighted;
+  return weigh(probs, weights_.data(), weighted_.data(), vocab_size_);  // key_mask.weigh
 }
 
 }  // namespace cadenza::eng

@@ -17,8 +17,7 @@ KeyAwareness::KeyAwareness(const VocabMap& vocab)
       group_of_(static_cast<size_t>(vocab.size())),
       weights_(static_cast<size_t>(vocab.size())),
       key_weights_(static_cast<size_t>(vocab.size())),
-      weighted_(static_cast<size_t>(vocab.size())),
-      products_(12) {
+      weighted_(static_cast<size_t>(vocab.size())) {
   std::vector<int> group_by_mask(1 << 12, -1);
   (void)scoring_profiles();  // built now, not on the first estimate
   for (int i = 0; i < vocab_size_; ++i) {
@@ -42,6 +41,43 @@ KeyAwareness::KeyAwareness(const VocabMap& vocab)
   }
   group_weights_.resize(group_token_.size());
   group_shares_.resize(group_token_.size());
+  const int groups = static_cast<int>(group_token_.size());
+  padded_groups_ = (groups + LANES - 1) / LANES * LANES;
+  means_by_class_.assign(static_cast<size_t>(12) * padded_groups_, 0.0);
+  group_sums_.assign(static_cast<size_t>(padded_groups_), 0.0);
+  for (int g = 0; g < groups; ++g) {
+    const double* row = &class_means_[static_cast<size_t>(group_token_[static_cast<size_t>(g)]) * 12];
+    for (int j = 0; j < 12; ++j) means_by_class_[static_cast<size_t>(j) * padded_groups_ + g] = row[j];
+  }
+}
+
+namespace {
+typedef double lanes4 __attribute__((vector_size(32)));
+
+// The body of KeyAwareness::sums_with, free so that it can be cloned for AVX2.
+CADENZA_ENGINE_CLONES
+void lane_sums12(const double* __restrict means, std::size_t stride, int padded, const double* v,
+                 double* __restrict sums) {
+  for (int g = 0; g < padded; g += 4) {
+    lanes4 p[12];
+    for (int j = 0; j < 12; ++j) {
+      lanes4 m;
+      std::memcpy(&m, means + j * stride + g, sizeof m);
+      p[j] = m * v[j];
+    }
+    lanes4 res = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+    res += p[8];
+    res += p[9];
+    res += p[10];
+    res += p[11];
+    std::memcpy(sums + g, &res, sizeof res);
+  }
+}
+}  // namespace
+
+void KeyAwareness::sums_with(const double* v, double* sums) const {
+  static_assert(LANES == 4, "lane_sums12 takes four sets at a time");
+  lane_sums12(means_by_class_.data(), static_cast<std::size_t>(padded_groups_), padded_groups_, v, sums);
 }
 
 void KeyAwareness::configure(KeySetting setting, int named_key, double s, double b, double sp) {
@@ -143,19 +179,15 @@ void KeyAwareness::call_weights(double* weights) {
   }
   double scaled[12];
   for (int j = 0; j < 12; ++j) scaled[j] = counts[j] / top;
-  double* products = products_.data();
   double* group = group_weights_.data();
   const int groups = static_cast<int>(group_token_.size());
   const bool shares_hold = shares_valid_ && std::memcmp(scaled, shares_scaled_, sizeof scaled) == 0 &&
                            std::memcmp(&strength, &shares_strength_, sizeof strength) == 0;
   if (!shares_hold) {
     const double keep = 1.0 - strength;
-    for (int g = 0; g < groups; ++g) {
-      const double* row = &class_means_[static_cast<size_t>(group_token_[static_cast<size_t>(g)]) * 12];
-      for (int j = 0; j < 12; ++j) products[j] = row[j] * scaled[j];
-      const double share = pairwise_sum12(products);
-      group_shares_[static_cast<size_t>(g)] = keep + strength * share;
-    }
+    double* shares = group_sums_.data();
+    sums_with(scaled, shares);
+    for (int g = 0; g < groups; ++g) group_shares_[static_cast<size_t>(g)] = keep + strength * shares[g];
     std::memcpy(shares_scaled_, scaled, sizeof scaled);
     shares_strength_ = strength;
     shares_valid_ = true;
@@ -170,22 +202,15 @@ void KeyAwareness::call_weights(double* weights) {
       o = std::min(std::max(o, -MAX_OWED), MAX_OWED);
       owed[j] = balance * o;
     }
-    for (int g = 0; g < groups; ++g) {
-      const double* row = &class_means_[static_cast<size_t>(group_token_[static_cast<size_t>(g)]) * 12];
-      for (int j = 0; j < 12; ++j) products[j] = row[j] * owed[j];
-      group[g] *= std::exp(pairwise_sum12(products));
-    }
+    double* sums = group_sums_.data();
+    sums_with(owed, sums);
+    for (int g = 0; g < groups; ++g) group[g] *= std::exp(sums[g]);
   }
   for (int i = 0; i < vocab_size_; ++i) weights[i] = group[group_of_[static_cast<size_t>(i)]];
 }
 
 const double* KeyAwareness::weigh(const double* probs, const double* weights) {
-  double* weighted = weighted_.data();
-  for (int i = 0; i < vocab_size_; ++i) weighted[i] = probs[i] * weights[i];
-  const double total = pairwise_sum(weighted, vocab_size_);
-  if (total <= 0.0) return probs;
-  for (int i = 0; i < vocab_size_; ++i) weighted[i] /= total;
-  return weighted;
+  return eng::weigh(probs, weights, weighted_.data(), vocab_size_);
 }
 
 const double* KeyAwareness::apply(const double* probs) {

@@ -53,6 +53,15 @@ class KeyAwareness {
   // within an answer only the balance moves, so the shares are worked out
   // once per call, not once per note.  The same numbers either way.
   std::vector<double> group_shares_;   // [distinct sets]
+  // The sets' class means by class, then by set, padded to whole lanes of
+  // four sets (zero rows): key "call" works out four sets' sums at once, each
+  // lane with the same additions in the same order as pairwise_sum12.
+  static constexpr int LANES = 4;
+  int padded_groups_ = 0;
+  std::vector<double> means_by_class_;  // [12][padded sets]
+  std::vector<double> group_sums_;      // [padded sets]
+  // pairwise_sum12 of (mean * v) for every set, four lanes at a time.
+  void sums_with(const double* v, double* sums) const;
   double shares_scaled_[12] = {0};
   double shares_strength_ = 0.0;
   bool shares_valid_ = false;
@@ -65,7 +74,7 @@ class KeyAwareness {
   int fixed_ = -1;
   int estimate_ = -1;
   bool stale_ = true;
-  std::vector<double> weights_, key_weights_, weighted_, products_;
+  std::vector<double> weights_, key_weights_, weighted_;
   int key_weights_for_ = -1;
   double key_weights_strength_ = -1.0;
 };

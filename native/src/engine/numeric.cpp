@@ -1,6 +1,7 @@
 #include "numeric.hpp"
 
 #include <cmath>
+#include <cstring>
 
 namespace cadenza::eng {
 
@@ -28,6 +29,44 @@ double pairwise_sum(const double* a, std::ptrdiff_t n) {
   std::ptrdiff_t n2 = n / 2;
   n2 -= n2 % 8;
   return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+}
+
+CADENZA_ENGINE_CLONES
+void divide_all(double* a, std::ptrdiff_t n, double divisor) {
+  for (std::ptrdiff_t i = 0; i < n; ++i) a[i] = a[i] / divisor;
+}
+
+CADENZA_ENGINE_CLONES
+void multiply(const double* __restrict a, const double* __restrict b, double* __restrict out,
+              std::ptrdiff_t n) {
+  for (std::ptrdiff_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
+}
+
+const double* weigh(const double* probs, const double* weights, double* out, std::ptrdiff_t n) {
+  multiply(probs, weights, out, n);
+  const double total = pairwise_sum(out, n);
+  if (total <= 0.0) return probs;
+  divide_all(out, n, total);
+  return out;
+}
+
+CADENZA_ENGINE_CLONES
+double max_of(const double* a, std::ptrdiff_t n) {
+  typedef double lanes4 __attribute__((vector_size(32)));
+  double top = a[0];
+  std::ptrdiff_t i = 1;
+  if (n >= 9) {
+    lanes4 m;
+    std::memcpy(&m, a + 1, sizeof m);
+    for (i = 5; i + 4 <= n; i += 4) {
+      lanes4 v;
+      std::memcpy(&v, a + i, sizeof v);
+      m = v > m ? v : m;
+    }
+    for (int k = 0; k < 4; ++k) top = m[k] > top ? m[k] : top;
+  }
+  for (; i < n; ++i) top = a[i] > top ? a[i] : top;
+  return top;
 }
 
 std::ptrdiff_t search_left(const double* sorted, std::ptrdiff_t n, double value) {

@@ -3,6 +3,16 @@
 #pragma once
 #include <cstddef>
 
+// The engine's elementwise loops and lane-wise sums: built for AVX2 too on
+// x86-64 (GCC, ELF), picked at load.  Every lane does what the scalar loop
+// does (no FMA: -ffp-contract=off), so the bits are the same either way.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__) && \
+    !defined(CADENZA_NO_CLONES)
+#define CADENZA_ENGINE_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CADENZA_ENGINE_CLONES
+#endif
+
 namespace cadenza::eng {
 
 // np.add.reduce over a contiguous float64 array (8 accumulators, blocks of 128).
@@ -18,6 +28,20 @@ inline double pairwise_sum12(const double* p) {
   res += p[11];
   return res;
 }
+
+// The largest of n >= 1 values, none NaN (np.max): exact, so taken four
+// lanes at a time.
+double max_of(const double* a, std::ptrdiff_t n);
+
+// key_mask.weigh: probs * weights into out, numpy's pairwise sum of them,
+// then each divided by it.  Returns out, or probs itself (untouched) when
+// the weighed total is not positive.
+const double* weigh(const double* probs, const double* weights, double* out, std::ptrdiff_t n);
+
+// a[i] = a[i] / divisor, and out[i] = a[i] * b[i]: elementwise IEEE
+// operations, the same bits at any vector width.
+void divide_all(double* a, std::ptrdiff_t n, double divisor);
+void multiply(const double* a, const double* b, double* out, std::ptrdiff_t n);
 
 // np.searchsorted(sorted, value, side='left' | 'right').
 std::ptrdiff_t search_left(const double* sorted, std::ptrdiff_t n, double value);

@@ -96,7 +96,7 @@ std::ptrdiff_t choice(Pcg64& rng, const double* p, std::ptrdiff_t n, double* cdf
     cdf[i] = total;
   }
   const double last = cdf[n - 1];
-  for (std::ptrdiff_t i = 0; i < n; ++i) cdf[i] /= last;
+  divide_all(cdf, n, last);
   const double u = rng.random();
   return search_right(cdf, n, u);
 }

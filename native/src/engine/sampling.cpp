@@ -44,15 +44,17 @@ const double* Sampler::filter(const double* in) {
   double* probs = work_.data();
   const double t = settings.temperature;
   if (t != 1.0 && t > 0) {
-    for (int i = 0; i < n; ++i) probs[i] = std::log(std::max(in[i], 1e-30)) / t;
-    double top = probs[0];
-    for (int i = 1; i < n; ++i) top = probs[i] > top ? probs[i] : top;
+    // The logs first, then the divisions in their own loop: a division
+    // between two libm calls waits out its latency; here they overlap.
+    for (int i = 0; i < n; ++i) probs[i] = std::log(std::max(in[i], 1e-30));
+    divide_all(probs, n, t);
+    const double top = max_of(probs, n);
     for (int i = 0; i < n; ++i) probs[i] = std::exp(probs[i] - top);
   } else {
     std::copy(in, in + n, probs);
   }
   double total = pairwise_sum(probs, n);
-  for (int i = 0; i < n; ++i) probs[i] = probs[i] / total;
+  divide_all(probs, n, total);
   if (settings.top_k > 0 && settings.top_k < n) {
     // np.partition(probs, -k)[-k]: the k-th largest value
     double* s = scratch_.data();
@@ -61,7 +63,7 @@ const double* Sampler::filter(const double* in) {
     const double cutoff = s[n - settings.top_k];
     for (int i = 0; i < n; ++i) probs[i] = probs[i] >= cutoff ? probs[i] : 0.0;
     total = pairwise_sum(probs, n);
-    for (int i = 0; i < n; ++i) probs[i] /= total;
+    divide_all(probs, n, total);
   }
   if (settings.top_p < 1.0) {
     sort_descending(probs);

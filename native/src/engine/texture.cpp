@@ -28,13 +28,7 @@ const double* Texture::apply(const double* model, const double* steered) {
   for (int i = 0; i < vocab_size_; ++i) {
     weights_[static_cast<size_t>(i)] = chords_[static_cast<size_t>(i)] > 0.0 ? chord_scale : other_scale;
   }
-  // key_mask.weigh: the products, numpy's pairwise sum, then a division.
-  double* weighted = weighted_.data();
-  for (int i = 0; i < vocab_size_; ++i) weighted[i] = steered[i] * weights_[static_cast<size_t>(i)];
-  const double total = pairwise_sum(weighted, vocab_size_);
-  if (total <= 0.0) return steered;
-  for (int i = 0; i < vocab_size_; ++i) weighted[i] /= total;
-  return weighted;
+  return weigh(steered, weights_.data(), weighted_.data(), vocab_size_);  // key_mask.weigh
 }
 
 }  // namespace cadenza::eng

@@ -180,6 +180,10 @@ int cadenza_model_length(const cadenza_model* model) {
   return model ? model->predictor.length() : 0;
 }
 
+int cadenza_int8_exact_products(void) {
+  return cadenza::int8::products() == cadenza::int8::Products::Exact ? 1 : 0;
+}
+
 int cadenza_debug_int8_activation(int which, const float* in, float* out, int count) {
   if (in == nullptr || out == nullptr || count < 0 || (which != 0 && which != 1)) {
     return CADENZA_ERR_ARGUMENT;

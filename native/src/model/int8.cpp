@@ -4,6 +4,7 @@
 #include <cstring>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CADENZA_NO_CLONES)
+#include <cpuid.h>
 #include <immintrin.h>
 #define CADENZA_INT8_AVX2 1
 #endif
@@ -27,25 +28,6 @@ inline float clamp(float v, float low, float high) {
 }
 
 }  // namespace
-
-Quant choose(const float* x0, const float* x1, int n) {
-  float low = 0.0f, high = 0.0f;  // the range always includes zero
-  for (int j = 0; j < n; ++j) {
-    low = x0[j] < low ? x0[j] : low;
-    high = x0[j] > high ? x0[j] : high;
-  }
-  if (x1 != nullptr) {
-    for (int j = 0; j < n; ++j) {
-      low = x1[j] < low ? x1[j] : low;
-      high = x1[j] > high ? x1[j] : high;
-    }
-  }
-  Quant q;
-  q.scale = high == low ? 1.0f : (high - low) / 255.0f;
-  const float zero = clamp(0.0f - low / q.scale, 0.0f, 255.0f);
-  q.zero_point = static_cast<std::int32_t>(round_even(zero));
-  return q;
-}
 
 void quantize(const float* __restrict x, int n, Quant q, std::uint8_t* __restrict out) {
   const float low = static_cast<float>(-q.zero_point);
@@ -75,11 +57,51 @@ inline std::int32_t pair(std::int32_t a0, std::int32_t w0, std::int32_t a1, std:
 #define CADENZA_FMA_CLONES
 #endif
 
-// The portable kernel: row-major weights, the same pairs and saturation.
+// The range of a row or two: min and max are exact, so eight lanes taken
+// together give the sequential loop's bits (a NaN is passed over in both; -0
+// never replaces the starting +0, which is not above or below it).
+namespace {
+typedef float lanes8 __attribute__((vector_size(32)));
+
+CADENZA_INT8_CLONES
+void widen_range(const float* __restrict x, int n, float& low, float& high) {
+  lanes8 lo = {}, hi = {};
+  int j = 0;
+  for (; j + 8 <= n; j += 8) {
+    lanes8 v;
+    std::memcpy(&v, x + j, sizeof v);
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+  }
+  for (int k = 0; k < 8; ++k) {
+    low = lo[k] < low ? lo[k] : low;
+    high = hi[k] > high ? hi[k] : high;
+  }
+  for (; j < n; ++j) {
+    low = x[j] < low ? x[j] : low;
+    high = x[j] > high ? x[j] : high;
+  }
+}
+}  // namespace
+
+Quant choose(const float* x0, const float* x1, int n) {
+  float low = 0.0f, high = 0.0f;  // the range always includes zero
+  widen_range(x0, n, low, high);
+  if (x1 != nullptr) widen_range(x1, n, low, high);
+  Quant q;
+  q.scale = high == low ? 1.0f : (high - low) / 255.0f;
+  const float zero = clamp(0.0f - low / q.scale, 0.0f, 255.0f);
+  q.zero_point = static_cast<std::int32_t>(round_even(zero));
+  return q;
+}
+
+// The portable kernel: row-major weights, the pairs (saturated or not, as
+// `rule` says), then the zero point's share.
 void matmul_portable(const QuantMatrix& m, const std::uint8_t* __restrict a, std::int32_t zp,
-                    std::int32_t* __restrict acc) {
+                     std::int32_t* __restrict acc, Products rule) {
   const int rows = m.rows, cols = m.cols;
   const std::int8_t* w = m.data.data();
+  const bool saturate = rule == Products::SaturatingPairs;
   for (int j = 0; j < cols; ++j) acc[j] = -zp * m.colsum[j];
   int k = 0;
   for (; k + 1 < rows; k += 2) {
@@ -87,7 +109,11 @@ void matmul_portable(const QuantMatrix& m, const std::uint8_t* __restrict a, std
     if (a0 == 0 && a1 == 0) continue;  // the pair adds 0 (ReLU's zeros, often)
     const std::int8_t* w0 = w + static_cast<std::size_t>(k) * cols;
     const std::int8_t* w1 = w0 + cols;
-    for (int j = 0; j < cols; ++j) acc[j] += pair(a0, w0[j], a1, w1[j]);
+    if (saturate) {
+      for (int j = 0; j < cols; ++j) acc[j] += pair(a0, w0[j], a1, w1[j]);
+    } else {
+      for (int j = 0; j < cols; ++j) acc[j] += a0 * w0[j] + a1 * w1[j];
+    }
   }
   if (k < rows) {  // an odd last k pairs with zero: its product alone, never saturated
     const std::int32_t a0 = a[k];
@@ -143,42 +169,157 @@ __attribute__((target("avx2"))) void matmul_avx2(const QuantMatrix& m,
   }
 }
 
-bool cpu_has_avx2() {
-  __builtin_cpu_init();  // may run before libgcc's own initialiser has
-  return __builtin_cpu_supports("avx2");
+// The exact rule on CPUs with VNNI: vpdpbusd multiplies the four bytes of
+// a group and adds the four products to the int32 lane at once, with no
+// int16 step (its int32 sum cannot overflow here: 4 * 255 * 128 per group).
+// One body, two encodings: AVX512-VNNI's (EVEX, with AVX512VL for 256-bit
+// vectors) and AVX-VNNI's (VEX); each function is built for its own ISA only.
+#define CADENZA_VNNI_KERNEL(NAME, TARGET, DPBUSD)                                                  \
+  template <int kRowsAtOnce>                                                                       \
+  __attribute__((target(TARGET))) void NAME(const QuantMatrix& m, const std::uint8_t* const* a,   \
+                                            const std::int32_t* zp, std::int32_t* const* acc) {    \
+    constexpr int kVectors = kPanel / 8;                                                           \
+    for (int p = 0; p < m.panels; ++p) {                                                           \
+      __m256i sum[kRowsAtOnce][kVectors];                                                          \
+      for (int r = 0; r < kRowsAtOnce; ++r) {                                                      \
+        for (int v = 0; v < kVectors; ++v) sum[r][v] = _mm256_setzero_si256();                    \
+      }                                                                                            \
+      const std::int8_t* w = m.packed.data() + static_cast<std::size_t>(p) * m.groups * kPanel * 4; \
+      for (int g = 0; g < m.groups; ++g, w += kPanel * 4) {                                        \
+        __m256i x[kRowsAtOnce];                                                                    \
+        for (int r = 0; r < kRowsAtOnce; ++r) {                                                    \
+          std::int32_t four;                                                                       \
+          std::memcpy(&four, a[r] + 4 * g, sizeof four);                                           \
+          x[r] = _mm256_set1_epi32(four);                                                          \
+        }                                                                                          \
+        for (int v = 0; v < kVectors; ++v) {                                                       \
+          const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * v));    \
+          for (int r = 0; r < kRowsAtOnce; ++r) sum[r][v] = DPBUSD(sum[r][v], x[r], wv);           \
+        }                                                                                          \
+      }                                                                                            \
+      const int first = p * kPanel;                                                                \
+      const int count = m.cols - first < kPanel ? m.cols - first : kPanel;                        \
+      for (int r = 0; r < kRowsAtOnce; ++r) {                                                      \
+        alignas(32) std::int32_t out[kPanel];                                                      \
+        for (int v = 0; v < kVectors; ++v) {                                                       \
+          _mm256_store_si256(reinterpret_cast<__m256i*>(out + 8 * v), sum[r][v]);                  \
+        }                                                                                          \
+        for (int j = 0; j < count; ++j) acc[r][first + j] = out[j] - zp[r] * m.colsum[first + j]; \
+      }                                                                                            \
+    }                                                                                              \
+  }
+
+CADENZA_VNNI_KERNEL(matmul_avx512vnni, "avx2,avx512f,avx512vl,avx512vnni", _mm256_dpbusd_epi32)
+CADENZA_VNNI_KERNEL(matmul_avxvnni, "avx2,avxvnni", _mm256_dpbusd_avx_epi32)
+#undef CADENZA_VNNI_KERNEL
+
+// What this CPU offers, read once with cpuid (and xgetbv: what the OS saves).
+struct CpuFeatures {
+  bool avx2 = false;           // AVX2 and FMA, with AVX state enabled
+  bool avx_vnni = false;       // AVX-VNNI
+  bool avx512_core = false;    // AVX512F/BW/DQ/VL, with AVX512 state enabled
+  bool avx512_vnni = false;
+  bool amx_int8 = false;       // AMX-TILE and AMX-INT8, with tile state enabled
+};
+
+CpuFeatures read_cpu() {
+  CpuFeatures f;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool osxsave_avx = (c & 0x18000000u) == 0x18000000u;
+  const bool fma = (c & 0x1000u) != 0;
+  if (!osxsave_avx) return f;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  const std::uint64_t xcr0 = (static_cast<std::uint64_t>(hi) << 32) | lo;
+  if ((xcr0 & 0x6) != 0x6 || __get_cpuid_max(0, nullptr) < 7) return f;
+  unsigned b7, c7, d7, a71, b71, c71, d71;
+  __cpuid_count(7, 0, a, b7, c7, d7);
+  __cpuid_count(7, 1, a71, b71, c71, d71);
+  f.avx2 = fma && (b7 & 0x20u) != 0;
+  f.avx_vnni = f.avx2 && (a71 & 0x10u) != 0;
+  f.avx512_core = f.avx2 && (b7 & 0x10000u) != 0 && (xcr0 & 0xE0) == 0xE0 &&
+                  (b7 & 0xC0020000u) == 0xC0020000u;
+  f.avx512_vnni = f.avx512_core && (c7 & 0x800u) != 0;
+  const std::uint64_t tiles = (1ull << 17) | (1ull << 18);
+  f.amx_int8 = f.avx2 && (d7 & (1u << 24)) != 0 && (d7 & (1u << 25)) != 0 && (xcr0 & tiles) == tiles;
+  return f;
 }
 
-// Decided once at load; the AVX2 and the portable kernels give the same integers.
-const bool kHaveAvx2 = cpu_has_avx2();
+const CpuFeatures kCpu = read_cpu();
+
+// MLAS's choice of uint8 x int8 kernel, in its order: the AVX2 kernel
+// (vpmaddubsw: saturating pairs); AVX-VNNI's (exact); then, where AVX512
+// core is usable, its vpmaddubsw kernel (saturating pairs again) unless
+// AVX512-VNNI (exact); AMX last (exact).  Without AVX2, MLAS's SSE kernels
+// widen to int16 and multiply-add pairs in int32: exact.
+Products mlas_products() {
+  if (!kCpu.avx2) return Products::Exact;
+  Products rule = Products::SaturatingPairs;
+  if (kCpu.avx_vnni) rule = Products::Exact;
+  if (kCpu.avx512_core) rule = kCpu.avx512_vnni ? Products::Exact : Products::SaturatingPairs;
+  if (kCpu.amx_int8) rule = Products::Exact;
+  return rule;
+}
+
+const bool kHaveAvx2 = kCpu.avx2;
 #endif
 
 }  // namespace
 
-void matmul(const QuantMatrix& m, const std::uint8_t* a, std::int32_t zp, std::int32_t* acc) {
+namespace {
+
+Products ort_rule() {
 #ifdef CADENZA_INT8_AVX2
-  if (kHaveAvx2 && !m.packed.empty()) {
-    const std::uint8_t* rows[1] = {a};
-    std::int32_t* outs[1] = {acc};
-    matmul_avx2<1>(m, rows, &zp, outs);
-    return;
+  return mlas_products();
+#else
+  return Products::Exact;  // MLAS's kernels elsewhere (NEON, SSE) widen before they multiply
+#endif
+}
+
+Products rule_in_use = ort_rule();
+
+// rows (one or two) of the product with the kernel for the rule in use.
+template <int kRowsAtOnce>
+void product_rows(const QuantMatrix& m, const std::uint8_t* const* a, const std::int32_t* zp,
+                  std::int32_t* const* acc) {
+#ifdef CADENZA_INT8_AVX2
+  if (!m.packed.empty()) {
+    if (rule_in_use == Products::SaturatingPairs && kHaveAvx2) {
+      matmul_avx2<kRowsAtOnce>(m, a, zp, acc);
+      return;
+    }
+    if (rule_in_use == Products::Exact && kCpu.avx512_vnni) {
+      matmul_avx512vnni<kRowsAtOnce>(m, a, zp, acc);
+      return;
+    }
+    if (rule_in_use == Products::Exact && kCpu.avx_vnni) {
+      matmul_avxvnni<kRowsAtOnce>(m, a, zp, acc);
+      return;
+    }
   }
 #endif
-  matmul_portable(m, a, zp, acc);
+  for (int r = 0; r < kRowsAtOnce; ++r) matmul_portable(m, a[r], zp[r], acc[r], rule_in_use);
+}
+
+}  // namespace
+
+Products onnxruntime_products() { return ort_rule(); }
+Products products() { return rule_in_use; }
+void use_products(Products rule) { rule_in_use = rule; }
+
+void matmul(const QuantMatrix& m, const std::uint8_t* a, std::int32_t zp, std::int32_t* acc) {
+  const std::uint8_t* rows[1] = {a};
+  std::int32_t* outs[1] = {acc};
+  product_rows<1>(m, rows, &zp, outs);
 }
 
 void matmul2(const QuantMatrix& m, const std::uint8_t* a0, std::int32_t zp0, const std::uint8_t* a1,
              std::int32_t zp1, std::int32_t* acc0, std::int32_t* acc1) {
-#ifdef CADENZA_INT8_AVX2
-  if (kHaveAvx2 && !m.packed.empty()) {
-    const std::uint8_t* rows[2] = {a0, a1};
-    const std::int32_t zps[2] = {zp0, zp1};
-    std::int32_t* outs[2] = {acc0, acc1};
-    matmul_avx2<2>(m, rows, zps, outs);
-    return;
-  }
-#endif
-  matmul_portable(m, a0, zp0, acc0);
-  matmul_portable(m, a1, zp1, acc1);
+  const std::uint8_t* rows[2] = {a0, a1};
+  const std::int32_t zps[2] = {zp0, zp1};
+  std::int32_t* outs[2] = {acc0, acc1};
+  product_rows<2>(m, rows, zps, outs);
 }
 
 CADENZA_INT8_CLONES

@@ -7,10 +7,9 @@
 //   tensor (both rows of the batch), scale = (max - min) / 255 (1 when the
 //   range is empty), zero point = round-half-even(clamp(0 - min / scale)),
 //   q = clamp(round-half-even(x / scale) + zero point, 0, 255).
-// - MatMulInteger, uint8 x int8 (MLAS's AVX2 kernel, no VNNI): products of
-//   adjacent k (0-1, 2-3, ...) summed in pairs that saturate to int16
-//   (vpmaddubsw), the pairs summed exactly in int32, minus the input's zero
-//   point times each column's sum.
+// - MatMulInteger, uint8 x int8: by the rule of the kernel MLAS picks on this
+//   CPU (Products, below), minus the input's zero point times each column's
+//   sum.
 // - Sigmoid and Tanh: MLAS's FMA3 kernels (Eigen's rational approximations,
 //   the polynomials evaluated with fused multiply-adds).
 #pragma once
@@ -20,6 +19,20 @@
 #include "cadenza/weights.hpp"
 
 namespace cadenza::int8 {
+
+// How MatMulInteger adds its products.  SaturatingPairs: products of
+// adjacent k (0-1, 2-3, ...) summed in pairs that saturate to int16
+// (vpmaddubsw: MLAS's AVX2 and AVX512-core kernels), the pairs summed exactly
+// in int32.  Exact: every product summed in int32 (MLAS's VNNI, AMX and
+// SSE kernels, and its NEON ones).  The two differ only where a pair
+// saturates, which the bundled model's inputs make common.
+enum class Products { SaturatingPairs, Exact };
+// The rule onnxruntime follows on this CPU (MLAS's kernel choice, read from
+// cpuid at load).
+Products onnxruntime_products();
+// The rule the step uses: onnxruntime's unless a test set another.
+Products products();
+void use_products(Products rule);  // for the tests: both rules on any CPU
 
 struct Quant {
   float scale = 1.0f;
@@ -34,9 +47,9 @@ void matmul(const QuantMatrix& m, const std::uint8_t* a, std::int32_t zp, std::i
 // The same for two rows that share the weight reads.
 void matmul2(const QuantMatrix& m, const std::uint8_t* a0, std::int32_t zp0,
              const std::uint8_t* a1, std::int32_t zp1, std::int32_t* acc0, std::int32_t* acc1);
-// matmul without the AVX2 kernel (the same integers; for the tests).
+// matmul by a given rule without the vector kernels (the same integers; for the tests).
 void matmul_portable(const QuantMatrix& m, const std::uint8_t* a, std::int32_t zp,
-                     std::int32_t* acc);
+                     std::int32_t* acc, Products rule);
 // out[j] = float(acc[j]) * scale: Cast, then Mul by the two scales' product.
 void dequantize(const std::int32_t* acc, int n, float scale, float* out);
 
