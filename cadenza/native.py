@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 LIBRARY = "libcadenza_model.so"
 ENV_LIBRARY = "CADENZA_NATIVE_LIB"
 API_VERSION = 3
+MAX_PENDING = 16  # CADENZA_MODEL_MAX_PENDING: fed tokens a model keeps unstepped at most
 _ERROR_BYTES = 1024
 _ERR_INDEX = 7
 _PACKAGE = Path(__file__).resolve().parent
@@ -80,6 +81,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cadenza_model_distribution": (vp, [vp]),
         "cadenza_model_length": (c_int, [vp]),
         "cadenza_int8_exact_products": (c_int, []),
+        "cadenza_model_catch_up": (c_int, [vp]),
+        "cadenza_model_pending": (c_int, [vp]),
         "cadenza_debug_int8_activation": (
             c_int, [c_int, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float), c_int]),
     }
@@ -299,6 +302,16 @@ class NativeStreamRunner:
     def length(self) -> int:
         """Tokens in the active row's context (for tests)."""
         return self._lib.cadenza_model_length(self._model)
+
+    def catch_up(self) -> None:
+        """Run the steps ``reset`` and ``feed`` left owed (they are lazy), without
+        the head: the model's work a ``distribution`` would start with."""
+        self._lib.cadenza_model_catch_up(self._model)
+
+    @property
+    def pending(self) -> int:
+        """Steps owed: a pending reset's tokens and the fed tokens not yet stepped."""
+        return self._lib.cadenza_model_pending(self._model)
 
     def __del__(self) -> None:
         model = getattr(self, "_model", None)

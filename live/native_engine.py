@@ -229,6 +229,12 @@ class NativeEngine:
             return deadline.value
         return None
 
+    def prepare(self) -> None:
+        """The model work the next choice needs, done now (``Engine.prepare``)."""
+        code = self._lib.cadenza_engine_prepare(self._handle)
+        if code < 0:
+            self._collect(code)
+
     def stop(self, now: float) -> list[Event]:
         return self._collect(self._lib.cadenza_engine_stop(self._handle, now, self._events, MAX_EVENTS))
 

@@ -24,7 +24,7 @@ from cadenza.key import parse_key
 LIBRARY_NAME = "libcadenza_engine.so"
 LIBRARY_ENV = "CADENZA_NATIVE_LIB"
 MAX_EVENTS = 4096  # CADENZA_MAX_EVENTS
-API_VERSION = 3  # CADENZA_ENGINE_API_VERSION
+API_VERSION = 4  # CADENZA_ENGINE_API_VERSION
 LATENCY_SAMPLES = 4096  # CADENZA_LATENCY_SAMPLES
 MAX_PAIRS = 16 * 128  # (channel, note) pairs
 ERROR_SIZE = 512
@@ -134,6 +134,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cadenza_engine_stop": (i32, [vp, dbl, events, i32]),
         "cadenza_engine_panic": (i32, [vp, dbl, events, i32]),
         "cadenza_engine_next_deadline": (i32, [vp, p(dbl)]),
+        "cadenza_engine_prepare": (i32, [vp]),
         "cadenza_engine_release_performer": (None, [vp, dbl, i32]),
         "cadenza_engine_reload": (i32, [vp, p(_Settings), ctypes.c_char_p, i32]),
         "cadenza_engine_prime": (i32, [vp, p(i32), i32, i32, ctypes.c_char_p, i32]),

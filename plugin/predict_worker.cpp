@@ -43,6 +43,7 @@ void PredictionWorker::reset(const int32_t* primer, int count) {
         // The loader, building the engine, before anything else runs: every copy
         // starts from the same state.
         model_.reset(primer, count);
+        model_.catch_up();  // the primer's steps here, off the audio thread, not at its first ask
         for (Snapshot& slot : slots_) {
             slot.model = model_;
             slot.seq = posted_local_;
@@ -54,6 +55,8 @@ void PredictionWorker::reset(const int32_t* primer, int count) {
     }
     serve_donation();
     Snapshot& front = slots_[front_];
+    // Recorded only (the predictor is lazy): the primer is stepped by the worker,
+    // from the donation below, unless the front is asked before a newer state comes.
     front.model.reset(primer, count);
     // The worker cannot replay a reset from the log: at the mark it asks for a donation.
     log_[posted_local_ % kPredictLog].store(kResetMark, std::memory_order_relaxed);
@@ -146,6 +149,8 @@ bool PredictionWorker::work() {
         worker_seq_ = donated_.seq;
         lost_ = false;
         donation_.store(kNoDonation, std::memory_order_release);
+        model_.catch_up();  // a reset the front only recorded is stepped here
+
     }
     if (lost_) {
         return false;
@@ -165,6 +170,9 @@ bool PredictionWorker::work() {
             return true;  // poll fast for the donation
         }
         model_.feed(token);
+        // The predictor is lazy: step now, so a published state owes nothing
+        // and the audio thread that takes it has no step left to do.
+        model_.catch_up();
         ++worker_seq_;
         worked = true;
         const bool caught_up = worker_seq_ == posted_.load(std::memory_order_acquire);

@@ -16,7 +16,11 @@
 //
 // How, without the audio thread ever waiting or making a system call:
 // - feed() appends the token to a ring (the log) and publishes its sequence
-//   number; reset() is done at once on the audio thread's own state.
+//   number; reset() is recorded on the audio thread's own state (the
+//   predictor is lazy: its primer is stepped at that state's next ask, or by
+//   the worker, which takes it as a donation at the reset's mark).
+// - Every copy the worker publishes is caught up (catch_up() after each
+//   token): the audio thread never inherits a step owed.
 // - The worker replays the log on its own NativeStreamPredictor and, after
 //   each token, publishes a copy of it (its state and, once it has caught
 //   up, the distribution) through a triple buffer: three snapshots, one owned

@@ -7,6 +7,15 @@ performer key presses (events that need no prediction).  With ``--step fp32``
 or ``--step int8`` the model is the bundle's own, on the native model step
 inside the engine: the whole step a plugin runs, prediction included.
 
+``step_*``: the whole step at a deadline, the model's forward inside it (no
+``prepare`` before it).  ``step_prepared_*``: the same steps with
+``engine.prepare()`` called after each, as the daemon calls it in the idle
+time before the next deadline (``prepare_after_step_*``: what those prepares
+took, where the model had steps owed).
+``input_event_*``: a key pressed or released; ``prepare_*``: the
+``prepare()`` after each (``prepare_owed_*``: those that had model steps
+owed, the native step only: it is lazy, so a key press only queues its token).
+
 Twice: once plain for the timings, once under the LD_PRELOAD counter of
 malloc, calloc, realloc, free and pthread_mutex_lock, armed from C around
 each engine call only (also over a session of answers, chords, CCs, stop
@@ -93,8 +102,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "steps_with_prediction": timed["steps_with_prediction"],
         "step_p50_ms": timed["step_p50_us"] / 1000.0,
         "step_p99_ms": timed["step_p99_us"] / 1000.0,
+        "step_prepared_p50_ms": timed["step_prepared_p50_us"] / 1000.0,
+        "step_prepared_p99_ms": timed["step_prepared_p99_us"] / 1000.0,
+        "prepare_after_step_p50_us": timed["prepare_after_step_p50_us"],
+        "prepare_after_step_p99_us": timed["prepare_after_step_p99_us"],
         "input_event_p50_us": timed["input_p50_us"],
         "input_event_p99_us": timed["input_p99_us"],
+        "input_event_max_us": timed["input_max_us"],
+        "prepare_p50_us": timed["prepare_p50_us"],
+        "prepare_p99_us": timed["prepare_p99_us"],
+        "prepares_owed": timed["prepares_owed"],
+        "prepare_owed_p50_us": timed["prepare_owed_p50_us"],
+        "prepare_owed_p99_us": timed["prepare_owed_p99_us"],
         "engine_calls_counted": counted["calls_counted"],
         "malloc": counted["malloc"], "calloc": counted["calloc"], "realloc": counted["realloc"],
         "free": counted["free"], "mutex_lock": counted["mutex_lock"],

@@ -7,7 +7,10 @@ Threads (see docs/daemon.md):
 - one worker thread owns the engine: it takes ``Input`` and the
   supervisor's typed commands off the queue, calls ``engine.on_message``
   and, at ``engine.next_deadline()``, ``engine.advance``, and hands the
-  events to the scheduler.  It never waits for anything but the queue, with
+  events to the scheduler.  After performer input or an answer step, with
+  nothing due and no input waiting, it calls ``engine.prepare()``: the
+  model's work for the next choice runs in the idle time before the next
+  deadline, not at it.  It never waits for anything but the queue, with
   a timeout at the next deadline (the release echo's among them);
 - the scheduler thread sends each event at its time (``scheduler.py``),
   through the note ledger, which knows what is sounding.  It is the only
@@ -297,8 +300,11 @@ class Daemon:
             now = self.clock()
             if isinstance(item, Stop):
                 return
+            # Performer input or an answer step: the model has work to do for
+            # the next choice (prepare, below).
+            moved = False
             if isinstance(item, Input):
-                self._on_input(item)
+                moved = self._on_input(item)
             elif isinstance(item, Reload):
                 settings = item.settings
                 engine.reload(EngineSettings.of(settings))
@@ -312,6 +318,7 @@ class Daemon:
             deadline = engine.next_deadline()
             if deadline is not None and now >= deadline:
                 self._submit(engine.advance(now))
+                moved = True
                 if self.recorder is not None:
                     with self._record_lock:
                         self.recorder.add_tempo(now, engine.bpm)
@@ -329,6 +336,19 @@ class Daemon:
             if next_stats is not None and now >= next_stats:
                 stats_mark = self._log_stats(stats_mark, now)
                 next_stats = now + interval
+            if moved:
+                self._prepare_when_idle()
+
+    def _prepare_when_idle(self) -> bool:
+        """The model's work for the next choice, now (``engine.prepare``), so
+        the step at the next deadline has only the engine's own work: unless a
+        step is due or input waits, which come first.  Changes no event."""
+        engine = self.engine
+        deadline = engine.next_deadline()
+        if (deadline is not None and self.clock() >= deadline) or self.queue.waiting():
+            return False
+        engine.prepare()
+        return True
 
     def _echo_wake(self, now: float) -> float | None:
         """When the worker must look at the release echo next.
@@ -361,17 +381,19 @@ class Daemon:
         self.echoes += len(echoes)
         self.scheduler.send_now(echoes)
 
-    def _on_input(self, item: Input) -> None:
+    def _on_input(self, item: Input) -> bool:
+        """One input message into the engine; True when it went to ``on_message``
+        (a clock tick or a malformed message gives the model nothing to do)."""
         message = parse_input(item.data)
         if message is None:
             log.debug("ignored malformed MIDI input %s", item.data)
-            return
+            return False
         engine = self.engine
         self.heard.append((item.time, message))
         self._record(item.time, message, "performer")
         if message.type == "clock":
             engine.clock_tick(item.time, item.master_time)
-            return
+            return False
         stops = engine.stops
         events = engine.on_message(message, item.time)
         if engine.stops != stops:
@@ -379,6 +401,7 @@ class Daemon:
             # lookahead but not yet sent must not sound.
             self.scheduler.cancel_note_ons()
         self._submit(events)
+        return True
 
     def _on_lost(self, direction: str, now: float) -> None:
         """A port went away: the answer stops; a lost keyboard lets go of its keys."""

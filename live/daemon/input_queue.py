@@ -117,6 +117,11 @@ class InputQueue:
             self._control.append(command)
             self._cond.notify()
 
+    def waiting(self) -> int:
+        """Items waiting (input and commands): the worker's "is anything next"."""
+        with self._cond:
+            return len(self._input) + len(self._control)
+
     def get(self, timeout: float | None) -> Input | Command | None:
         """The next command, else the next ``Input``; None on timeout."""
         with self._cond:

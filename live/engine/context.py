@@ -153,6 +153,16 @@ class ModelContext:
             self.continuity.chose(index)
         self.predictor.feed(index)
 
+    def prepare(self) -> None:
+        """Ask the model now for the distribution ``choose`` will start from.
+
+        A predictor's distribution depends on the tokens fed alone and is
+        kept until the next feed (computed once, or pure), so asking early
+        moves the model's work, never its answer: the native step's lazy
+        feeds are stepped here, a window runner runs here.
+        """
+        self.predictor.distribution()
+
     def choose(self) -> int:
         """The next token's index: the model's distribution, leaning to the key,
         leaps held back, its chords' share put back (texture), sampled."""

@@ -185,6 +185,13 @@ class Engine(Listening, Answering, Transport, Reload):
             self._clock_message(message, now, out)
         return in_sending_order(out)
 
+    def prepare(self) -> None:
+        """Do now the model work the next choice will need, so the step at the
+        next deadline has only the engine's own work.  Changes nothing musical:
+        calling it or not, at any time, never changes an event.  The daemon
+        calls it when idle, after input or an answer step with nothing due."""
+        self._context.prepare()
+
     def clock_tick(self, now: float, master_time: float | None = None) -> None:
         """A master's clock tick that arrived at ``now``.
 

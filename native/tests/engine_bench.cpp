@@ -4,6 +4,12 @@
 // the fake predictor, or with WEIGHTS (a native.bin of that vocabulary) the
 // native model step, fp32 or int8.  Prints one JSON object.  Run under
 // LD_PRELOAD=libcadenza_alloc_counter.so to count malloc/free/mutex locks.
+//
+// Timed: the whole step at a deadline with the model's forward inside it
+// (step_*: no prepare before it), the same step after prepare() (as the
+// daemon calls it in the idle time before the deadline: step_prepared_*),
+// and the performer's keys (input_*), each followed by prepare() (prepare_*;
+// prepare_owed_*: those that had model steps owed, the native model only).
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -77,6 +83,8 @@ int main(int argc, char** argv) {
   cadenza::Settings settings;  // the shipped defaults: key "call", temperature 1.4
   settings.mode = cadenza::Mode::Continue;
   cadenza::Engine engine(*model, vocab, {}, settings, 0.0);
+  // The native step's steps owed (it is lazy), to tell a prepare that did work.
+  const auto* lazy = dynamic_cast<const cadenza::NativeStreamPredictor*>(model.get());
   std::vector<cadenza::Event> out(cadenza::MAX_EVENTS);
 
   // A call first, so key "call" and the register have something to work on.
@@ -89,10 +97,24 @@ int main(int argc, char** argv) {
     now += 0.25;
   }
 
-  std::vector<double> step_us, input_us;
+  std::vector<double> step_us, input_us, step_prepared_us, prepare_us, prepare_owed_us, prepare_step_us;
   long allocations = 0, counts[5] = {0, 0, 0, 0, 0};
-  long steps_with_note = 0;
+  long steps_with_note = 0, steps_prepared_with_note = 0;
   long armed_calls = 0;
+  // One engine call, armed (counted) and timed in microseconds.
+  auto timed = [&](auto&& call) {
+    if (arm) arm();
+    ++armed_calls;
+    const auto t0 = Clock::now();
+    call();
+    const auto t1 = Clock::now();
+    if (disarm) {
+      long c[5];
+      allocations += disarm(c);
+      for (int k = 0; k < 5; ++k) counts[k] += c[k];
+    }
+    return std::chrono::duration<double, std::micro>(t1 - t0).count();
+  };
   for (int i = 0; i < notes; ++i) {
     const auto deadline = engine.next_deadline();
     if (!deadline) break;
@@ -114,23 +136,43 @@ int main(int argc, char** argv) {
       step_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
     }
   }
+  // The same steps with prepare() after each, as the daemon calls it in the
+  // idle time before the next deadline: the step at a deadline is then the
+  // engine's own work; what prepare took (the model's forward, moved there) is
+  // prepare_step_us, counted where it had steps owed (every one with the fake).
+  engine.prepare();
+  for (int i = 0; i < notes; ++i) {
+    const auto deadline = engine.next_deadline();
+    if (!deadline) break;
+    now = *deadline;
+    int n = 0;
+    const double took = timed([&] { n = engine.advance(now, out.data(), cadenza::MAX_EVENTS); });
+    bool played = false;
+    for (int k = 0; k < n; ++k) played = played || (out[static_cast<size_t>(k)].data[0] & 0xF0) == 0x90;
+    if (played) {
+      ++steps_prepared_with_note;
+      step_prepared_us.push_back(took);
+    }
+    const bool owed = lazy == nullptr || lazy->pending() > 0;
+    const double prepared = timed([&] { engine.prepare(); });
+    if (owed) prepare_step_us.push_back(prepared);
+  }
   // Events that need no prediction: a performer's key going down and up
-  // (accompany would predict; continue keeps playing: the input path alone).
+  // (accompany would predict; continue keeps playing: the input path alone),
+  // each followed by prepare(), as the daemon calls it after input.
+  long prepares_owed = 0;
   for (int i = 0; i < notes; ++i) {
     const uint8_t note = static_cast<uint8_t>(48 + i % 24);
     const uint8_t on[3] = {0x90, note, 80}, off[3] = {0x80, note, 0};
     for (const uint8_t* message : {on, off}) {
-      if (arm) arm();
-      ++armed_calls;
-      const auto t0 = Clock::now();
-      engine.on_message(message, 3, now, out.data(), cadenza::MAX_EVENTS);
-      const auto t1 = Clock::now();
-      if (disarm) {
-        long c[5];
-        allocations += disarm(c);
-        for (int k = 0; k < 5; ++k) counts[k] += c[k];
+      input_us.push_back(timed([&] { engine.on_message(message, 3, now, out.data(), cadenza::MAX_EVENTS); }));
+      const bool owed = lazy != nullptr && lazy->pending() > 0;
+      const double took = timed([&] { engine.prepare(); });
+      prepare_us.push_back(took);
+      if (owed) {
+        ++prepares_owed;
+        prepare_owed_us.push_back(took);
       }
-      input_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
     }
     now += 0.001;
   }
@@ -161,6 +203,7 @@ int main(int argc, char** argv) {
       const uint8_t off[3] = {0x80, pitch, 0}, off2[3] = {0x80, chord_note, 0};
       counted([&] { engine.on_message(on, 3, now, out.data(), cadenza::MAX_EVENTS); });
       if (k % 2) counted([&] { engine.on_message(on2, 3, now + 0.005, out.data(), cadenza::MAX_EVENTS); });
+      counted([&] { engine.prepare(); });
       now += 0.2;
       counted([&] { engine.on_message(off, 3, now, out.data(), cadenza::MAX_EVENTS); });
       counted([&] { engine.on_message(off2, 3, now, out.data(), cadenza::MAX_EVENTS); });
@@ -174,17 +217,26 @@ int main(int argc, char** argv) {
       if (!deadline || *deadline > until) break;
       now = std::max(now, *deadline);
       counted([&] { engine.advance(now, out.data(), cadenza::MAX_EVENTS); });
+      if (round % 2) counted([&] { engine.prepare(); });  // prepared, and not, alike
     }
     if (round % 7 == 0) counted([&] { engine.stop(now, out.data(), cadenza::MAX_EVENTS); });
     if (round % 11 == 0) counted([&] { engine.panic(now, out.data(), cadenza::MAX_EVENTS); });
   }
   std::printf(
       "{\"model\": \"%s\", \"vocab\": %zu, \"steps_with_prediction\": %ld, \"step_p50_us\": %.3f, \"step_p99_us\": %.3f, "
-      "\"step_max_us\": %.3f, \"input_events\": %zu, \"input_p50_us\": %.3f, \"input_p99_us\": %.3f, "
+      "\"step_max_us\": %.3f, \"steps_prepared_with_prediction\": %ld, \"step_prepared_p50_us\": %.3f, "
+      "\"step_prepared_p99_us\": %.3f, \"step_prepared_max_us\": %.3f, \"prepare_after_step_p50_us\": %.3f, "
+      "\"prepare_after_step_p99_us\": %.3f, \"input_events\": %zu, \"input_p50_us\": %.3f, \"input_p99_us\": %.3f, "
+      "\"input_max_us\": %.3f, \"prepare_p50_us\": %.3f, \"prepare_p99_us\": %.3f, \"prepares_owed\": %ld, "
+      "\"prepare_owed_p50_us\": %.3f, \"prepare_owed_p99_us\": %.3f, "
       "\"counter_loaded\": %s, \"malloc\": %ld, \"calloc\": %ld, \"realloc\": %ld, \"free\": %ld, "
       "\"mutex_lock\": %ld, \"allocations_and_locks\": %ld, \"counter_self_check\": %ld, \"mixed_calls_counted\": %ld, \"calls_counted\": %ld}\n",
       argc > 3 ? (int8 ? "native int8" : "native fp32") : "fake", vocab.size(), steps_with_note, percentile(step_us, 0.5), percentile(step_us, 0.99),
-      percentile(step_us, 1.0), input_us.size(), percentile(input_us, 0.5), percentile(input_us, 0.99),
+      percentile(step_us, 1.0), steps_prepared_with_note, percentile(step_prepared_us, 0.5),
+      percentile(step_prepared_us, 0.99), percentile(step_prepared_us, 1.0), percentile(prepare_step_us, 0.5),
+      percentile(prepare_step_us, 0.99), input_us.size(), percentile(input_us, 0.5), percentile(input_us, 0.99),
+      percentile(input_us, 1.0), percentile(prepare_us, 0.5), percentile(prepare_us, 0.99), prepares_owed,
+      percentile(prepare_owed_us, 0.5), percentile(prepare_owed_us, 0.99),
       arm ? "true" : "false", counts[0], counts[1], counts[2], counts[3], counts[4], allocations, self_check, mixed_calls, armed_calls);
   return 0;
 }

@@ -134,3 +134,101 @@ def test_send_now_passes_what_was_sent_and_only_that_to_on_sent():
     scheduler.send_now([second])
     assert sent == [first] and recorded == [(3.0, first)]
     assert scheduler.pending() == 0  # at once, not through the heap
+
+
+class ScriptedQueue:
+    """Stands in for the input queue on a simulated clock: ``get`` moves the
+    clock to the next input when it arrives within the timeout, else by the
+    timeout (the deadline the worker waits for); after ``end``, a Stop."""
+
+    def __init__(self, clock: list[float], items: list[Input], end: float) -> None:
+        self.clock, self.items, self.end = clock, sorted(items, key=lambda i: i.time), end
+        self.dropped = 0
+
+    def waiting(self) -> int:
+        return sum(1 for item in self.items if item.time <= self.clock[0])
+
+    def get(self, timeout: float | None):
+        from cadenza.live.daemon.input_queue import Stop
+
+        until = self.end if timeout is None else min(self.clock[0] + timeout, self.end)
+        if self.items and self.items[0].time <= until:
+            self.clock[0] = max(self.clock[0], self.items[0].time)
+            return self.items.pop(0)
+        if self.clock[0] >= self.end:
+            return Stop()
+        self.clock[0] = until
+        return None
+
+
+def _input(time: float, data: list[int]) -> Input:
+    return Input(time, data, time)
+
+
+def _run_worker(items: list[Input], end: float, *, prepare: bool = True):
+    """The worker's loop over ``items`` on a simulated clock: the engine's calls
+    (name, clock, next deadline after the call) and the events it submitted."""
+    from cadenza.config import EngineSettings
+    from cadenza.live.engine.engine import Engine
+
+    clock = [0.0]
+    live = settings(stats_interval=0.0)
+    daemon = Daemon(FakePredictor(VOCAB), live, clock=lambda: clock[0], ports=Outbox())
+    daemon.queue = ScriptedQueue(clock, items, end)
+    calls: list[tuple[str, float, float | None]] = []
+
+    class Spy(Engine):
+        def on_message(self, message, now):
+            out = super().on_message(message, now)
+            calls.append(("on_message", clock[0], self.next_deadline()))
+            return out
+
+        def advance(self, now):
+            out = super().advance(now)
+            calls.append(("advance", clock[0], self.next_deadline()))
+            return out
+
+        def prepare(self):
+            if prepare:
+                super().prepare()
+            calls.append(("prepare", clock[0], self.next_deadline()))
+
+    daemon.engine = Spy(daemon.predictor, EngineSettings.of(live), start_time=0.0)
+    submitted: list = []
+    daemon._submit = lambda events: submitted.extend((e.time, tuple(e.message.bytes())) for e in events)
+    daemon._loop()
+    return calls, submitted
+
+
+def test_the_worker_prepares_the_model_when_idle_after_input_and_answer_steps():
+    call = [_input(0.1 + 0.25 * k, [0x90, 60 + 2 * k, 90]) for k in range(4)]
+    call += [_input(0.3 + 0.25 * k, [0x80, 60 + 2 * k, 0]) for k in range(4)]
+    call.append(_input(0.2, [0xF8]))  # a clock tick: no work for the model
+    call += [_input(4.0, [0x90, 67, 90]), _input(4.0, [0x90, 71, 90])]  # two at once
+    calls, submitted = _run_worker(call, end=6.0)
+    names = [name for name, *_ in calls]
+    assert any(t for t, data in submitted if data[0] & 0xF0 == 0x90)  # it answered
+    answered = [k for k, name in enumerate(names) if name == "advance"]
+    heard = [k for k, name in enumerate(names) if name == "on_message"]
+    assert len(answered) > 3 and len(heard) == 10
+    # Right after each answer step, and after each input but the first of the
+    # two that arrived together (the second was waiting), the model's work is
+    # done before the worker waits again.
+    for k in answered + heard:
+        if calls[k][1] == 4.0 and k == heard[-2]:
+            assert names[k + 1] == "on_message"
+        else:
+            assert names[k + 1] == "prepare", (k, calls[k])
+    # Never at a deadline that was due: each prepare came before the next one.
+    for name, when, deadline in calls:
+        if name == "prepare":
+            assert deadline is None or when < deadline
+    assert names.count("prepare") == len(answered) + len(heard) - 1
+
+
+def test_the_workers_prepare_changes_no_event():
+    call = [_input(0.1 + 0.25 * k, [0x90, 60 + 2 * k, 90]) for k in range(4)]
+    call += [_input(0.3 + 0.25 * k, [0x80, 60 + 2 * k, 0]) for k in range(4)]
+    prepared = _run_worker(call, end=5.0)[1]
+    assert prepared == _run_worker(call, end=5.0, prepare=False)[1]
+    assert prepared

@@ -45,15 +45,22 @@ class Step:
     master_time: float | None = None
 
 
-def run_script(engine, steps: Sequence[Step], *, end: float) -> list[tuple]:
+def run_script(engine, steps: Sequence[Step], *, end: float, prepare: bool = False) -> list[tuple]:
     """Every event the engine hands out (time, bytes), its deadlines and state, in order.
 
     Scripted inputs go in at their times; ``advance`` is called at every
     deadline the engine asks for in between (as ``simulate`` does), up to ``end``.
+    ``prepare``: ``engine.prepare()`` before the first call and after every
+    call (twice after every other one), which must change nothing in the trace.
     """
     trace: list[tuple] = []
+    if prepare:
+        engine.prepare()
 
     def record(kind: str, events) -> None:
+        if prepare:
+            for _ in range(1 + len(trace) % 2):
+                engine.prepare()
         trace.append((kind, tuple((e.time, tuple(e.message.bytes())) for e in events),
                       engine.next_deadline(), engine.stops))
 

@@ -9,7 +9,8 @@
 extern "C" {
 #endif
 
-#define CADENZA_ENGINE_API_VERSION 3
+/* 4: cadenza_engine_prepare. */
+#define CADENZA_ENGINE_API_VERSION 4
 /* Prediction latencies kept for cadenza_engine_latencies (the Python engine's LATENCY_SAMPLES). */
 #define CADENZA_LATENCY_SAMPLES 4096
 #define CADENZA_MAX_EVENTS 4096
@@ -99,6 +100,10 @@ int32_t cadenza_engine_clock_tick(cadenza_engine* e, double now, double master_t
 int32_t cadenza_engine_advance(cadenza_engine* e, double now, cadenza_event* out, int32_t capacity);
 int32_t cadenza_engine_stop(cadenza_engine* e, double now, cadenza_event* out, int32_t capacity);
 int32_t cadenza_engine_panic(cadenza_engine* e, double now, cadenza_event* out, int32_t capacity);
+/* The model work the next choice needs, done now (Engine::prepare): call it
+ * when idle, before the next deadline.  Changes no event.  0, or -2 when the
+ * model failed. */
+int32_t cadenza_engine_prepare(cadenza_engine* e);
 /* 1 and ``*deadline`` set, or 0: nothing pending. */
 int32_t cadenza_engine_next_deadline(cadenza_engine* e, double* deadline);
 void cadenza_engine_release_performer(cadenza_engine* e, double now, int32_t channel);

@@ -21,7 +21,12 @@
 extern "C" {
 #endif
 
+/* 3: reset and feed are lazy (their steps run at the next distribution or
+ * cadenza_model_catch_up); cadenza_model_catch_up and cadenza_model_pending;
+ * cadenza_int8_exact_products. */
 #define CADENZA_MODEL_API_VERSION 3
+/* Fed tokens a model keeps unstepped at most (NativeStreamPredictor::kMaxPendingTokens). */
+#define CADENZA_MODEL_MAX_PENDING 16
 
 enum cadenza_status {
   CADENZA_OK = 0,
@@ -73,13 +78,19 @@ CADENZA_API int cadenza_model_new(const cadenza_weights* weights, cadenza_model*
 CADENZA_API int cadenza_model_new_int8(const cadenza_weights* weights, cadenza_model** out,
                                        char* err, size_t err_len);
 CADENZA_API void cadenza_model_free(cadenza_model* model);
-/* Forget, then feed primer[0..count) (the left-fill completes a short one). */
+/* Forget, then feed primer[0..count) (the left-fill completes a short one).
+ * Reset and feed only record what is owed; the steps run, in order, at the
+ * next distribution or catch-up, with the same results to the bit. */
 CADENZA_API int cadenza_model_reset(cadenza_model* model, const int32_t* primer, int count,
                                     char* err, size_t err_len);
 CADENZA_API int cadenza_model_feed(cadenza_model* model, int32_t index, char* err,
                                    size_t err_len);
 /* vocab_size float64 probabilities, valid until the next call on this model; NULL on a NULL model. */
 CADENZA_API const double* cadenza_model_distribution(cadenza_model* model);
+/* Run every step owed now, without the head (what a distribution would do first). */
+CADENZA_API int cadenza_model_catch_up(cadenza_model* model);
+/* Steps owed (a pending reset's tokens plus the fed tokens not yet stepped): for tests. */
+CADENZA_API int cadenza_model_pending(const cadenza_model* model);
 /* For the tests: the int8 step's sigmoid (which 0) or tanh (which 1), as
  * onnxruntime's MLAS computes them, of in[0..count) into out. */
 CADENZA_API int cadenza_debug_int8_activation(int which, const float* in, float* out, int count);

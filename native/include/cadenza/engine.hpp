@@ -109,6 +109,14 @@ class Engine {
   EventCount advance(double now, Event* out, int capacity);
   // When advance must be called next; nullopt when nothing is pending.
   std::optional<double> next_deadline();
+  // Does now the model work the next choice will need (the steps a lazy
+  // predictor owes for the tokens fed, and its distribution), so that the
+  // advance at the next deadline has only the engine's own work.  Changes no
+  // musical state: calling it or not, at any time, never changes an event.
+  // Call it when idle (after performer input or an answer step, with nothing
+  // due).  Real-time safe as the predictor is; a model that fails throws as
+  // advance would.
+  void prepare();
   // Releases everything sounding and forgets the phrase in progress.
   EventCount stop(double now, Event* out, int capacity);
   // stop, then All Notes Off and All Sound Off on the engine's channel.

@@ -1,6 +1,7 @@
 // The native model step: StreamRunner's semantics (cadenza/runtime.py), in C++.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -22,18 +23,37 @@ namespace cadenza {
 //
 // Indices must lie in 0 .. vocab_size() - 1 (valid_index); feed ignores any
 // other and reset skips it.  The C API refuses them with an error instead.
+//
+// Lazy: feed() and reset() only record what is owed (docs/native.md, "Input
+// never waits on the model"), so a performer's key costs no LSTM step; the
+// steps run, in the order the eager calls would have run them, when a
+// distribution is asked for or catch_up() is called.  Every result is bit for
+// bit the eager one.  Copies carry what is owed with them.
 class NativeStreamPredictor final : public Predictor {
  public:
+  // Fed tokens kept unstepped at most: a feed beyond them steps the oldest at
+  // once, so the memory is fixed and a caller that never asks (a long call)
+  // pays one step per feed, as before.  Small, because a distribution asked
+  // for cold (no catch_up since the feeds) steps them all then.
+  static constexpr int kMaxPendingTokens = 16;
+
   explicit NativeStreamPredictor(std::shared_ptr<const Weights> weights, bool int8 = false);
 
   int vocab_size() const override { return weights_->vocab_size(); }
   int window() const override { return weights_->window; }
-  void reset(const int32_t* primer, int count) override;
-  void feed(int32_t index) override;
-  const double* distribution() override;
+  void reset(const int32_t* primer, int count) override;  // recorded; stepped on catch-up
+  void feed(int32_t index) override;                       // queued; stepped on catch-up
+  const double* distribution() override;                   // catches up, then the head
+
+  // Every step owed (a pending reset's primer, then the queued tokens), in
+  // order, without the head: the model's work that a distribution would do.
+  void catch_up();
+  // Steps owed: the pending reset's primer tokens plus the queued tokens.
+  int pending() const { return (reset_pending_ ? primer_count_ : 0) + queued_; }
 
   bool valid_index(int32_t index) const { return index >= 0 && index < vocab_size(); }
-  int length() const { return length_; }  // tokens in the active row's context
+  // Tokens in the active row's context, as it will be once caught up.
+  int length() const;
   const Weights& weights() const { return *weights_; }
   bool int8() const { return int8_; }
 
@@ -46,6 +66,8 @@ class NativeStreamPredictor final : public Predictor {
   void head_int8();
   void softmax(float* logits);
   void advance(int row_count);
+  void apply_reset();
+  void step_oldest();
 
   std::shared_ptr<const Weights> weights_;
   int units_stride_;  // floats per row of a state buffer
@@ -67,7 +89,15 @@ class NativeStreamPredictor final : public Predictor {
   int pending_zero_ = -1;  // a row to zero before the next step (its h still feeds the head)
   int active_ = 0;
   int length_ = 0;
-  bool fresh_ = false;  // probs64_ answers the current state
+  bool fresh_ = false;  // probs64_ answers the current state (the stepped one)
+  // What is owed.  A reset zeroes everything, so a newer one drops whatever
+  // an older one (and the tokens fed after it) still owed: exact, and bounded.
+  bool reset_pending_ = false;     // zero the state, then step primer_[0 .. primer_count_)
+  std::vector<int32_t> primer_;    // [2 * window]: the tokens reset's skipping keeps
+  int primer_count_ = 0;
+  std::array<int32_t, kMaxPendingTokens> queue_{};  // fed tokens, a ring: oldest at queue_head_
+  int queue_head_ = 0;
+  int queued_ = 0;
 };
 
 }  // namespace cadenza

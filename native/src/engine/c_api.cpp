@@ -284,6 +284,14 @@ int32_t cadenza_engine_panic(cadenza_engine* e, double now, cadenza_event* out, 
   return guarded([&] { return e->engine->panic(now, as_events(out), capacity); });
 }
 
+int32_t cadenza_engine_prepare(cadenza_engine* e) {
+  // Not timed: it makes no prediction (the latencies are per choice).
+  return guarded([&] {
+    e->engine->prepare();
+    return 0;
+  });
+}
+
 int32_t cadenza_engine_next_deadline(cadenza_engine* e, double* deadline) {
   const auto d = e->engine->next_deadline();
   if (!d) return 0;

@@ -23,6 +23,10 @@ class ModelContext {
   void prime(const int32_t* indices, int count, bool reset);
   void push(int32_t index, bool performer);
   int choose();
+  // The distribution choose() would start from, computed now and dropped:
+  // a predictor's distribution depends on the tokens fed alone, and is kept
+  // until the next feed, so choose() finds it done.
+  void prepare() { predictor_.distribution(); }
 
   KeyAwareness key;
   Continuity continuity;

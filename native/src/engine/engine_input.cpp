@@ -218,6 +218,8 @@ EventCount Engine::advance(double now, Event* out, int capacity) {
 
 std::optional<double> Engine::next_deadline() { return impl_->next_deadline(); }
 
+void Engine::prepare() { impl_->context.prepare(); }
+
 EventCount Engine::stop(double now, Event* out, int capacity) {
   impl_->stop(now);
   return impl_->out.emit(out, capacity);

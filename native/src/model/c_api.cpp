@@ -9,6 +9,9 @@
 #include "cadenza/model.hpp"
 #include "int8.hpp"
 
+static_assert(CADENZA_MODEL_MAX_PENDING == cadenza::NativeStreamPredictor::kMaxPendingTokens,
+              "the C API's pending capacity differs from the predictor's");
+
 struct cadenza_weights {
   std::shared_ptr<const cadenza::Weights> weights;
 };
@@ -174,6 +177,16 @@ int cadenza_model_feed(cadenza_model* model, int32_t index, char* err, size_t er
 
 const double* cadenza_model_distribution(cadenza_model* model) {
   return model ? model->predictor.distribution() : nullptr;
+}
+
+int cadenza_model_catch_up(cadenza_model* model) {
+  if (model == nullptr) return CADENZA_ERR_ARGUMENT;
+  model->predictor.catch_up();
+  return CADENZA_OK;
+}
+
+int cadenza_model_pending(const cadenza_model* model) {
+  return model ? model->predictor.pending() : 0;
 }
 
 int cadenza_model_length(const cadenza_model* model) {

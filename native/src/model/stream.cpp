@@ -33,6 +33,7 @@ NativeStreamPredictor::NativeStreamPredictor(std::shared_ptr<const Weights> weig
   probs64_.assign(w.vocab_size(), 0.0);
   // Nothing heard (default preset): every token as likely as any other.
   uniform_.assign(w.vocab_size(), 1.0 / w.vocab_size());
+  primer_.assign(2 * static_cast<std::size_t>(w.window), 0);
   if (int8_) {
     const std::size_t widest = std::max(units_stride_, w.dense_units);
     const std::size_t sums =
@@ -157,6 +158,10 @@ void NativeStreamPredictor::softmax(float* logits) {
   for (int j = 0; j < v; ++j) probs64_[j] = static_cast<double>(logits[j]) / total;
 }
 
+// Lazy (model.hpp): reset records the tokens it would step and feed queues
+// its token; catch_up runs the steps the eager calls ran, in the same order,
+// so the state, and every distribution, is the same to the bit.
+
 void NativeStreamPredictor::reset(const int32_t* primer, int count) {
   const Weights& w = *weights_;
   if (count < 0 || (count > 0 && primer == nullptr)) count = 0;
@@ -165,9 +170,23 @@ void NativeStreamPredictor::reset(const int32_t* primer, int count) {
   const int prefix = (count < w.window && fill > 0) ? w.window - count : 0;
   const long total = static_cast<long>(prefix) + count;
   // Tokens before the last window + (n - window) % window would be forgotten
-  // by the shadow switch anyway; skipping them is exact.
+  // by the shadow switch anyway; skipping them is exact.  So at most
+  // 2 * window - 1 are kept: primer_ holds them.
   long keep = total;
   if (keep > w.window) keep = w.window + (keep - w.window) % w.window;
+  // The state is zeroed when the reset is applied: whatever was owed before
+  // it would be zeroed too, so it is dropped.
+  reset_pending_ = true;
+  primer_count_ = 0;
+  queue_head_ = 0;
+  queued_ = 0;
+  for (long i = total - keep; i < total; ++i) {
+    const int32_t index = i < prefix ? w.fill[fill - prefix + i] : primer[i - prefix];
+    if (valid_index(index)) primer_[static_cast<std::size_t>(primer_count_++)] = index;
+  }
+}
+
+void NativeStreamPredictor::apply_reset() {
   std::fill(h_.begin(), h_.end(), 0.0f);
   std::fill(c_.begin(), c_.end(), 0.0f);
   pending_zero_ = -1;
@@ -175,17 +194,43 @@ void NativeStreamPredictor::reset(const int32_t* primer, int count) {
   active_ = 0;
   length_ = 0;
   fresh_ = false;
-  for (long i = total - keep; i < total; ++i) {
-    const int32_t index = i < prefix ? w.fill[fill - prefix + i] : primer[i - prefix];
-    if (valid_index(index)) step(index);
-  }
+  reset_pending_ = false;
+  for (int i = 0; i < primer_count_; ++i) step(primer_[static_cast<std::size_t>(i)]);
+  primer_count_ = 0;
+}
+
+void NativeStreamPredictor::step_oldest() {
+  const int32_t index = queue_[static_cast<std::size_t>(queue_head_)];
+  queue_head_ = (queue_head_ + 1) % kMaxPendingTokens;
+  --queued_;
+  step(index);
 }
 
 void NativeStreamPredictor::feed(int32_t index) {
-  if (valid_index(index)) step(index);
+  if (!valid_index(index)) return;
+  if (queued_ == kMaxPendingTokens) {
+    // Full: the oldest owed work is done now (a pending reset first, as it came first).
+    if (reset_pending_) apply_reset();
+    step_oldest();
+  }
+  queue_[static_cast<std::size_t>((queue_head_ + queued_) % kMaxPendingTokens)] = index;
+  ++queued_;
+}
+
+void NativeStreamPredictor::catch_up() {
+  if (reset_pending_) apply_reset();
+  while (queued_ > 0) step_oldest();
+}
+
+int NativeStreamPredictor::length() const {
+  // advance()'s bookkeeping over the steps owed: +1 each, 2 * window back to window.
+  const int w = weights_->window;
+  const long n = static_cast<long>(reset_pending_ ? 0 : length_) + pending();
+  return static_cast<int>(n < 2L * w ? n : w + (n - w) % w);
 }
 
 const double* NativeStreamPredictor::distribution() {
+  catch_up();
   if (length_ == 0) return uniform_.data();
   if (!fresh_) {
     if (int8_) {
