@@ -136,6 +136,14 @@ int main(int argc, char** argv) {
       step_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
     }
   }
+  // CADENZA_BENCH_TRACE=FILE: every timed step (us), one a line, in order,
+  // to see where the slow ones fall.
+  if (const char* trace = std::getenv("CADENZA_BENCH_TRACE")) {
+    if (std::FILE* f = std::fopen(trace, "w")) {
+      for (double us : step_us) std::fprintf(f, "%.3f\n", us);
+      std::fclose(f);
+    }
+  }
   // The same steps with prepare() after each, as the daemon calls it in the
   // idle time before the next deadline: the step at a deadline is then the
   // engine's own work; what prepare took (the model's forward, moved there) is

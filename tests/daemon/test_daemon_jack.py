@@ -367,18 +367,20 @@ def test_duration_ends_a_scripted_run(jack_server):
 @pytest.mark.jack
 def test_engine_failure_releases_notes_and_exits_non_zero(jack_server, caplog):
     class Failing(FakePredictor):
+        fail = False
+
         def distribution(self):
-            # Fails on the second answer note, with the first one sounding.
-            if self.calls >= fail_after:
+            # Fails once an answer note has sounded: at the next choice, or
+            # at the daemon's prepare() for it in the idle time before.
+            if self.fail:
                 raise RuntimeError("model exploded")
             return super().distribution()
 
     predictor = Failing(VOCAB)
-    fail_after = 10**9
     with running(settings(), predictor) as (daemon, result), MidiClient() as client:
-        fail_after = predictor.calls + 1
         play(client, CALL)
         assert client.wait_for(lambda got: len(note_ons(client)) >= 1, timeout=5)
+        predictor.fail = True
         assert client.wait_for(
             lambda got: sounding_notes(got) == set()
             and any(m.type == "control_change" and m.control == 120 for _, m in got),
