@@ -78,6 +78,17 @@ def bundle_weights(model: str | None) -> Path:
     return bundle.path / native_file(bundle)
 
 
+def _cpu() -> str:
+    """The CPU's model name (timings differ by machine; the int8 rule too)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def _scheduler() -> str:
     names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}
     policy = os.sched_getscheduler(0)
@@ -121,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model": ("fake (the engine's own cost; add the model step's)" if args.step == "fake"
                   else f"the bundle's native step, {args.step}, inside the engine"),
         "scheduler": _scheduler(),
+        "cpu": _cpu(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
