@@ -115,6 +115,22 @@ void lstm_update(const float* __restrict z, int u, float* __restrict c, float* _
 }
 
 CADENZA_CLONES
+float max_of(const float* __restrict x, int n) {
+  float top = x[0];
+  int j = 1;
+  if (n >= 17) {
+    v8 m = load(x + 1);
+    for (j = 9; j + 8 <= n; j += 8) {
+      const v8 v = load(x + j);
+      m = v > m ? v : m;
+    }
+    for (int k = 0; k < 8; ++k) top = m[k] > top ? m[k] : top;
+  }
+  for (; j < n; ++j) top = x[j] > top ? x[j] : top;
+  return top;
+}
+
+CADENZA_CLONES
 void exp_shifted(float* __restrict x, int n, float shift) {
   for (int j = 0; j < n; ++j) x[j] = exp_approx(x[j] - shift);
 }

@@ -26,6 +26,9 @@ void tanh_inplace(float* x, int n);
 void lstm_update(const float* z, int u, float* c, float* h, float* scratch);
 // x[j] = e^(x[j] - shift)
 void exp_shifted(float* x, int n, float shift);
+// The largest of x[0..n), n >= 1: the sequential loop's value, taken eight
+// lanes at a time (a maximum rounds nothing).
+float max_of(const float* x, int n);
 
 // e^x for x in float range, to about 2 ulp: Cody-Waite reduction and a
 // degree-6 polynomial, with 2^n built in the exponent bits.  Branch-free.

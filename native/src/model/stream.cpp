@@ -146,8 +146,7 @@ void NativeStreamPredictor::head() {
 
 void NativeStreamPredictor::softmax(float* logits) {
   const int v = weights_->vocab_size();
-  float top = logits[0];
-  for (int j = 1; j < v; ++j) top = logits[j] > top ? logits[j] : top;
+  const float top = kernels::max_of(logits, v);
   float sum = 0.0f;
   kernels::exp_shifted(logits, v, top);
   for (int j = 0; j < v; ++j) sum += logits[j];
