@@ -125,56 +125,18 @@ void matmul_portable(const QuantMatrix& m, const std::uint8_t* __restrict a, std
 namespace {
 
 #ifdef CADENZA_INT8_AVX2
-// MLAS's own arithmetic: vpmaddubsw multiplies the four input bytes of a
-// group (broadcast) by a column's four weight bytes and adds them in
-// saturating int16 pairs (0-1, 2-3); vpmaddwd by ones adds the two pairs
-// exactly in int32.  kPanel / 8 accumulators of eight columns stay in
-// registers over all the rows; rows_count rows share each weight load.
-template <int kRowsAtOnce>
-__attribute__((target("avx2"))) void matmul_avx2(const QuantMatrix& m,
-                                                 const std::uint8_t* const* a,
-                                                 const std::int32_t* zp, std::int32_t* const* acc) {
-  constexpr int kVectors = kPanel / 8;
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (int p = 0; p < m.panels; ++p) {
-    __m256i sum[kRowsAtOnce][kVectors];
-    for (int r = 0; r < kRowsAtOnce; ++r) {
-      for (int v = 0; v < kVectors; ++v) sum[r][v] = _mm256_setzero_si256();
-    }
-    const std::int8_t* w = m.packed.data() + static_cast<std::size_t>(p) * m.groups * kPanel * 4;
-    for (int g = 0; g < m.groups; ++g, w += kPanel * 4) {
-      __m256i x[kRowsAtOnce];
-      for (int r = 0; r < kRowsAtOnce; ++r) {
-        std::int32_t four;
-        std::memcpy(&four, a[r] + 4 * g, sizeof four);
-        x[r] = _mm256_set1_epi32(four);
-      }
-      for (int v = 0; v < kVectors; ++v) {
-        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * v));
-        for (int r = 0; r < kRowsAtOnce; ++r) {
-          const __m256i pairs = _mm256_maddubs_epi16(x[r], wv);
-          sum[r][v] = _mm256_add_epi32(sum[r][v], _mm256_madd_epi16(pairs, ones));
-        }
-      }
-    }
-    const int first = p * kPanel;
-    const int count = m.cols - first < kPanel ? m.cols - first : kPanel;
-    for (int r = 0; r < kRowsAtOnce; ++r) {
-      alignas(32) std::int32_t out[kPanel];
-      for (int v = 0; v < kVectors; ++v) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(out + 8 * v), sum[r][v]);
-      }
-      for (int j = 0; j < count; ++j) acc[r][first + j] = out[j] - zp[r] * m.colsum[first + j];
-    }
-  }
-}
-
-// The exact rule on CPUs with VNNI: vpdpbusd multiplies the four bytes of
-// a group and adds the four products to the int32 lane at once, with no
-// int16 step (its int32 sum cannot overflow here: 4 * 255 * 128 per group).
-// AVX-VNNI's (VEX, 256-bit) here; AVX512-VNNI's on 512-bit registers below.
-// Each function is built for its own ISA only.
-#define CADENZA_VNNI_KERNEL(NAME, TARGET, DPBUSD)                                                  \
+// The 256-bit kernels: kPanel / 8 accumulators of eight columns per row stay
+// in registers over all the rows, rows_count rows share each weight load, and
+// ADD_GROUP(sum, x, w) adds one group's products (the four input bytes x,
+// broadcast, against each column's four weight bytes w) by the rule:
+// - saturating pairs, MLAS's own arithmetic: vpmaddubsw multiplies and adds
+//   them in saturating int16 pairs (0-1, 2-3), vpmaddwd by ones adds the two
+//   pairs exactly in int32 (add_pairs);
+// - exact, on CPUs with VNNI: vpdpbusd adds the four products to the int32
+//   lane at once, with no int16 step (its sum cannot overflow here: 4 * 255 *
+//   128 per group).
+// One body, stamped out per ISA: each function is built for its own only.
+#define CADENZA_INT8_KERNEL_256(NAME, TARGET, ADD_GROUP)                                            \
   template <int kRowsAtOnce>                                                                       \
   __attribute__((target(TARGET))) void NAME(const QuantMatrix& m, const std::uint8_t* const* a,   \
                                             const std::int32_t* zp, std::int32_t* const* acc) {    \
@@ -194,7 +156,7 @@ __attribute__((target("avx2"))) void matmul_avx2(const QuantMatrix& m,
         }                                                                                          \
         for (int v = 0; v < kVectors; ++v) {                                                       \
           const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * v));    \
-          for (int r = 0; r < kRowsAtOnce; ++r) sum[r][v] = DPBUSD(sum[r][v], x[r], wv);           \
+          for (int r = 0; r < kRowsAtOnce; ++r) sum[r][v] = ADD_GROUP(sum[r][v], x[r], wv);        \
         }                                                                                          \
       }                                                                                            \
       const int first = p * kPanel;                                                                \
@@ -209,8 +171,14 @@ __attribute__((target("avx2"))) void matmul_avx2(const QuantMatrix& m,
     }                                                                                              \
   }
 
-CADENZA_VNNI_KERNEL(matmul_avxvnni, "avx2,avxvnni", _mm256_dpbusd_avx_epi32)
-#undef CADENZA_VNNI_KERNEL
+__attribute__((target("avx2"), always_inline)) inline __m256i add_pairs(__m256i sum, __m256i x,
+                                                                        __m256i w) {
+  return _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), _mm256_set1_epi16(1)));
+}
+
+CADENZA_INT8_KERNEL_256(matmul_avx2, "avx2", add_pairs)
+CADENZA_INT8_KERNEL_256(matmul_avxvnni, "avx2,avxvnni", _mm256_dpbusd_avx_epi32)
+#undef CADENZA_INT8_KERNEL_256
 
 // AVX512-VNNI's on whole 512-bit registers: a panel's 32 columns in two
 // accumulators per row, half the instructions of the 256-bit kernel.  The
