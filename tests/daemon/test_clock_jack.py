@@ -1,17 +1,27 @@
 """Cadenza following a third-party master through JACK: Debian's jack_midi_clock.
 
-jack_midi_clock (package jack-midi-clock) sends ticks at exact frames from
-JACK transport; Cadenza follows them in ``continue`` mode on the 1/8 grid,
-and one ``jack_midi_dump -a`` hears both the master's ticks and Cadenza's
-notes, timestamped on the same JACK frame clock.  The test asserts that
-every note lands on the master's own tick for its eighth (the issue: a
-follower that counted ticks drifted a whole tick, or five, off it when JACK
-lost or bunched them; on a noisy machine the time-counting follower did the
-same, reading each JACK stall as lost ticks, and one that counted its first
-few ticks one each lost the count for good when the master skipped one at
-Start), and that the median note is within a millisecond or so.  A count
-gone wrong anywhere moves every later note by a whole tick (25.8 ms), four
-times the bound.
+jack_midi_clock (package jack-midi-clock) sends tick k at JACK transport
+frame k x interval; Cadenza follows it in ``continue`` mode on the 1/8
+grid, and ``jack_transport_dump`` (``testing/jack_transport_dump.c``) hears
+both the master's ticks and Cadenza's notes, each stamped with the
+transport's frame: the master's own time line, on which every tick's number
+and every eighth's frame are known exactly.  The test asserts that every
+note lands on the master's eighth (the issue: a follower that counted ticks
+drifted a whole tick, or five, off it when JACK lost or bunched them; on a
+noisy machine the time-counting follower did the same, reading each JACK
+stall as lost ticks, and one that counted its first few ticks one each lost
+the count for good when the master skipped one at Start), and that the
+median note is within a millisecond or so.  A count gone wrong anywhere
+moves every later note by a whole tick (25.8 ms), four times the bound.
+
+Why not ``jack_midi_dump -a``: it stamps events with the frames its own
+client processed, and a cycle it misses is never counted, so under xruns
+its clock falls behind the transport a period at a time.  A judge that
+numbered the master's ticks by their gaps on that clock numbered them
+wrong on the noisy Intel Xeon machines CI runs on: in 2 of 10 runs with
+both dumps listening (no storm; JACK's lag grew to 271 and 73 ms) it put the
+notes one and two ticks off eighths that, on the transport, they had hit
+within 7.2 and 0.9 ms.
 
 It runs twice: on the machine as it is, and in an xrun storm
 (``testing/xrun_storm.py``: bursts of CPU taken from every core at the highest
@@ -27,17 +37,12 @@ CPU), or one that a stall caught on its way (JACK's lag grew before the
 next tick).
 
 Not asserted, only reported: where the ticks Cadenza got sit against the
-dump's, on the master's time line as ``JackLag`` reconstructs it.  In an
-xrun storm the dump's frame clock and JACK transport part by a period at
-many xruns, so that line creeps against the dump's frames by a few ms a
-beat, and steps, while every note still lands on its eighth: measured, 13
-of 13 storm runs, steps of 12-56 ms and every note within 6.1 ms (1.9 ms
-once the count at Start was mended).  An earlier version of this test
-failed such runs (xfail), though the answers were right.
+transport's, on the master's time line as ``JackLag`` reconstructs it.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import shutil
@@ -49,12 +54,13 @@ import pytest
 from cadenza.config import LiveConfig
 from testing.fake_predictor import FakePredictor
 from testing.jack_harness import (
+    PERIOD_SECONDS,
     RATE,
+    DumpEvent,
     background_process,
+    build_transport_dump,
     jack_ports,
-    machine_moved,
-    note_on_frames,
-    read_midi_dump,
+    read_transport_dump,
     recording_ticks,
     running_daemon,
     transport,
@@ -69,10 +75,11 @@ MASTER_BPM = 97.0
 TICK_FRAMES = RATE * 60.0 / (MASTER_BPM * 24)
 NOTES = 40  # answer notes to judge (20 beats of 1/8 at 97 BPM: about 12 s)
 SETTLE_BEATS = 2
+MIN_JUDGED = 8  # notes no stall moved: fewer, and the run says nothing
 
 
 def _require_tools() -> None:
-    missing = [t for t in ("jack_midi_clock", "jack_midi_dump", "jack_transport", "jack_connect",
+    missing = [t for t in ("jack_midi_clock", "jack_transport", "jack_connect",
                            "jack_lsp") if shutil.which(t) is None]
     if not missing:
         return
@@ -106,18 +113,47 @@ def rt_jack():
         server.log_path.unlink(missing_ok=True)
 
 
-def master_ticks(events) -> dict[int, int]:
-    """The frame of each master tick the dump heard, numbered from Start by time:
-    after an xrun jack_midi_clock skips the tick of the cycle it missed, and the
-    dump may miss one too."""
-    start = next(f for f, d in events if d == [0xFA])
-    frames = [f for f, d in events if d == [0xF8] and f >= start]
-    numbered = {0: frames[0]}
-    number = 0
-    for before, frame in zip(frames, frames[1:], strict=False):
-        number += max(1, round((frame - before) / TICK_FRAMES))
-        numbered[number] = frame
-    return numbered
+@pytest.fixture(scope="module")
+def transport_dump(tmp_path_factory):
+    """The judge's ears: jack_transport_dump, built for this run."""
+    try:
+        return build_transport_dump(tmp_path_factory.mktemp("transport-dump"))
+    except RuntimeError as err:
+        if os.environ.get("CI"):
+            pytest.fail(str(err))
+        pytest.skip(str(err))
+
+
+def master_ticks(events: list[DumpEvent]) -> dict[int, DumpEvent]:
+    """Each master tick the dump heard, by its number: the master (located to
+    0) sends tick k at transport frame k x interval."""
+    return {round(e.frame / TICK_FRAMES): e for e in events if e.data == [0xF8] and e.rolling}
+
+
+def note_ons(events: list[DumpEvent]) -> list[DumpEvent]:
+    return [e for e in events if len(e.data) > 2 and e.data[0] & 0xF0 == 0x90 and e.data[2] > 0]
+
+
+def moved_by_the_machine(note: DumpEvent, sends, master_heard: list[DumpEvent],
+                         late_ms: float = 2.0, stall_ms: float = 2.0) -> bool:
+    """Whether the machine itself moved ``note`` on the master's time line.
+
+    Its send is the latest one at or before the cycle that delivered it
+    (notes are an eighth apart).  Moved: the scheduler sent it more than
+    ``late_ms`` late (its thread waited for a CPU), or JACK stalled on its
+    way: the transport's lag behind the wall clock grew by more than
+    ``stall_ms`` between the master's last tick before the send (the lag
+    Cadenza scheduled it with) and the cycle that delivered it.
+    """
+    times = [sent for _, sent in sends]
+    index = bisect.bisect_right(times, note.cycle_time + PERIOD_SECONDS) - 1
+    if index < 0:
+        return False
+    due, sent = sends[index]
+    cycles = [tick.cycle_time for tick in master_heard]
+    before = bisect.bisect_right(cycles, sent) - 1
+    reference = master_heard[before].lag if before >= 0 else note.lag
+    return (sent - due) * 1e3 > late_ms or (note.lag - reference) * 1e3 > stall_ms
 
 
 @contextlib.contextmanager
@@ -134,12 +170,12 @@ def _machine(noise: str):
 
 @pytest.mark.jack
 @pytest.mark.parametrize("noise", ["quiet", "xrun storm"])
-def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, tmp_path, noise):
+def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, transport_dump, tmp_path, noise):
     env = {**os.environ, **rt_jack.env}
     dump = tmp_path / "dump.txt"
     live = LiveConfig(api="jack", clock="midi", mode="continue", grid="1/8", bpm=120.0,
                       channel=1)
-    with background_process(["jack_midi_dump", "-a", "cadenza-dump"], env, dump), \
+    with background_process([str(transport_dump), "cadenza-dump"], env, dump), \
          background_process(["jack_midi_clock", "-b", str(MASTER_BPM), "-B"], env, tmp_path / "mclk.log"), \
          running_daemon(FakePredictor(VOCAB), live) as daemon, contextlib.ExitStack() as stack, \
          _machine(noise):
@@ -148,7 +184,7 @@ def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, tmp_path, noise):
         wire_clock_master(env, "cadenza-dump")
         transport(env, "locate 0")
         transport(env, "play")  # the master starts after Cadenza is up, as in the issue
-        heard = wait_for(lambda: len(note_on_frames(read_midi_dump(dump))) >= NOTES, timeout=40)
+        heard = wait_for(lambda: len(note_ons(read_transport_dump(dump))) >= NOTES, timeout=40)
         transport(env, "stop")
         lost, bunched = stats.lost, stats.bunched
         kinds = (sorted({m.type for _, m in daemon.heard}), daemon.engine.stats()["predictions"],
@@ -156,45 +192,42 @@ def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, tmp_path, noise):
         sends = [(due, sent) for due, sent, m in daemon.scheduler.recent
                  if m.type == "note_on" and m.velocity > 0]
         ports = jack_ports(env)
-    events = read_midi_dump(dump)
-    assert heard, (f"only {len(note_on_frames(events))} notes heard; Cadenza heard {kinds}; "
+    events = read_transport_dump(dump)
+    assert heard, (f"only {len(note_ons(events))} notes heard; Cadenza heard {kinds}; "
                    f"ports {ports}; dump tail: {events[-10:]}")
     master = master_ticks(events)
     # Reported, not asserted (see the module's docstring): each tick Cadenza
     # got, on the master's time line as JackLag reconstructs it, against the
-    # dump's frame for the master's tick of the same number, beat by beat.
-    offsets = [(now - lag) - master[count] / RATE for now, lag, count in ticks
+    # transport's frame for the master's tick of the same number, beat by beat.
+    offsets = [(now - lag) - master[count].frame / RATE for now, lag, count in ticks
                if count >= SETTLE_BEATS * 24 and count in master]
-    # Most of Cadenza's ticks find the dump's tick of the same number: the two
-    # numberings agree, so the report means something.  In a storm the dump's
-    # own numbering (by time) parts from Cadenza's at its gaps: 85-100% of the
-    # ticks matched in storm runs on an Intel Xeon, so the floor is a half,
-    # and the share is reported.
+    # Most of Cadenza's ticks find the dump's tick of the same number (the
+    # dump misses a tick now and then in a storm), so the report means
+    # something; the share is reported.
     judged_ticks = len(ticks) - SETTLE_BEATS * 24
     assert len(offsets) > 0.5 * judged_ticks, (len(offsets), len(ticks))
     beats = [float(np.median(offsets[i:i + 24])) for i in range(0, len(offsets) - 23, 24)]
     interval = TICK_FRAMES / RATE
     steps = [abs(b - a) for a, b in zip(beats, beats[1:], strict=False)]
-    timeline = (f"{len(offsets)} of {judged_ticks} ticks matched the dump's; "
+    timeline = (f"{len(offsets)} of {judged_ticks} ticks found the dump's of their number; "
                 f"ticks on the master's time line: largest step between beats "
                 f"{max(steps, default=0.0) * 1e3:.1f} ms, JACK lag {ticks[0][1] * 1e3:.1f} -> "
                 f"{ticks[-1][1] * 1e3:.1f} ms")
     if noise != "quiet":
         # The storm took hold: JACK's frame clock fell behind, or ticks were lost.
         assert ticks[-1][1] > 0.005 or lost > 0, timeline
-    # Each note against the master's own tick for its eighth.
-    eighths = {k: f for k, f in master.items() if k % 12 == 0 and k >= SETTLE_BEATS * 24}
-    notes = note_on_frames(events)
-    errors_ms = []
-    for frame in notes:
-        nearest = min(eighths, key=lambda k: abs(eighths[k] - frame))
-        if abs(eighths[nearest] - frame) < 6 * TICK_FRAMES:
-            errors_ms.append((frame - eighths[nearest]) / RATE * 1e3)
+    # Each note against the master's eighth on the transport, from the second
+    # beat after Start while the transport rolled.
+    eighth = 12 * TICK_FRAMES
+    master_heard = sorted(master.values(), key=lambda tick: tick.cycle_time)
+    errors_ms, moved = [], []
+    for note in note_ons(events):
+        number = round(note.frame / eighth)
+        if note.rolling and number * 12 >= SETTLE_BEATS * 24:
+            errors_ms.append((note.frame - number * eighth) / RATE * 1e3)
         else:
             errors_ms.append(None)  # before the judged part, or after the master stopped
-    # The sends and the dump's notes are the same notes in the same order when
-    # none was lost on the way; otherwise no note is excused.
-    moved = machine_moved(sends, ticks) if len(sends) == len(notes) else [False] * len(notes)
+        moved.append(moved_by_the_machine(note, sends, master_heard))
     judged = [abs(e) for e, m in zip(errors_ms, moved, strict=True) if e is not None and not m]
     excused = [round(e, 1) for e, m in zip(errors_ms, moved, strict=True) if e is not None and m]
     if lost or bunched or excused:
@@ -203,10 +236,15 @@ def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, tmp_path, noise):
                       stacklevel=1)
     bound = 0.3 * interval * 1e3
     # Never a tick (25.8 ms) off the master's grid; the bound leaves room for
-    # a note chosen during a stall.
+    # a note chosen during a stall.  A count gone wrong moves every later
+    # note, moved by the machine or not, so a few judged notes catch it: on
+    # an Intel Xeon virtual machine JACK stalled under the storm so often
+    # (its lag grew by a second in the run) that up to two notes in three
+    # were moved on their way.
     timed = sum(e is not None for e in errors_ms)
     assert timed >= NOTES - 2 * SETTLE_BEATS - 4
-    assert len(judged) >= timed // 2 and max(judged) < bound, (errors_ms, moved, timeline)
+    assert len(judged) >= max(MIN_JUDGED, timed // 4) and max(judged) < bound, \
+        (errors_ms, moved, timeline)
     # Typically: within a JACK period (1.33 ms) and the scheduler's own lateness.
-    late_ms = [(sent - due) * 1e3 for due, sent in sends] if len(sends) == len(notes) else [0.0]
+    late_ms = [(sent - due) * 1e3 for due, sent in sends]
     assert float(np.median(judged)) <= 1.5 + max(0.0, float(np.median(late_ms))), (errors_ms, late_ms)
