@@ -2,11 +2,15 @@
 
 A private JACK server (real-time where allowed; dummy driver, 48 kHz, 64
 frames), Cadenza in ``continue`` mode on the 1/8 grid following
-``jack_midi_clock``, and one ``jack_midi_dump -a`` hearing both, on the same
-frame clock.  Each note is compared with the master's own tick for its
-eighth (ticks numbered by time after Start or Continue: after an xrun,
-jack_midi_clock itself skips the ticks of the cycle it missed; dump-gaps
-counts them).
+``jack_midi_clock``, and one ``jack_transport_dump`` (``testing/``, built
+here) hearing both, each event on JACK transport's frames: the master's own
+time line, which a stall does not move (``jack_midi_dump -a`` counts only
+the cycles its client ran, and under xruns its clock falls behind).  Each
+note is compared with the master's own tick for its eighth (ticks numbered
+by time after Start or Continue: after an xrun, jack_midi_clock itself
+skips the ticks of the cycle it missed; dump-gaps counts them); "moved":
+notes the scheduler sent late or a JACK stall moved on their way, read
+from the dump's cycle times (``stall_moved``).
 
     python scripts/bench_clock_jack.py                 # every scenario
     python scripts/bench_clock_jack.py --scenario drifting --seconds 30
@@ -41,14 +45,12 @@ from testing.jack_harness import (
     JackServer,
     background_process,
     jack_environment,
-    machine_moved,
     note_on_frames,
-    read_midi_dump,
-    recording_ticks,
     running_daemon,
     transport,
     wire_clock_master,
 )
+from testing.transport_dump import DumpEvent, build_transport_dump, read_transport_dump, stall_moved
 from testing.xrun_storm import xrun_storm
 
 VOCAB = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
@@ -107,11 +109,18 @@ def number_ticks(events) -> tuple[dict[int, int], list[int]]:
     return ticks, skipped_at
 
 
+def moved_notes(events: list[DumpEvent], sends) -> list[bool]:
+    """For each note-on the dump heard, whether the machine moved it (``stall_moved``)."""
+    heard = [e for e in events if e.data == [0xF8] and e.rolling]
+    return [stall_moved(e, sends, heard) for e in events
+            if len(e.data) > 2 and e.data[0] & 0xF0 == 0x90 and e.data[2] > 0]
+
+
 def judge(events, bpm: float, moved: list[bool] | None = None) -> dict[str, float]:
     """|note onset - the master's tick for its eighth| in ms, after two beats.
 
     ``moved`` (one per note-on, in order): notes the machine itself moved
-    (``machine_moved``); the figures of the others are the follower's own
+    (``moved_notes``); the figures of the others are the follower's own
     error ("own"), and the notes after a beat in which the master skipped a
     tick (an xrun: 'dump-gaps') are counted apart ("gap-hit").
     """
@@ -142,7 +151,8 @@ def judge(events, bpm: float, moved: list[bool] | None = None) -> dict[str, floa
     return result
 
 
-def scenario(name: str, seconds: float, env: dict[str, str], folder: Path) -> dict[str, float]:
+def scenario(name: str, seconds: float, env: dict[str, str], folder: Path,
+             dump_binary: Path) -> dict[str, float]:
     dump = folder / f"{name}.txt"
     bpm = 120.0 if name in ("ramp", "spp") else 97.0
     master = ["jack_midi_clock", "-b", str(bpm)]
@@ -154,10 +164,9 @@ def scenario(name: str, seconds: float, env: dict[str, str], folder: Path) -> di
         master += ["-d", "1"]
     live = LiveConfig(api="jack", clock="midi", mode="continue", grid="1/8", bpm=100.0, channel=1)
     timebase = None
-    with background_process(["jack_midi_dump", "-a", "bench-dump"], env, dump), \
+    with background_process([str(dump_binary), "bench-dump"], env, dump), \
          background_process(master, env, folder / f"{name}-mclk.log"), \
-         running_daemon(FakePredictor(VOCAB), live) as daemon, \
-         recording_ticks(daemon.engine.clock) as arrivals:
+         running_daemon(FakePredictor(VOCAB), live) as daemon:
         if name in ("ramp", "spp"):
             timebase = subprocess.Popen(["jack_transport"], stdin=subprocess.PIPE, text=True, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -193,8 +202,9 @@ def scenario(name: str, seconds: float, env: dict[str, str], folder: Path) -> di
             timebase.stdin.write("quit\n")
             timebase.stdin.flush()
             timebase.wait(5)
-    result = judge(read_midi_dump(dump), bpm if name != "ramp" else 100.0,
-                   machine_moved(sends, arrivals))
+    events = read_transport_dump(dump)
+    result = judge([(e.frame, e.data) for e in events], bpm if name != "ramp" else 100.0,
+                   moved_notes(events, sends))
     result.update(counts)
     return result
 
@@ -208,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--storm", type=float, nargs=2, metavar=("BURST_MS", "EVERY_MS"),
                         help="run in an xrun storm (testing/xrun_storm.py), e.g. --storm 2 4")
     parser.add_argument("--keep", type=Path, metavar="DIR",
-                        help="keep each scenario's jack_midi_dump output (NAME.txt) in DIR")
+                        help="keep each scenario's jack_transport_dump output (NAME.txt) in DIR")
     args = parser.parse_args(argv)
     server = JackServer(realtime=not args.no_realtime)
     try:
@@ -225,8 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with jack_environment(server), TemporaryDirectory() as scratch, storm:
             folder = args.keep or scratch
             Path(folder).mkdir(parents=True, exist_ok=True)
+            dump_binary = build_transport_dump(Path(scratch))
             for name in args.scenario or ["steady", "drifting", "ramp", "spp"]:
-                r = scenario(name, args.seconds, env, Path(folder))
+                r = scenario(name, args.seconds, env, Path(folder), dump_binary)
                 print(f"{name:<9} {r['notes']:>5} {r['p50']:7.2f} {r['p99']:7.2f} {r['max']:7.2f}"
                       f"  {r['lost']:>4} {r['bunched']:>7} {r['reseeds']:>7} {r['dump_gaps']:>9}"
                       f" {r['gap_hit']:>7} {r['moved']:>5} | {r['own_notes']:>9} {r['own_p50']:5.2f}"

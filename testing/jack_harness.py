@@ -22,7 +22,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 RATE = 48000
 PERIOD = 64
@@ -365,62 +364,6 @@ def read_midi_dump(path: Path) -> list[tuple[int, list[int]]]:
     return events
 
 
-TRANSPORT_DUMP_SOURCE = Path(__file__).with_name("jack_transport_dump.c")
-
-
-def build_transport_dump(directory: Path) -> Path:
-    """``jack_transport_dump`` (``testing/jack_transport_dump.c``) compiled into ``directory``.
-
-    RuntimeError, naming what is missing, without a C compiler or libjack's
-    headers (Debian: gcc, libjack-jackd2-dev).
-    """
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        raise RuntimeError("no C compiler (cc) to build jack_transport_dump (apt-get install gcc)")
-    binary = Path(directory) / "jack_transport_dump"
-    result = subprocess.run([compiler, "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror",
-                             str(TRANSPORT_DUMP_SOURCE), "-ljack", "-o", str(binary)],
-                            capture_output=True, text=True, timeout=120, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"cannot build {TRANSPORT_DUMP_SOURCE.name} (libjack's headers: "
-                           f"apt-get install libjack-jackd2-dev): {result.stderr.strip()[-400:]}")
-    return binary
-
-
-class DumpEvent(NamedTuple):
-    """One event jack_transport_dump heard."""
-
-    frame: int  # on JACK transport's time line
-    offset: int  # frames into the cycle that delivered it
-    data: list[int]
-    rolling: bool  # the transport rolled
-    cycle_time: float  # when the cycle that delivered it began (time.monotonic()'s clock)
-
-    @property
-    def lag(self) -> float:
-        """How far JACK's transport was behind the wall clock in that cycle
-        (less an arbitrary base: only differences mean something)."""
-        return self.cycle_time - (self.frame - self.offset) / RATE
-
-
-def read_transport_dump(path: Path) -> list[DumpEvent]:
-    """The events jack_transport_dump printed ("TRANSPORT OFFSET ROLLING USECS: f8");
-    a line cut short by the end of the run is skipped."""
-    events = []
-    for line in path.read_text(errors="replace").splitlines():
-        head, sep, rest = line.partition(":")
-        fields = head.split()
-        if not sep or len(fields) != 4:
-            continue
-        try:
-            events.append(DumpEvent(int(fields[0]), int(fields[1]),
-                                    [int(word, 16) for word in rest.split()],
-                                    fields[2] == "1", int(fields[3]) * 1e-6))
-        except ValueError:
-            continue
-    return events
-
-
 def note_on_frames(events) -> list[int]:
     return [f for f, d in events if d and d[0] & 0xF0 == 0x90 and len(d) > 2 and d[2] > 0]
 
@@ -466,25 +409,6 @@ def wait_for(predicate, timeout: float) -> bool:
             return False
         time.sleep(0.05)  # polling a file another process writes
     return True
-
-
-def machine_moved(sends, ticks, late_ms: float = 2.0, stall_ms: float = 2.0) -> list[bool]:
-    """Which notes the machine itself moved, for a judge of the clock follower.
-
-    ``sends``: (due, sent) of each note-on the scheduler sent; ``ticks``:
-    (arrival, JACK lag, ...) of each tick the follower got.  A note was
-    moved when the scheduler sent it more than ``late_ms`` late (its thread
-    waited for a CPU), or when JACK stalled (its lag grew by more than
-    ``stall_ms``) between its send and the next tick: the stall held the
-    note back with the master.
-    """
-    moved = []
-    for due, sent in sends:
-        after = next((i for i, tick in enumerate(ticks) if tick[0] >= sent), None)
-        stalled = after is not None and after > 0 and \
-            (ticks[after][1] - ticks[after - 1][1]) * 1e3 > stall_ms
-        moved.append((sent - due) * 1e3 > late_ms or stalled)
-    return moved
 
 
 @contextlib.contextmanager

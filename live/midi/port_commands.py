@@ -11,6 +11,7 @@ import mido
 from cadenza.config import LiveConfig
 from cadenza.errors import PortError
 from cadenza.live.engine.events import silence_messages
+from cadenza.live.midi.jack_time import JackLag
 from cadenza.live.midi.midi_api import (
     API_LABELS,
     PortListing,
@@ -22,6 +23,13 @@ from cadenza.live.midi.midi_api import (
 from cadenza.live.midi.ports import PANIC_PACING, PANIC_SETTLE, MidiPorts
 
 log = logging.getLogger(__name__)
+
+# On JACK a panic waits for a new process cycle after each message (at most
+# this long): a stalled server otherwise gathers the messages sent meanwhile
+# into one cycle, and a small period's MIDI buffer (256 bytes at 64 frames)
+# drops what does not fit.
+CYCLE_WAIT = 1.0
+CYCLE_POLL = 0.0005  # seconds between readings of JACK's cycle while waiting
 
 
 def format_listing(listings: list[PortListing], failures: dict[str, str]) -> str:
@@ -61,17 +69,37 @@ def panic_messages(channel: int) -> list[mido.Message]:
     return offs + silence_messages(range(16))
 
 
+def _next_cycle(cycles: JackLag) -> None:
+    """Wait (at most CYCLE_WAIT) until JACK begins a process cycle after this one."""
+    cycles.lag(time.monotonic())
+    began = cycles.last_cycle[1]
+    deadline = time.monotonic() + CYCLE_WAIT
+    while time.monotonic() < deadline:
+        time.sleep(CYCLE_POLL)
+        cycles.lag(time.monotonic())
+        if cycles.last_cycle[1] != began:
+            return
+
+
 def panic(settings: LiveConfig) -> int:
     """``cadenza panic --out NAME``: silence a port Cadenza left sounding."""
     if not settings.out_port:
         raise PortError("cadenza panic needs --out NAME: the port to silence")
     ports = MidiPorts(settings.api, out_port=settings.out_port, want_input=False)
     messages = panic_messages(settings.channel - 1)
+    cycles = JackLag()
     with ports:
-        time.sleep(PANIC_SETTLE)
-        for message in messages:
-            ports.send(message)
-            time.sleep(PANIC_PACING)
-        time.sleep(PANIC_SETTLE)
+        paced = ports.api == "jack" and cycles.open()
+        log.debug("panic paced by JACK's cycles: %s", paced)
+        try:
+            time.sleep(PANIC_SETTLE)
+            for message in messages:
+                ports.send(message)
+                time.sleep(PANIC_PACING)
+                if paced:
+                    _next_cycle(cycles)
+            time.sleep(PANIC_SETTLE)
+        finally:
+            cycles.close()
     log.info("sent %d panic messages to %r", len(messages), ports.output_name)
     return 0

@@ -42,7 +42,6 @@ transport's, on the master's time line as ``JackLag`` reconstructs it.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import os
 import shutil
@@ -54,19 +53,16 @@ import pytest
 from cadenza.config import LiveConfig
 from testing.fake_predictor import FakePredictor
 from testing.jack_harness import (
-    PERIOD_SECONDS,
     RATE,
-    DumpEvent,
     background_process,
-    build_transport_dump,
     jack_ports,
-    read_transport_dump,
     recording_ticks,
     running_daemon,
     transport,
     wait_for,
     wire_clock_master,
 )
+from testing.transport_dump import DumpEvent, build_transport_dump, read_transport_dump, stall_moved
 from testing.xrun_storm import xrun_storm
 from tests.support.jack_server import JackServer, jack_environment, require_jackd
 
@@ -132,28 +128,6 @@ def master_ticks(events: list[DumpEvent]) -> dict[int, DumpEvent]:
 
 def note_ons(events: list[DumpEvent]) -> list[DumpEvent]:
     return [e for e in events if len(e.data) > 2 and e.data[0] & 0xF0 == 0x90 and e.data[2] > 0]
-
-
-def moved_by_the_machine(note: DumpEvent, sends, master_heard: list[DumpEvent],
-                         late_ms: float = 2.0, stall_ms: float = 2.0) -> bool:
-    """Whether the machine itself moved ``note`` on the master's time line.
-
-    Its send is the latest one at or before the cycle that delivered it
-    (notes are an eighth apart).  Moved: the scheduler sent it more than
-    ``late_ms`` late (its thread waited for a CPU), or JACK stalled on its
-    way: the transport's lag behind the wall clock grew by more than
-    ``stall_ms`` between the master's last tick before the send (the lag
-    Cadenza scheduled it with) and the cycle that delivered it.
-    """
-    times = [sent for _, sent in sends]
-    index = bisect.bisect_right(times, note.cycle_time + PERIOD_SECONDS) - 1
-    if index < 0:
-        return False
-    due, sent = sends[index]
-    cycles = [tick.cycle_time for tick in master_heard]
-    before = bisect.bisect_right(cycles, sent) - 1
-    reference = master_heard[before].lag if before >= 0 else note.lag
-    return (sent - due) * 1e3 > late_ms or (note.lag - reference) * 1e3 > stall_ms
 
 
 @contextlib.contextmanager
@@ -227,7 +201,7 @@ def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, transport_dump, tmp_p
             errors_ms.append((note.frame - number * eighth) / RATE * 1e3)
         else:
             errors_ms.append(None)  # before the judged part, or after the master stopped
-        moved.append(moved_by_the_machine(note, sends, master_heard))
+        moved.append(stall_moved(note, sends, master_heard))
     judged = [abs(e) for e, m in zip(errors_ms, moved, strict=True) if e is not None and not m]
     excused = [round(e, 1) for e, m in zip(errors_ms, moved, strict=True) if e is not None and m]
     if lost or bunched or excused:
