@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cadenza import libm
+from cadenza import portable_math
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,9 @@ def filter_distribution(probs: np.ndarray, settings: SamplingSettings) -> np.nda
     """Apply temperature, top-k and top-p; return renormalised probabilities."""
     probs = np.asarray(probs, dtype=np.float64)
     if settings.temperature != 1.0 and settings.temperature > 0:
-        logits = libm.log(np.maximum(probs, 1e-30)) / settings.temperature
+        logits = portable_math.log(np.maximum(probs, 1e-30)) / settings.temperature
         logits -= logits.max()
-        probs = libm.exp(logits)
+        probs = portable_math.exp(logits)
     probs = probs / probs.sum()
     if 0 < settings.top_k < probs.size:
         cutoff = np.partition(probs, -settings.top_k)[-settings.top_k]

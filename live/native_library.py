@@ -151,6 +151,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cadenza_debug_random": (None, [ctypes.c_uint64, p(dbl), i32]),
         "cadenza_debug_choice": (None, [ctypes.c_uint64, p(dbl), i32, i32, p(ctypes.c_int64)]),
         "cadenza_debug_pairwise_sum": (dbl, [p(dbl), i32]),
+        "cadenza_debug_exp": (None, [p(dbl), p(dbl), i32]),
+        "cadenza_debug_log": (None, [p(dbl), p(dbl), i32]),
         "cadenza_debug_profiles": (None, [p(dbl)]),
         "cadenza_debug_estimate_key": (i32, [p(dbl)]),
         "cadenza_debug_filter": (i32, [p(dbl), i32, dbl, i32, dbl, p(dbl)]),

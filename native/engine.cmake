@@ -3,6 +3,7 @@
 # Included from native/CMakeLists.txt; kept separate from the model step's targets.
 set(CADENZA_ENGINE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/numeric.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/engine/portable_math.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/rng.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/tokens.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/engine/vocab_map.cpp
@@ -25,7 +26,7 @@ set(CADENZA_ENGINE_SOURCES
 )
 
 # The identity with the Python engine needs IEEE arithmetic as Python does it:
-# no fused multiply-add, no fast-math (libm's exp/log are the ones numpy calls).
+# no fused multiply-add, no fast-math (exp and log are portable_math's, not libm's).
 set(CADENZA_ENGINE_FLAGS -Wall -Wextra -ffp-contract=off -fno-fast-math)
 
 add_library(cadenza_engine_objects OBJECT ${CADENZA_ENGINE_SOURCES})

@@ -12,6 +12,8 @@ inside the engine: the whole step a plugin runs, prediction included.
 ``engine.prepare()`` called after each, as the daemon calls it in the idle
 time before the next deadline (``prepare_after_step_*``: what those prepares
 took, where the model had steps owed).
+``noise_*``: how often the machine itself stopped a spinning thread for
+more than 15 and 40 us, a second after the run (the p99s are read against it).
 ``input_event_*``: a key pressed or released; ``prepare_*``: the
 ``prepare()`` after each (``prepare_owed_*``: those that had model steps
 owed, the native step only: it is lazy, so a key press only queues its token).
@@ -131,6 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "counter_self_check": counted["counter_self_check"],
         "model": ("fake (the engine's own cost; add the model step's)" if args.step == "fake"
                   else f"the bundle's native step, {args.step}, inside the engine"),
+        # The machine's own interruptions of a spinning thread, for one second
+        # after the timed run: where they are frequent they set the p99s.
+        "noise_gaps_over_15us_per_s": timed["noise_gaps_over_15us_per_s"],
+        "noise_gaps_over_40us_per_s": timed["noise_gaps_over_40us_per_s"],
+        "noise_share_lost": timed["noise_share_lost"],
         "scheduler": _scheduler(),
         "cpu": _cpu(),
         "load_average_before": [round(x, 2) for x in load_before],

@@ -48,7 +48,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from cadenza import libm
+from cadenza import portable_math
 from cadenza.config import KEY_AUTO, KEY_CALL, KEY_OFF
 from cadenza.key import Key, parse_key
 from cadenza.key_mask import VocabularyKeys, estimate_key_fast, weigh
@@ -174,5 +174,5 @@ class KeyAwareness:
         if sounded > 0.0 and self.balance > 0.0:
             owed = counts / counts.sum() * (sounded + 1.0) - self._answered
             owed = np.clip(owed, -MAX_OWED, MAX_OWED)
-            weights *= libm.exp((self._class_means * (self.balance * owed)).sum(axis=1))
+            weights *= portable_math.exp((self._class_means * (self.balance * owed)).sum(axis=1))
         return weights

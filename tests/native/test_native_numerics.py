@@ -1,14 +1,17 @@
 """The numerics the native engine's identity rests on, against numpy itself:
 default_rng's PCG64 stream, Generator.choice, np.sum's pairwise summation,
-the key profiles, the sampling filter, and the chord tokens' normal order."""
+the key profiles, exp and log (cadenza.portable_math), the sampling
+filter, and the chord tokens' normal order."""
 
 from __future__ import annotations
 
 import ctypes
+import math
 
 import numpy as np
 import pytest
 
+from cadenza import portable_math
 from cadenza.key_mask import _PROFILES, KEYS, estimate_key_fast
 from cadenza.sampling import SamplingSettings, filter_distribution
 from cadenza.tokens import chord_token
@@ -59,6 +62,29 @@ def test_pairwise_sum_is_numpys(lib):
     for size in list(range(0, 300)) + [533, 1000, 4097, 9000]:
         a = rng.uniform(0, 1, size) * 10.0 ** rng.integers(-12, 3, size)
         assert lib.cadenza_debug_pairwise_sum(_doubles(a), size) == float(np.sum(a)), size
+
+
+def _through(lib, function: str, values: np.ndarray) -> np.ndarray:
+    out = (ctypes.c_double * len(values))()
+    getattr(lib, function)(_doubles(values), out, len(values))
+    return np.frombuffer(out, dtype=np.float64)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_exp_and_log_are_portable_maths_to_the_bit(lib, seed):
+    rng = np.random.default_rng(seed)
+    edges = [0.0, -0.0, 1.0, -708.0, -708.0000001, 709.0, 708.99, math.inf, -math.inf, math.nan, 5e-324,
+             2.0**-1022, 2.0**-1022 * 0.75, 1e-30, 2.0**0.5, np.nextafter(2.0**0.5, 0.0), -1.0]
+    # odd lengths, so the vector loops' tails are covered too
+    exponents = np.concatenate([edges, rng.uniform(-720.0, 720.0, 5001), rng.normal(0.0, 3.0, 5001),
+                                rng.uniform(-70.0, 0.0, 5001)])
+    positives = np.concatenate([edges, rng.uniform(1e-30, 1.0, 5001), np.exp2(rng.uniform(-1074, 1023, 5001)),
+                                rng.uniform(0.5, 2.0, 5001)])
+    for size in (len(exponents), 1, 3, 5):
+        assert np.array_equal(_through(lib, "cadenza_debug_exp", exponents[:size]),
+                              portable_math.exp(exponents[:size]), equal_nan=True), size
+        assert np.array_equal(_through(lib, "cadenza_debug_log", positives[:size]),
+                              portable_math.log(positives[:size]), equal_nan=True), size
 
 
 def test_key_profiles_are_numpys_to_the_bit(lib):

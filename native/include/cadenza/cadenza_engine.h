@@ -132,6 +132,9 @@ int32_t cadenza_engine_latencies(cadenza_engine* e, double* out, int32_t capacit
 void cadenza_debug_random(uint64_t seed, double* out, int32_t n);
 void cadenza_debug_choice(uint64_t seed, const double* p, int32_t n, int32_t draws, int64_t* out);
 double cadenza_debug_pairwise_sum(const double* a, int32_t n);
+/* The engine's own exp and log (cadenza/portable_math.py), elementwise. */
+void cadenza_debug_exp(const double* in, double* out, int32_t n);
+void cadenza_debug_log(const double* in, double* out, int32_t n);
 void cadenza_debug_profiles(double* out /* 24 x 12 */);
 int32_t cadenza_debug_estimate_key(const double* counts /* 12 */);
 int32_t cadenza_debug_filter(const double* probs, int32_t n, double temperature, int32_t top_k,

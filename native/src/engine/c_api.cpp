@@ -12,6 +12,7 @@
 #include "cadenza/model.hpp"
 #include "key.hpp"
 #include "numeric.hpp"
+#include "portable_math.hpp"
 #include "rng.hpp"
 #include "sampling.hpp"
 #include "tokens.hpp"
@@ -389,6 +390,16 @@ void cadenza_debug_choice(uint64_t seed, const double* p, int32_t n, int32_t dra
 }
 
 double cadenza_debug_pairwise_sum(const double* a, int32_t n) { return cadenza::eng::pairwise_sum(a, n); }
+
+void cadenza_debug_exp(const double* in, double* out, int32_t n) {
+  std::memcpy(out, in, sizeof(double) * static_cast<size_t>(n));
+  cadenza::eng::exp_in_place(out, n);
+}
+
+void cadenza_debug_log(const double* in, double* out, int32_t n) {
+  std::memcpy(out, in, sizeof(double) * static_cast<size_t>(n));
+  cadenza::eng::log_in_place(out, n);
+}
 
 void cadenza_debug_profiles(double* out) {
   const auto& rows = cadenza::eng::scoring_profiles();

@@ -1,11 +1,11 @@
 #include "key_awareness.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 
 #include "key.hpp"
 #include "numeric.hpp"
+#include "portable_math.hpp"
 
 namespace cadenza::eng {
 
@@ -204,7 +204,8 @@ void KeyAwareness::call_weights(double* weights) {
     }
     double* sums = group_sums_.data();
     sums_with(owed, sums);
-    for (int g = 0; g < groups; ++g) group[g] *= std::exp(sums[g]);
+    exp_in_place(sums, groups);
+    for (int g = 0; g < groups; ++g) group[g] *= sums[g];
   }
   for (int i = 0; i < vocab_size_; ++i) weights[i] = group[group_of_[static_cast<size_t>(i)]];
 }

@@ -1,9 +1,9 @@
 #include "sampling.hpp"
 
 #include <algorithm>
-#include <cmath>
 
 #include "numeric.hpp"
+#include "portable_math.hpp"
 
 namespace cadenza::eng {
 
@@ -44,12 +44,13 @@ const double* Sampler::filter(const double* in) {
   double* probs = work_.data();
   const double t = settings.temperature;
   if (t != 1.0 && t > 0) {
-    // The logs first, then the divisions in their own loop: a division
-    // between two libm calls waits out its latency; here they overlap.
-    for (int i = 0; i < n; ++i) probs[i] = std::log(std::max(in[i], 1e-30));
+    // Each step a loop of its own, as numpy takes them: each vectorises.
+    for (int i = 0; i < n; ++i) probs[i] = std::max(in[i], 1e-30);
+    log_in_place(probs, n);
     divide_all(probs, n, t);
     const double top = max_of(probs, n);
-    for (int i = 0; i < n; ++i) probs[i] = std::exp(probs[i] - top);
+    for (int i = 0; i < n; ++i) probs[i] = probs[i] - top;
+    exp_in_place(probs, n);
   } else {
     std::copy(in, in + n, probs);
   }
