@@ -83,6 +83,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cadenza_int8_exact_products": (c_int, []),
         "cadenza_model_catch_up": (c_int, [vp]),
         "cadenza_model_pending": (c_int, [vp]),
+        "cadenza_debug_fp32_avx512": (c_int, [c_int]),
         "cadenza_debug_int8_activation": (
             c_int, [c_int, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float), c_int]),
     }

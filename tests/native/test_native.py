@@ -128,6 +128,39 @@ def test_nothing_heard_is_uniform_to_the_bit():
     assert np.array_equal(ours.distribution(), onnx.distribution())
 
 
+def _stream(path, wanted: bool) -> list[np.ndarray]:
+    """The fp32 step's distributions over primers of every length and the
+    steps after them (one row, then two once the shadow row starts)."""
+    lib = native.load_library()
+    has = lib.cadenza_debug_fp32_avx512(int(wanted))
+    if wanted and not has:
+        pytest.skip("this CPU has no AVX-512: the fp32 step runs its AVX2 or generic kernels only")
+    bundle = read_bundle(path)
+    rng = np.random.default_rng(11)
+    runner, out = native.NativeStreamRunner(bundle), []
+    try:
+        for primer in _primers(bundle.window, bundle.vocab_size, rng):
+            runner.reset(primer)
+            out.append(runner.distribution())
+            for token in rng.integers(0, bundle.vocab_size, 2 * bundle.window + 5).tolist():
+                runner.feed(token)
+                out.append(runner.distribution())
+    finally:
+        lib.cadenza_debug_fp32_avx512(1)
+    return out
+
+
+@pytest.mark.parametrize("which", ["bundled", "seed", "default"])
+def test_the_avx512_kernels_give_the_bits_of_the_others(tiny_bundles, which):
+    """Odd and even panel counts, one row and two: every element's products
+    are rounded and added in order of k, whatever the vector width."""
+    path = bundled_model_path() if which == "bundled" else tiny_bundles[which]
+    wide, narrow = _stream(path, True), _stream(path, False)
+    assert len(wide) == len(narrow) > 7
+    for a, b in zip(wide, narrow, strict=True):
+        assert np.array_equal(a, b)
+
+
 def test_each_voice_has_its_own_state():
     bundle = read_bundle(bundled_model_path())
     one, two = native.NativeStreamRunner(bundle), native.NativeStreamRunner(bundle)
@@ -325,10 +358,13 @@ def test_bench_times_the_native_step_in_turn_with_onnxruntimes():
     from cadenza.export.bench import format_table, run_benchmark
 
     results = run_benchmark(bundled_model_path(), calls=30, notes=8)
-    for name in ("native_stream", "onnx_stream_paired"):
+    for name in ("native_stream", "onnx_stream_paired", "native_stream_alone"):
         r = results[name]
         assert r["calls"] == 30 and 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]
     ratio = results["native_vs_onnx_stream"]
     assert ratio["p99_ms"] == pytest.approx(
         results["onnx_stream_paired"]["p99_ms"] / results["native_stream"]["p99_ms"])
+    alone = results["native_vs_onnx_stream_alone"]
+    assert alone["p50_ms"] == pytest.approx(
+        results["onnx_stream"]["p50_ms"] / results["native_stream_alone"]["p50_ms"])
     assert "native step against onnxruntime's stream step" in format_table(results)

@@ -93,6 +93,10 @@ CADENZA_API int cadenza_model_catch_up(cadenza_model* model);
 CADENZA_API int cadenza_model_pending(const cadenza_model* model);
 /* For the tests: the int8 step's sigmoid (which 0) or tanh (which 1), as
  * onnxruntime's MLAS computes them, of in[0..count) into out. */
+/* Test hook: whether the fp32 step's matrix kernels may use their AVX-512
+ * build (wanted != 0, the default) or not; returns 1 where the CPU has it.
+ * Every build gives the same bits; call it while no step runs. */
+CADENZA_API int cadenza_debug_fp32_avx512(int wanted);
 CADENZA_API int cadenza_debug_int8_activation(int which, const float* in, float* out, int count);
 /* How the int8 step adds MatMulInteger's products here: 1 exact (onnxruntime's
  * VNNI, AMX, SSE and NEON kernels), 0 in int16 pairs that saturate (its AVX2

@@ -8,6 +8,7 @@
 #include "cadenza/cadenza_model.h"
 #include "cadenza/model.hpp"
 #include "int8.hpp"
+#include "kernels.hpp"
 
 static_assert(CADENZA_MODEL_MAX_PENDING == cadenza::NativeStreamPredictor::kMaxPendingTokens,
               "the C API's pending capacity differs from the predictor's");
@@ -196,6 +197,8 @@ int cadenza_model_length(const cadenza_model* model) {
 int cadenza_int8_exact_products(void) {
   return cadenza::int8::products() == cadenza::int8::Products::Exact ? 1 : 0;
 }
+
+int cadenza_debug_fp32_avx512(int wanted) { return cadenza::kernels::use_avx512(wanted != 0) ? 1 : 0; }
 
 int cadenza_debug_int8_activation(int which, const float* in, float* out, int count) {
   if (in == nullptr || out == nullptr || count < 0 || (which != 0 && which != 1)) {

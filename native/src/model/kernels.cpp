@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace cadenza::kernels {
 // The vectors never cross a call boundary that is not inlined, so the
 // ABI note about returning them without AVX does not apply.
@@ -32,15 +36,20 @@ inline void store(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 // On x86-64 the loader picks an AVX2 build of the two matrix kernels where
 // the CPU has one (no FMA: -ffp-contract=off keeps each product rounded).
 // CADENZA_NO_CLONES builds the generic kernels only (to compare their bits).
+// Where AVX-512 is there, the two matrix kernels take their AVX-512 build
+// instead (chosen at each call by a flag read once).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__) && \
     !defined(CADENZA_NO_CLONES)
 #define CADENZA_CLONES __attribute__((target_clones("avx2", "default")))
+#define CADENZA_AVX512_KERNELS 1
 #else
 #define CADENZA_CLONES
 #endif
 
+namespace {
+
 CADENZA_CLONES
-void accumulate(const Panels& m, const float* __restrict v0, float* __restrict y0) {
+void accumulate_vectors(const Panels& m, const float* __restrict v0, float* __restrict y0) {
   const int rows = m.rows;
   for (int p = 0; p < m.panels; ++p) {
     float* y = y0 + p * kPanel;
@@ -58,8 +67,8 @@ void accumulate(const Panels& m, const float* __restrict v0, float* __restrict y
 }
 
 CADENZA_CLONES
-void accumulate2(const Panels& m, const float* __restrict v0, const float* __restrict v1,
-                 float* __restrict y0, float* __restrict y1) {
+void accumulate2_vectors(const Panels& m, const float* __restrict v0, const float* __restrict v1,
+                         float* __restrict y0, float* __restrict y1) {
   const int rows = m.rows;
   for (int p = 0; p < m.panels; ++p) {
     float* y = y0 + p * kPanel;
@@ -84,6 +93,142 @@ void accumulate2(const Panels& m, const float* __restrict v0, const float* __res
       store(z + 8 * q, b[q]);
     }
   }
+}
+
+#ifdef CADENZA_AVX512_KERNELS
+// AVX-512: two panels at once, four 512-bit accumulators per row.  An add's
+// latency (4 cycles) against two a cycle needs four independent sums in
+// flight per row; one panel alone (two accumulators) leaves the adder
+// waiting, which is why a one-panel AVX-512 kernel was slower than AVX2.
+// Each element still gets x * w rounded, then added, in order of k: the
+// same bits as the generic and AVX2 kernels (no FMA: -ffp-contract=off).
+#define CADENZA_AVX512 __attribute__((target("avx512f")))
+
+CADENZA_AVX512 inline __m512 times_plus(__m512 sum, __m512 x, const float* w) {
+  return _mm512_add_ps(sum, _mm512_mul_ps(x, _mm512_loadu_ps(w)));
+}
+
+CADENZA_AVX512
+void accumulate_avx512(const Panels& m, const float* __restrict v0, float* __restrict y0) {
+  const int rows = m.rows;
+  const std::size_t panel_floats = static_cast<std::size_t>(rows) * kPanel;
+  int p = 0;
+  for (; p + 2 <= m.panels; p += 2) {
+    float* y = y0 + p * kPanel;  // the two panels' outputs, 64 in a row
+    __m512 a0 = _mm512_loadu_ps(y), a1 = _mm512_loadu_ps(y + 16);
+    __m512 a2 = _mm512_loadu_ps(y + 32), a3 = _mm512_loadu_ps(y + 48);
+    const float* r = m.data.data() + static_cast<std::size_t>(p) * panel_floats;
+    const float* s = r + panel_floats;
+    for (int k = 0; k < rows; ++k, r += kPanel, s += kPanel) {
+      const float x = v0[k];
+      if (x == 0.0f) continue;  // as the generic kernel: adding +-0 would not change a
+      const __m512 xv = _mm512_set1_ps(x);
+      a0 = times_plus(a0, xv, r);
+      a1 = times_plus(a1, xv, r + 16);
+      a2 = times_plus(a2, xv, s);
+      a3 = times_plus(a3, xv, s + 16);
+    }
+    _mm512_storeu_ps(y, a0);
+    _mm512_storeu_ps(y + 16, a1);
+    _mm512_storeu_ps(y + 32, a2);
+    _mm512_storeu_ps(y + 48, a3);
+  }
+  if (p < m.panels) {
+    float* y = y0 + p * kPanel;
+    __m512 a0 = _mm512_loadu_ps(y), a1 = _mm512_loadu_ps(y + 16);
+    const float* r = m.data.data() + static_cast<std::size_t>(p) * panel_floats;
+    for (int k = 0; k < rows; ++k, r += kPanel) {
+      const float x = v0[k];
+      if (x == 0.0f) continue;
+      const __m512 xv = _mm512_set1_ps(x);
+      a0 = times_plus(a0, xv, r);
+      a1 = times_plus(a1, xv, r + 16);
+    }
+    _mm512_storeu_ps(y, a0);
+    _mm512_storeu_ps(y + 16, a1);
+  }
+}
+
+CADENZA_AVX512
+void accumulate2_avx512(const Panels& m, const float* __restrict v0, const float* __restrict v1,
+                        float* __restrict y0, float* __restrict y1) {
+  const int rows = m.rows;
+  const std::size_t panel_floats = static_cast<std::size_t>(rows) * kPanel;
+  int p = 0;
+  for (; p + 2 <= m.panels; p += 2) {
+    float* y = y0 + p * kPanel;
+    float* z = y1 + p * kPanel;
+    __m512 a[4], b[4];
+    for (int q = 0; q < 4; ++q) {
+      a[q] = _mm512_loadu_ps(y + 16 * q);
+      b[q] = _mm512_loadu_ps(z + 16 * q);
+    }
+    const float* r = m.data.data() + static_cast<std::size_t>(p) * panel_floats;
+    const float* s = r + panel_floats;
+    for (int k = 0; k < rows; ++k, r += kPanel, s += kPanel) {
+      const __m512 xv = _mm512_set1_ps(v0[k]), wv = _mm512_set1_ps(v1[k]);
+      const float* from[4] = {r, r + 16, s, s + 16};
+      for (int q = 0; q < 4; ++q) {
+        const __m512 w = _mm512_loadu_ps(from[q]);
+        a[q] = _mm512_add_ps(a[q], _mm512_mul_ps(xv, w));
+        b[q] = _mm512_add_ps(b[q], _mm512_mul_ps(wv, w));
+      }
+    }
+    for (int q = 0; q < 4; ++q) {
+      _mm512_storeu_ps(y + 16 * q, a[q]);
+      _mm512_storeu_ps(z + 16 * q, b[q]);
+    }
+  }
+  if (p < m.panels) {
+    float* y = y0 + p * kPanel;
+    float* z = y1 + p * kPanel;
+    __m512 a0 = _mm512_loadu_ps(y), a1 = _mm512_loadu_ps(y + 16);
+    __m512 b0 = _mm512_loadu_ps(z), b1 = _mm512_loadu_ps(z + 16);
+    const float* r = m.data.data() + static_cast<std::size_t>(p) * panel_floats;
+    for (int k = 0; k < rows; ++k, r += kPanel) {
+      const __m512 xv = _mm512_set1_ps(v0[k]), wv = _mm512_set1_ps(v1[k]);
+      a0 = times_plus(a0, xv, r);
+      a1 = times_plus(a1, xv, r + 16);
+      b0 = times_plus(b0, wv, r);
+      b1 = times_plus(b1, wv, r + 16);
+    }
+    _mm512_storeu_ps(y, a0);
+    _mm512_storeu_ps(y + 16, a1);
+    _mm512_storeu_ps(z, b0);
+    _mm512_storeu_ps(z + 16, b1);
+  }
+}
+
+// Read once: the CPU has AVX-512 and the system saves its registers
+// (__builtin_cpu_supports checks both).
+const bool kHaveAvx512 = __builtin_cpu_supports("avx512f");
+#else
+const bool kHaveAvx512 = false;
+#endif
+
+bool avx512_wanted = true;
+
+inline bool run_avx512() { return kHaveAvx512 && avx512_wanted; }
+
+}  // namespace
+
+bool use_avx512(bool wanted) {
+  avx512_wanted = wanted;
+  return kHaveAvx512;
+}
+
+void accumulate(const Panels& m, const float* v0, float* y0) {
+#ifdef CADENZA_AVX512_KERNELS
+  if (run_avx512()) return accumulate_avx512(m, v0, y0);
+#endif
+  accumulate_vectors(m, v0, y0);
+}
+
+void accumulate2(const Panels& m, const float* v0, const float* v1, float* y0, float* y1) {
+#ifdef CADENZA_AVX512_KERNELS
+  if (run_avx512()) return accumulate2_avx512(m, v0, v1, y0, y1);
+#endif
+  accumulate2_vectors(m, v0, v1, y0, y1);
 }
 
 CADENZA_CLONES

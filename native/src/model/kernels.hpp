@@ -19,6 +19,11 @@ namespace cadenza::kernels {
 void accumulate(const Panels& m, const float* v0, float* y0);
 void accumulate2(const Panels& m, const float* v0, const float* v1, float* y0, float* y1);
 
+// Whether the two kernels above may take their AVX-512 build (the default:
+// yes, where the CPU has it); returns whether it has it.  For tests: each
+// build gives the same bits.  Not for use while a step runs.
+bool use_avx512(bool wanted);
+
 void sigmoid_inplace(float* x, int n);
 void hard_sigmoid_inplace(float* x, int n, float slope, float offset);
 void tanh_inplace(float* x, int n);
