@@ -107,8 +107,9 @@ void accumulate2_vectors(const Panels& m, const float* __restrict v0, const floa
 // Each stream's weights are prefetched 2 KB ahead: the hardware's own
 // prefetcher stops at every 4 KB page, and a step whose weights another
 // model (onnxruntime, in `cadenza bench`) has just pushed out of L2 reads
-// them from L3.  Measured taking turns with onnxruntime: p50 57-58 us
-// against 59-72 us without (three pairs of runs).  It changes no value.
+// them from L3.  Measured taking turns with onnxruntime
+// (scripts/compare_native_builds.py): a few percent at p50, near the
+// noise.  It changes no value.
 constexpr int kAhead = 16 * kPanel;  // floats: 16 rows of a panel
 
 CADENZA_AVX512 inline __m512 times_plus(__m512 sum, __m512 x, const float* w) {
