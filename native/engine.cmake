@@ -45,9 +45,8 @@ add_library(cadenza_engine_static STATIC $<TARGET_OBJECTS:cadenza_engine_objects
 target_include_directories(cadenza_engine_static PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include)
 target_link_libraries(cadenza_engine_static PUBLIC cadenza_model_static)
 
-# An LD_PRELOAD counter of malloc/free/mutex locks, armed from C around engine calls.
-add_library(cadenza_engine_alloc_counter SHARED ${CMAKE_CURRENT_LIST_DIR}/tests/engine_alloc_counter.c)
-target_link_libraries(cadenza_engine_alloc_counter PRIVATE dl)
+# The engine's zero-allocation proof uses the model step's counter
+# (libcadenza_alloc_counter.so, native/tests/alloc_counter.c).
 add_executable(cadenza_engine_bench ${CMAKE_CURRENT_LIST_DIR}/tests/engine_bench.cpp)
 target_link_libraries(cadenza_engine_bench PRIVATE cadenza_engine_static dl)
 target_compile_options(cadenza_engine_bench PRIVATE -Wall -Wextra)

@@ -46,7 +46,7 @@ def run_bench(vocabulary: Sequence[str], notes: int, *, counter: bool,
               model: Sequence[str] = ()) -> dict:
     """One run of the C++ bench; its JSON line as a dict."""
     binary = BUILD / "cadenza_engine_bench"
-    preload = BUILD / "libcadenza_engine_alloc_counter.so"
+    preload = BUILD / "libcadenza_alloc_counter.so"
     for needed in (binary, preload):
         if not needed.exists():
             raise SystemExit(f"{needed}: not built; run `make native`")

@@ -19,11 +19,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s native.bin [int8]\n", argv[0]);
     return 2;
   }
-  using Hook = void (*)();
-  auto arm = reinterpret_cast<Hook>(dlsym(RTLD_DEFAULT, "cadenza_alloc_counter_arm"));
-  auto disarm = reinterpret_cast<Hook>(dlsym(RTLD_DEFAULT, "cadenza_alloc_counter_disarm"));
-  auto counts = reinterpret_cast<void (*)(long*)>(dlsym(RTLD_DEFAULT, "cadenza_alloc_counter_counts"));
-  if (!arm || !disarm || !counts) {
+  auto arm = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "cadenza_alloc_arm"));
+  auto disarm = reinterpret_cast<long (*)(long*)>(dlsym(RTLD_DEFAULT, "cadenza_alloc_disarm"));
+  if (!arm || !disarm) {
     std::fprintf(stderr, "the allocation counter is not preloaded (LD_PRELOAD)\n");
     return 2;
   }
@@ -33,8 +31,7 @@ int main(int argc, char** argv) {
     arm();
     auto* probe = new std::vector<int>(16);
     delete probe;
-    disarm();
-    counts(got);
+    disarm(got);
     if (got[0] + got[1] < 1 || got[3] < 1) {
       std::fprintf(stderr, "the counter missed a control allocation\n");
       return 2;
@@ -60,9 +57,8 @@ int main(int argc, char** argv) {
       checksum += other.distribution()[best];
       token = best;
     }
-    disarm();
     long got[5];
-    counts(got);
+    disarm(got);
     std::printf("%ssteps %d malloc %ld calloc %ld realloc %ld free %ld mutex_lock %ld (checksum %.6f)\n",
                 int8 ? "int8 " : "", steps, got[0], got[1], got[2], got[3], got[4], checksum);
     return (got[0] || got[1] || got[2] || got[3] || got[4]) ? 1 : 0;

@@ -24,7 +24,7 @@ ZERO = dict.fromkeys(("malloc", "calloc", "realloc", "free", "mutex_lock"), 0)
 
 
 def _bench(tmp_path, vocabulary, *model: str) -> dict:
-    binary, counter = BUILD / "cadenza_engine_bench", BUILD / "libcadenza_engine_alloc_counter.so"
+    binary, counter = BUILD / "cadenza_engine_bench", BUILD / "libcadenza_alloc_counter.so"
     if not (binary.exists() and counter.exists()):
         pytest.skip("the native bench is not built; run `make native`")
     vocab = tmp_path / "vocab.txt"

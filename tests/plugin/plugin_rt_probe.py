@@ -30,14 +30,14 @@ KINDS = ("malloc", "calloc", "realloc", "free", "mutex_lock")
 
 def counter() -> C.CDLL:
     lib = C.CDLL(str(COUNTER))
-    lib.counted_run.argtypes = [C.c_void_p, C.c_void_p, C.c_uint32]
-    lib.counts_read.argtypes = [C.POINTER(C.c_uint64)]
+    lib.cadenza_alloc_counted_run.argtypes = [C.c_void_p, C.c_void_p, C.c_uint32]
+    lib.cadenza_alloc_counts.argtypes = [C.POINTER(C.c_long)]
     return lib
 
 
 def read_counts(lib: C.CDLL) -> dict[str, int]:
-    raw = (C.c_uint64 * len(KINDS))()
-    lib.counts_read(raw)
+    raw = (C.c_long * len(KINDS))()
+    lib.cadenza_alloc_counts(raw)
     return dict(zip(KINDS, raw, strict=True))
 
 
@@ -46,7 +46,7 @@ def self_check(lib: C.CDLL) -> dict[str, int]:
     libc = C.CDLL(None)
     before = read_counts(lib)
     text = C.create_string_buffer(b"counted")
-    lib.counted_run(C.cast(libc.strdup, C.c_void_p), C.cast(text, C.c_void_p), 0)
+    lib.cadenza_alloc_counted_run(C.cast(libc.strdup, C.c_void_p), C.cast(text, C.c_void_p), 0)
     after = read_counts(lib)
     return {kind: after[kind] - before[kind] for kind in KINDS}
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     lib = counter()
     check = self_check(lib)
     world = World()
-    instance = Instance(world, rate=args.rate, block=args.block, counted_run=lib.counted_run)
+    instance = Instance(world, rate=args.rate, block=args.block, counted_run=lib.cadenza_alloc_counted_run)
     instance.set("pass_through", 0.0)
     instance.activate()
     transport = Transport(args.rate, 120.0)

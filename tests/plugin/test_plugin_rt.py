@@ -1,6 +1,6 @@
 """Real-time safety: nothing allocated, freed or locked inside the plugin's run().
 
-An LD_PRELOAD counter (plugin/tests/alloc_counter.c) is armed from C around
+An LD_PRELOAD counter (native/tests/alloc_counter.c) is armed from C around
 each run() call only, in a subprocess, over thousands of 64-frame blocks
 while calls are answered and the model is changed once.
 """
