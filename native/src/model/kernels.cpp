@@ -110,109 +110,47 @@ void accumulate2_vectors(const Panels& m, const float* __restrict v0, const floa
 // them from L3.  Measured taking turns with onnxruntime
 // (scripts/compare_native_builds.py): a few percent at p50, near the
 // noise.  It changes no value.
-constexpr int kAhead = 16 * kPanel;  // floats: 16 rows of a panel
+constexpr int kAhead = 16 * kPanel;  // floats: 16 rows of a panel, 2 KB
 
-CADENZA_AVX512 inline __m512 times_plus(__m512 sum, __m512 x, const float* w) {
-  return _mm512_add_ps(sum, _mm512_mul_ps(x, _mm512_loadu_ps(w)));
-}
-
-CADENZA_AVX512
-void accumulate_avx512(const Panels& m, const float* __restrict v0, float* __restrict y0) {
+// kPanels panels (one or two) for kRows input rows (one or two), from panel p.
+template <int kRows, int kPanels>
+CADENZA_AVX512 void panels_avx512(const Panels& m, int p, const float* const* v, float* const* y) {
+  constexpr int kVectors = 2 * kPanels;  // 512-bit vectors per row: 16 of a panel's 32 columns each
   const int rows = m.rows;
   const std::size_t panel_floats = static_cast<std::size_t>(rows) * kPanel;
-  int p = 0;
-  for (; p + 2 <= m.panels; p += 2) {
-    float* y = y0 + p * kPanel;  // the two panels' outputs, 64 in a row
-    __m512 a0 = _mm512_loadu_ps(y), a1 = _mm512_loadu_ps(y + 16);
-    __m512 a2 = _mm512_loadu_ps(y + 32), a3 = _mm512_loadu_ps(y + 48);
-    const float* r = m.data.data() + static_cast<std::size_t>(p) * panel_floats;
-    const float* s = r + panel_floats;
-    for (int k = 0; k < rows; ++k, r += kPanel, s += kPanel) {
-      _mm_prefetch(reinterpret_cast<const char*>(r + kAhead), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(r + kAhead + 16), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(s + kAhead), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(s + kAhead + 16), _MM_HINT_T0);
-      const float x = v0[k];
-      if (x == 0.0f) continue;  // as the generic kernel: adding +-0 would not change a
-      const __m512 xv = _mm512_set1_ps(x);
-      a0 = times_plus(a0, xv, r);
-      a1 = times_plus(a1, xv, r + 16);
-      a2 = times_plus(a2, xv, s);
-      a3 = times_plus(a3, xv, s + 16);
-    }
-    _mm512_storeu_ps(y, a0);
-    _mm512_storeu_ps(y + 16, a1);
-    _mm512_storeu_ps(y + 32, a2);
-    _mm512_storeu_ps(y + 48, a3);
+  const float* from[kVectors];
+  for (int q = 0; q < kVectors; ++q) {
+    from[q] = m.data.data() + static_cast<std::size_t>(p + q / 2) * panel_floats + 16 * (q % 2);
   }
-  if (p < m.panels) {
-    float* y = y0 + p * kPanel;
-    __m512 a0 = _mm512_loadu_ps(y), a1 = _mm512_loadu_ps(y + 16);
-    const float* r = m.data.data() + static_cast<std::size_t>(p) * panel_floats;
-    for (int k = 0; k < rows; ++k, r += kPanel) {
-      const float x = v0[k];
-      if (x == 0.0f) continue;
-      const __m512 xv = _mm512_set1_ps(x);
-      a0 = times_plus(a0, xv, r);
-      a1 = times_plus(a1, xv, r + 16);
+  __m512 sum[kRows][kVectors];
+  for (int i = 0; i < kRows; ++i) {
+    for (int q = 0; q < kVectors; ++q) sum[i][q] = _mm512_loadu_ps(y[i] + p * kPanel + 16 * q);
+  }
+  for (int k = 0; k < rows; ++k) {
+    const std::size_t at = static_cast<std::size_t>(k) * kPanel;
+    for (int q = 0; q < kVectors; ++q) {
+      _mm_prefetch(reinterpret_cast<const char*>(from[q] + at + kAhead), _MM_HINT_T0);
     }
-    _mm512_storeu_ps(y, a0);
-    _mm512_storeu_ps(y + 16, a1);
+    // As the generic one-row kernel: a zero input is skipped (adding its +-0
+    // products would not change a sum); the two-row kernel adds them.
+    if (kRows == 1 && v[0][k] == 0.0f) continue;
+    __m512 x[kRows];
+    for (int i = 0; i < kRows; ++i) x[i] = _mm512_set1_ps(v[i][k]);
+    for (int q = 0; q < kVectors; ++q) {
+      const __m512 w = _mm512_loadu_ps(from[q] + at);
+      for (int i = 0; i < kRows; ++i) sum[i][q] = _mm512_add_ps(sum[i][q], _mm512_mul_ps(x[i], w));
+    }
+  }
+  for (int i = 0; i < kRows; ++i) {
+    for (int q = 0; q < kVectors; ++q) _mm512_storeu_ps(y[i] + p * kPanel + 16 * q, sum[i][q]);
   }
 }
 
-CADENZA_AVX512
-void accumulate2_avx512(const Panels& m, const float* __restrict v0, const float* __restrict v1,
-                        float* __restrict y0, float* __restrict y1) {
-  const int rows = m.rows;
-  const std::size_t panel_floats = static_cast<std::size_t>(rows) * kPanel;
+template <int kRows>
+CADENZA_AVX512 void accumulate_avx512(const Panels& m, const float* const* v, float* const* y) {
   int p = 0;
-  for (; p + 2 <= m.panels; p += 2) {
-    float* y = y0 + p * kPanel;
-    float* z = y1 + p * kPanel;
-    __m512 a[4], b[4];
-    for (int q = 0; q < 4; ++q) {
-      a[q] = _mm512_loadu_ps(y + 16 * q);
-      b[q] = _mm512_loadu_ps(z + 16 * q);
-    }
-    const float* r = m.data.data() + static_cast<std::size_t>(p) * panel_floats;
-    const float* s = r + panel_floats;
-    for (int k = 0; k < rows; ++k, r += kPanel, s += kPanel) {
-      _mm_prefetch(reinterpret_cast<const char*>(r + kAhead), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(r + kAhead + 16), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(s + kAhead), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(s + kAhead + 16), _MM_HINT_T0);
-      const __m512 xv = _mm512_set1_ps(v0[k]), wv = _mm512_set1_ps(v1[k]);
-      const float* from[4] = {r, r + 16, s, s + 16};
-      for (int q = 0; q < 4; ++q) {
-        const __m512 w = _mm512_loadu_ps(from[q]);
-        a[q] = _mm512_add_ps(a[q], _mm512_mul_ps(xv, w));
-        b[q] = _mm512_add_ps(b[q], _mm512_mul_ps(wv, w));
-      }
-    }
-    for (int q = 0; q < 4; ++q) {
-      _mm512_storeu_ps(y + 16 * q, a[q]);
-      _mm512_storeu_ps(z + 16 * q, b[q]);
-    }
-  }
-  if (p < m.panels) {
-    float* y = y0 + p * kPanel;
-    float* z = y1 + p * kPanel;
-    __m512 a0 = _mm512_loadu_ps(y), a1 = _mm512_loadu_ps(y + 16);
-    __m512 b0 = _mm512_loadu_ps(z), b1 = _mm512_loadu_ps(z + 16);
-    const float* r = m.data.data() + static_cast<std::size_t>(p) * panel_floats;
-    for (int k = 0; k < rows; ++k, r += kPanel) {
-      const __m512 xv = _mm512_set1_ps(v0[k]), wv = _mm512_set1_ps(v1[k]);
-      a0 = times_plus(a0, xv, r);
-      a1 = times_plus(a1, xv, r + 16);
-      b0 = times_plus(b0, wv, r);
-      b1 = times_plus(b1, wv, r + 16);
-    }
-    _mm512_storeu_ps(y, a0);
-    _mm512_storeu_ps(y + 16, a1);
-    _mm512_storeu_ps(z, b0);
-    _mm512_storeu_ps(z + 16, b1);
-  }
+  for (; p + 2 <= m.panels; p += 2) panels_avx512<kRows, 2>(m, p, v, y);
+  if (p < m.panels) panels_avx512<kRows, 1>(m, p, v, y);
 }
 
 // Read once: the CPU has AVX-512 and the system saves its registers
@@ -235,14 +173,22 @@ bool use_avx512(bool wanted) {
 
 void accumulate(const Panels& m, const float* v0, float* y0) {
 #ifdef CADENZA_AVX512_KERNELS
-  if (run_avx512()) return accumulate_avx512(m, v0, y0);
+  if (run_avx512()) {
+    accumulate_avx512<1>(m, &v0, &y0);
+    return;
+  }
 #endif
   accumulate_vectors(m, v0, y0);
 }
 
 void accumulate2(const Panels& m, const float* v0, const float* v1, float* y0, float* y1) {
 #ifdef CADENZA_AVX512_KERNELS
-  if (run_avx512()) return accumulate2_avx512(m, v0, v1, y0, y1);
+  if (run_avx512()) {
+    const float* v[2] = {v0, v1};
+    float* y[2] = {y0, y1};
+    accumulate_avx512<2>(m, v, y);
+    return;
+  }
 #endif
   accumulate2_vectors(m, v0, v1, y0, y1);
 }
