@@ -25,6 +25,7 @@ and panic).
 
     python scripts/bench_native_engine.py                # the bundled model's vocabulary
     python scripts/bench_native_engine.py --notes 50000 --json out.json
+    chrt -f 50 python scripts/bench_native_engine.py --step fake int8 fp32 --rounds 3 --json out.json
 """
 
 from __future__ import annotations
@@ -97,20 +98,14 @@ def _scheduler() -> str:
     return f"{names.get(policy, policy)} {os.sched_getparam(0).sched_priority}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="bundle whose vocabulary to use (default: the bundled model)")
-    parser.add_argument("--notes", type=int, default=20000, help="engine steps to time")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--step", choices=("fake", "fp32", "int8"), default="fake",
-                        help="the model: the fake, or the bundle's native step (fp32 or int8)")
-    args = parser.parse_args(argv)
+def measure(step: str, model: str | None, notes: int) -> dict:
+    """One timed run and one counted run of the C++ bench on one model step."""
     load_before = os.getloadavg()
-    vocabulary = bundle_vocabulary(args.model)
-    model = [] if args.step == "fake" else [str(bundle_weights(args.model)), args.step]
-    timed = run_bench(vocabulary, args.notes, counter=False, model=model)
-    counted = run_bench(vocabulary, min(args.notes, 5000), counter=True, model=model)
-    result = {
+    vocabulary = bundle_vocabulary(model)
+    model_args = [] if step == "fake" else [str(bundle_weights(model)), step]
+    timed = run_bench(vocabulary, notes, counter=False, model=model_args)
+    counted = run_bench(vocabulary, min(notes, 5000), counter=True, model=model_args)
+    return {
         "vocab": timed["vocab"],
         "steps_with_prediction": timed["steps_with_prediction"],
         "step_p50_ms": timed["step_p50_us"] / 1000.0,
@@ -131,8 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "malloc": counted["malloc"], "calloc": counted["calloc"], "realloc": counted["realloc"],
         "free": counted["free"], "mutex_lock": counted["mutex_lock"],
         "counter_self_check": counted["counter_self_check"],
-        "model": ("fake (the engine's own cost; add the model step's)" if args.step == "fake"
-                  else f"the bundle's native step, {args.step}, inside the engine"),
+        "model": ("fake (the engine's own cost; add the model step's)" if step == "fake"
+                  else f"the bundle's native step, {step}, inside the engine"),
         # The machine's own interruptions of a spinning thread, for one second
         # after the timed run: where they are frequent they set the p99s.
         "noise_gaps_over_15us_per_s": timed["noise_gaps_over_15us_per_s"],
@@ -143,11 +138,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
-    text = json.dumps(result, indent=2)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="bundle whose vocabulary to use (default: the bundled model)")
+    parser.add_argument("--notes", type=int, default=20000, help="engine steps to time")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--step", choices=("fake", "fp32", "int8"), nargs="+", default=["fake"],
+                        help="the model: the fake, or the bundle's native step (fp32 or int8); "
+                             "several are run in turn")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the steps in turn this many times (each round meets the machine anew)")
+    args = parser.parse_args(argv)
+    runs = []
+    for number in range(args.rounds):
+        for step in args.step:
+            result = measure(step, args.model, args.notes)
+            if args.rounds > 1 or len(args.step) > 1:
+                result = {"round": number + 1, "step": step, **result}
+            runs.append(result)
+    output = runs[0] if len(runs) == 1 else {"runs": runs}
+    text = json.dumps(output, indent=2)
     print(text)
     if args.json:
         args.json.write_text(text + "\n")
-    return 0 if result["counter_self_check"] == 2 else 1
+    return 0 if all(run["counter_self_check"] == 2 for run in runs) else 1
 
 
 if __name__ == "__main__":
