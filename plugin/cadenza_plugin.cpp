@@ -31,6 +31,11 @@ namespace {
 // the engine's answers, and a release of every note on every channel.
 constexpr uint32_t kMaxOutEvents = 512 + kMaxEngineEvents + kChannels * kPitches;
 constexpr const char* kModelStateKey = "model";
+// The model step's precision: "fp32" (the default) or "int8" (the file's int8
+// step: about half the CPU, its own answers).  A state, not a parameter: a
+// change loads the model again, off the audio thread.
+constexpr const char* kPrecisionStateKey = "precision";
+enum StateIndex : uint32_t { kModelState, kPrecisionState, kStateCount };
 
 struct OutEvent {
     uint32_t frame;
@@ -78,14 +83,14 @@ class CadenzaPlugin : public Plugin {
   public:
     // LV2's beat between position messages is DPF's extrapolation: see transport.hpp.
     CadenzaPlugin()
-        : Plugin(kParamCount, 0, 1),
+        : Plugin(kParamCount, 0, kStateCount),
           transport_(std::strcmp(getPluginFormatName(), "LV2") != 0) {
         for (uint32_t i = 0; i < kParamCount; ++i) {
             params_[i] = param_spec(i).def;
         }
         settings_ = settings_from(params_);
         if (!isDummyInstance()) {
-            load_model("");
+            load_model();
         }
     }
 
@@ -123,7 +128,16 @@ class CadenzaPlugin : public Plugin {
         }
     }
 
-    void initState(uint32_t, State& state) override {
+    void initState(uint32_t index, State& state) override {
+        if (index == kPrecisionState) {
+            state.hints = kStateIsHostWritable;
+            state.key = kPrecisionStateKey;
+            state.defaultValue = "fp32";
+            state.label = "Model step";
+            state.description = "fp32, or int8: the model's int8 step (about half the CPU; "
+                                "the model must carry int8 weights).";
+            return;
+        }
         state.hints = kStateIsFilenamePath;
         state.key = kModelStateKey;
         state.defaultValue = "";
@@ -164,9 +178,26 @@ class CadenzaPlugin : public Plugin {
     }
 
     // Off the audio thread (the host's state restore, or LV2's worker).
+    // The two are set one at a time (a restore sets both): each loads the
+    // model with the other's current value.
     void setState(const char* key, const char* value) override {
         if (std::strcmp(key, kModelStateKey) == 0) {
-            load_model(value);
+            model_value_ = value == nullptr ? "" : value;
+            load_model();
+        } else if (std::strcmp(key, kPrecisionStateKey) == 0) {
+            const std::string precision = value == nullptr ? "" : value;
+            if (precision != "fp32" && precision != "int8" && !precision.empty()) {
+                d_stderr("Cadenza: precision must be fp32 or int8, not \"%s\": kept %s",
+                         precision.c_str(), int8_ ? "int8" : "fp32");
+                model_status_.store(static_cast<int>(LoadError::Unreadable), std::memory_order_relaxed);
+                return;
+            }
+            const bool int8 = precision == "int8";
+            if (int8 == int8_) {
+                return;  // the engine playing has it already (a restore, the default at start)
+            }
+            int8_ = int8;
+            load_model();
         }
     }
 
@@ -387,12 +418,12 @@ class CadenzaPlugin : public Plugin {
 
     // Off the audio thread.  A model that cannot be used is refused: the
     // engine playing now keeps playing, and the status parameter says why.
-    void load_model(const char* value) {
+    void load_model() {
         const std::string path =
-            (value == nullptr || value[0] == '\0') ? bundled_model_path(getBundlePath()) : value;
+            model_value_.empty() ? bundled_model_path(getBundlePath()) : model_value_;
         std::string why;
         LoadError error = LoadError::None;
-        std::unique_ptr<EngineAdapter> engine = EngineAdapter::load(path, why, error);
+        std::unique_ptr<EngineAdapter> engine = EngineAdapter::load(path, int8_, why, error);
         if (!engine) {
             d_stderr("Cadenza: %s", why.c_str());
             model_status_.store(static_cast<int>(error), std::memory_order_relaxed);
@@ -410,6 +441,9 @@ class CadenzaPlugin : public Plugin {
     bool release_on_next_run_ = false;
     uint64_t clock_frames_ = 0;
     std::atomic<int> model_status_{0};
+    // The model state's value and the precision: set and read off the audio thread only.
+    std::string model_value_;
+    bool int8_ = false;
     EngineSlot slot_;
     TransportTracker transport_;
     NoteLedger answers_;

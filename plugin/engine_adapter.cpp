@@ -78,8 +78,8 @@ struct EngineAdapter::Impl {
 EngineAdapter::EngineAdapter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 EngineAdapter::~EngineAdapter() = default;
 
-std::unique_ptr<EngineAdapter> EngineAdapter::load(const std::string& path, std::string& why,
-                                                   LoadError& error) {
+std::unique_ptr<EngineAdapter> EngineAdapter::load(const std::string& path, bool /*int8*/,
+                                                   std::string& why, LoadError& error) {
     std::ifstream file(path, std::ios::binary);
     if (!file) {
         why = "model file not found or unreadable: " + path;

@@ -60,9 +60,10 @@ struct Settings {
 
 class EngineAdapter {
   public:
-    // Reads and checks the model at `path` (off the audio thread).  On failure
-    // returns nullptr, sets `why` to a message naming the file and `error` to its kind.
-    static std::unique_ptr<EngineAdapter> load(const std::string& path, std::string& why,
+    // Reads and checks the model at `path` (off the audio thread); `int8`:
+    // run its int8 step (the file must carry one).  On failure returns
+    // nullptr, sets `why` to a message naming the file and `error` to its kind.
+    static std::unique_ptr<EngineAdapter> load(const std::string& path, bool int8, std::string& why,
                                                LoadError& error);
     ~EngineAdapter();
     EngineAdapter(const EngineAdapter&) = delete;

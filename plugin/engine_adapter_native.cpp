@@ -122,8 +122,8 @@ struct EngineAdapter::Impl {
 EngineAdapter::EngineAdapter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 EngineAdapter::~EngineAdapter() = default;
 
-std::unique_ptr<EngineAdapter> EngineAdapter::load(const std::string& path, std::string& why,
-                                                   LoadError& error) {
+std::unique_ptr<EngineAdapter> EngineAdapter::load(const std::string& path, bool int8,
+                                                   std::string& why, LoadError& error) {
     if (FILE* file = std::fopen(path.c_str(), "rb")) {
         std::fclose(file);
     } else {
@@ -134,7 +134,13 @@ std::unique_ptr<EngineAdapter> EngineAdapter::load(const std::string& path, std:
     try {
         auto impl = std::make_unique<Impl>();
         impl->weights = cadenza::Weights::load(path);
-        impl->predictor = std::make_unique<PredictionWorker>(impl->weights);
+        if (int8 && !impl->weights->int8) {
+            why = path + ": this model has no int8 step (its native weights carry no int8 "
+                         "section): choose precision fp32, or export the model again";
+            error = LoadError::Unreadable;
+            return nullptr;
+        }
+        impl->predictor = std::make_unique<PredictionWorker>(impl->weights, int8);
         impl->engine = std::make_unique<cadenza::Engine>(
             *impl->predictor, impl->weights->vocabulary, bundle_primer(*impl->weights),
             native_settings(impl->settings, impl->bpm), 0.0, /*lookahead=*/0.0);

@@ -11,12 +11,12 @@
 
 namespace cadenza_plugin {
 
-PredictionWorker::PredictionWorker(std::shared_ptr<const cadenza::Weights> weights)
+PredictionWorker::PredictionWorker(std::shared_ptr<const cadenza::Weights> weights, bool int8)
     : weights_(weights),
       log_(std::make_unique<std::atomic<int32_t>[]>(kPredictLog)),
-      slots_{Snapshot(weights), Snapshot(weights), Snapshot(weights)},
-      donated_(weights),
-      model_(weights) {}
+      slots_{Snapshot(weights, int8), Snapshot(weights, int8), Snapshot(weights, int8)},
+      donated_(weights, int8),
+      model_(weights, int8) {}
 
 PredictionWorker::~PredictionWorker() {
     {

@@ -67,7 +67,8 @@ inline constexpr std::chrono::microseconds kPollIdle{16000};
 
 class PredictionWorker final : public cadenza::Predictor {
   public:
-    explicit PredictionWorker(std::shared_ptr<const cadenza::Weights> weights);
+    // int8: every copy of the model runs the file's int8 step.
+    PredictionWorker(std::shared_ptr<const cadenza::Weights> weights, bool int8);
     ~PredictionWorker() override;  // stops and joins the worker
     PredictionWorker(const PredictionWorker&) = delete;
     PredictionWorker& operator=(const PredictionWorker&) = delete;
@@ -98,8 +99,8 @@ class PredictionWorker final : public cadenza::Predictor {
 
   private:
     struct Snapshot {
-        explicit Snapshot(std::shared_ptr<const cadenza::Weights> weights)
-            : model(std::move(weights)) {}
+        Snapshot(std::shared_ptr<const cadenza::Weights> weights, bool int8)
+            : model(std::move(weights), int8) {}
         cadenza::NativeStreamPredictor model;
         uint64_t seq = 0;    // tokens of the log applied
         bool fresh = false;  // its distribution is computed (the worker had caught up)

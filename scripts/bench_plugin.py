@@ -53,7 +53,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the headless host lives with the tests that share it
 
 from tests.plugin.lv2_host import (  # noqa: E402
+    ATOM,
     PLUGIN_DIR,
+    PRECISION_KEY,
     Instance,
     Transport,
     World,
@@ -120,8 +122,10 @@ def close_with_stats(instance: Instance) -> dict[str, int]:
 
 
 def run_case(world: World, timer: C.CDLL, blocks: int, block: int, rate: float,
-             rolling: bool, playing: bool, paced: bool) -> dict[str, object]:
+             rolling: bool, playing: bool, paced: bool, precision: str = "fp32") -> dict[str, object]:
     instance = Instance(world, rate=rate, block=block, counted_run=timer.timed_run)
+    if precision != "fp32":  # as a host restoring a project that chose it
+        instance.restore_state({PRECISION_KEY: (precision.encode() + b"\0", world.urid(ATOM + "String"))})
     instance.set("pass_through", 0.0)
     instance.activate()
     transport = Transport(rate, 120.0, rolling=rolling)
@@ -201,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="blocks back to back (an offline render), not paced in real time")
     parser.add_argument("--inline", action="store_true",
                         help="predict inline on the audio thread (no worker), for comparison")
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                        help="the model step (the plugin's `precision` state)")
     parser.add_argument("--idle-cost", type=float, default=0.0, metavar="SECONDS",
                         help="also measure the CPU time of 16 idle instances over SECONDS")
     args = parser.parse_args(argv)
@@ -224,12 +230,16 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "scheduling": policy,
         "prediction": "inline" if args.inline else "worker",
+        "precision": args.precision,
         "paced": paced,
         "block": args.block,
         "rate": args.rate,
-        "answering": run_case(world, timer, blocks, args.block, args.rate, True, True, paced),
-        "idle_rolling": run_case(world, timer, blocks, args.block, args.rate, True, False, paced),
-        "idle_stopped": run_case(world, timer, blocks, args.block, args.rate, False, False, paced),
+        "answering": run_case(world, timer, blocks, args.block, args.rate, True, True, paced,
+                           args.precision),
+        "idle_rolling": run_case(world, timer, blocks, args.block, args.rate, True, False, paced,
+                           args.precision),
+        "idle_stopped": run_case(world, timer, blocks, args.block, args.rate, False, False, paced,
+                           args.precision),
     }
     for case in ("answering", "idle_rolling", "idle_stopped"):
         r = results[case]
@@ -240,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.idle_cost > 0:
         results["idle_cost"] = idle_cost(world, args.rate, args.block, args.idle_cost)
         log.info("idle cost: %s", results["idle_cost"])
-    log.info("engine: %s, prediction %s, %s; budget per block %.0f us", results["engine"],
-             results["prediction"], "paced" if paced else "fast",
+    log.info("engine: %s (%s step), prediction %s, %s; budget per block %.0f us", results["engine"],
+             results["precision"], results["prediction"], "paced" if paced else "fast",
              results["answering"]["block_budget_us"])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

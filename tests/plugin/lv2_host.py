@@ -41,6 +41,7 @@ CLAP_FILE = PLUGIN_DIR / "cadenza.clap"
 BUNDLED_MODEL = BUNDLE / "resources" / "cadenza.model"
 URI = "urn:cadenza:improviser"
 MODEL_KEY = URI + "#model"
+PRECISION_KEY = URI + "#precision"
 
 ATOM = "http://lv2plug.in/ns/ext/atom#"
 TIME = "http://lv2plug.in/ns/ext/time#"
@@ -299,10 +300,17 @@ class Instance:
 
     def set_model(self, path: str) -> bytes:
         """A patch:Set of the model path, as an atom for run(extra_atoms=...)."""
+        return self._patch_set(MODEL_KEY, "Path", path)
+
+    def set_precision(self, value: str) -> bytes:
+        """A patch:Set of the model step's precision ("fp32", "int8"), as an atom."""
+        return self._patch_set(PRECISION_KEY, "String", value)
+
+    def _patch_set(self, key: str, atom_type: str, text: str) -> bytes:
         world = self.world
-        value = self._atom(world.urid(ATOM + "Path"), path.encode() + b"\0")
+        value = self._atom(world.urid(ATOM + atom_type), text.encode() + b"\0")
         props = struct.pack("<II", world.urid(PATCH + "property"), 0)
-        props += self._atom(world.urid(ATOM + "URID"), struct.pack("<I", world.urid(MODEL_KEY)))
+        props += self._atom(world.urid(ATOM + "URID"), struct.pack("<I", world.urid(key)))
         props += struct.pack("<II", world.urid(PATCH + "value"), 0) + value
         body = struct.pack("<II", 0, world.urid(PATCH + "Set")) + props
         return struct.pack("<II", len(body), world.urid(ATOM + "Object")) + body

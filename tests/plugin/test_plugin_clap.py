@@ -187,3 +187,12 @@ def test_clap_state_round_trip_restores_parameters_and_the_model_path(clap_host,
     gone = with_model(saved, str(tmp_path / "gone.model"))
     played, _, status, _ = run_clap_state(clap_host, frame_of(12), the_call(), state_in=gone)
     assert status == 1.0 and played == first
+
+    # The model step's precision: saved, and loaded on restore (its notes: test_plugin_parity).
+    assert state_fields(saved)[state_fields(saved).index("precision") + 1] == "fp32"
+    fields = state_fields(saved)
+    fields[fields.index("precision") + 1] = "int8"
+    int8_state = "\0".join(fields).encode() + b"\xfe\0"
+    played, _, status, kept = run_clap_state(clap_host, frame_of(12), the_call(), state_in=int8_state)
+    assert status == 0.0 and answers(played, channel=11)
+    assert state_fields(kept)[state_fields(kept).index("precision") + 1] == "int8"

@@ -344,6 +344,48 @@ def test_the_model_path_is_saved_and_restored(make, tmp_path):
     assert third.get("model_status") == 0.0
 
 
+def test_the_precision_is_set_saved_and_restored(make):
+    first = make()
+    transport = Transport(RATE, BPM)
+    first.run(64, transport, extra_atoms=[first.set_precision("int8")])
+    first.run(64, transport)
+    assert first.get("model_status") == 0.0
+    saved = first.save_state()
+    value, _type = saved["urn:cadenza:improviser#precision"]
+    assert value.rstrip(b"\0").decode() == "int8"
+    second = make()
+    second.restore_state(saved)
+    second.run(64, Transport(RATE, BPM))
+    assert second.save_state()["urn:cadenza:improviser#precision"][0].rstrip(b"\0") == b"int8"
+    assert second.get("model_status") == 0.0
+
+
+@pytest.mark.skipif(STAND_IN, reason="the stand-in engine has no model step to refuse")
+def test_a_bad_precision_or_a_model_without_int8_is_refused_and_the_current_one_keeps_playing(
+        make, tmp_path):
+    from dataclasses import replace
+
+    from cadenza import native_format
+
+    fp32_only = tmp_path / "fp32-only.model"
+    native_format.write(fp32_only, replace(native_format.read(BUNDLED_MODEL), int8=None))
+    instance = make(pass_through=0)
+    transport = Transport(RATE, BPM)
+    instance.run(64, transport, extra_atoms=[instance.set_precision("int16")])
+    instance.run(64, transport)  # the status port reads the outcome a block later
+    assert instance.get("model_status") == 2.0  # refused: the log says it must be fp32 or int8
+    instance.run(64, transport, extra_atoms=[instance.set_model(str(fp32_only))])
+    instance.run(64, transport)  # the status port reads the outcome a block later
+    assert instance.get("model_status") == 0.0  # its fp32 step is there
+    instance.run(64, transport, extra_atoms=[instance.set_precision("int8")])
+    instance.run(64, transport)  # the status port reads the outcome a block later
+    assert instance.get("model_status") == 2.0  # no int8 step in it: refused
+    start = instance.clock
+    out = perform(instance, transport, frame_of(12), 64,
+                  {start + f: d for f, d in the_call().items()})
+    assert answers(out)
+
+
 def test_cycles_the_host_lost_keep_the_phrase_and_the_grid(make):
     """An xrun: the transport runs on through cycles the plugin never saw."""
     call = the_call()

@@ -17,7 +17,9 @@ import mido
 import pytest
 
 from tests.plugin.lv2_host import (
+    ATOM,
     BUNDLE,
+    PRECISION_KEY,
     REPO,
     Instance,
     Transport,
@@ -142,3 +144,39 @@ def test_key_spread_and_texture_reach_the_engine_as_the_daemons_settings(native_
     steered = plugin_notes(key_spread=0.3, texture=1.0)
     assert steered[: len(expected)] == expected
     assert plugin_notes()[: len(expected)] != expected  # the defaults answer otherwise
+
+
+def test_precision_int8_plays_what_simulate_plays_on_the_int8_step(native_plugin, tmp_path):
+    """The `precision` state at int8: the plugin's notes are the native
+    engine's on the bundle's int8 step (`--runner native --int8`), which are
+    not the fp32 step's (at this seed: at most seeds the two steps' answers
+    to this call are the same)."""
+    bpm, seed = 97.0, 4
+    pitches, start = CALLS["arpeggio"]
+    midi = the_call(pitches, start)
+    write_call(tmp_path / "call.mid", midi, bpm)
+
+    def simulated(*extra: str) -> list[tuple[float, bytes]]:
+        out = tmp_path / f"duet{len(extra)}.mid"
+        done = subprocess.run(
+            [sys.executable, "-m", "cadenza", "simulate", "--engine", "native", *extra, "--input",
+             str(tmp_path / "call.mid"), "--out", str(out), "--bpm", str(bpm), "--seed", str(seed)],
+            cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return simulated_notes(out)
+
+    expected = simulated("--runner", "native", "--int8")
+    assert expected and expected != simulated(), "the int8 step should answer otherwise here"
+    instance = Instance(native_plugin, rate=RATE, block=64)
+    try:
+        instance.set("pass_through", 0)
+        instance.set("seed", seed)
+        # As a host restoring a project that chose it (patch:Set is tested in test_plugin_lv2).
+        instance.restore_state({PRECISION_KEY: (b"int8\0", native_plugin.urid(ATOM + "String"))})
+        instance.activate()
+        out = perform(instance, Transport(RATE, bpm), frame_of(16), 64, midi)
+        assert instance.get("model_status") == 0.0
+    finally:
+        instance.close()
+    played = [(round(f * bpm / (60.0 * RATE), 3), d) for f, d in out]
+    assert played[: len(expected)] == expected

@@ -136,6 +136,7 @@ def test_vst3_state_round_trip_restores_parameters_and_the_model_path(vst3_host,
     assert answers(first, channel=7) and all(d[0] & 0x0F == 6 for _, d in first)
     fields = saved.split(b"\xfe")[0].decode().split("\0")
     assert fields[fields.index("channel") + 1] == "7"
+    assert fields[fields.index("precision") + 1] == "fp32"  # the model step's, saved too
     # Restored with no parameter change of its own: the same settings, the same notes.
     again, resaved = run_vst3_script(vst3_host, script + [f"state_in {saved.hex()}"])
     assert again == first
