@@ -34,7 +34,9 @@ far fewer xruns lose MIDI.  Every wait is on a condition with a timeout.
 Only notes that the machine itself moved are left out of the worst-note
 bound, and counted: one the scheduler sent late (its thread waited for a
 CPU), or one that a stall caught on its way (JACK's lag grew before the
-next tick).
+next tick).  Where the machine moved so many that too few are left to
+judge, the run listens on for more notes (up to three times as many):
+JACK's transport once fell 4.4 s behind the wall clock in a 15 s run.
 
 Not asserted, only reported: where the ticks Cadenza got sit against the
 transport's, on the master's time line as ``JackLag`` reconstructs it.
@@ -72,6 +74,10 @@ TICK_FRAMES = RATE * 60.0 / (MASTER_BPM * 24)
 NOTES = 40  # answer notes to judge (20 beats of 1/8 at 97 BPM: about 12 s)
 SETTLE_BEATS = 2
 MIN_JUDGED = 8  # notes no stall moved: fewer, and the run says nothing
+# Where stalls moved so many notes that fewer were left to judge, the run
+# listens on, up to this many notes (about 37 s at 97 BPM), rather than fail
+# on a machine that said nothing.
+MAX_NOTES = 3 * NOTES
 
 
 def _require_tools() -> None:
@@ -130,6 +136,36 @@ def note_ons(events: list[DumpEvent]) -> list[DumpEvent]:
     return [e for e in events if len(e.data) > 2 and e.data[0] & 0xF0 == 0x90 and e.data[2] > 0]
 
 
+def note_sends(daemon) -> list[tuple[float, float]]:
+    """(due, sent) of each note-on the daemon's scheduler sent."""
+    return [(due, sent) for due, sent, m in list(daemon.scheduler.recent)
+            if m.type == "note_on" and m.velocity > 0]
+
+
+def judge(events: list[DumpEvent], sends) -> tuple[list[float | None], list[bool]]:
+    """Each note's distance in ms from the master's eighth on the transport
+    (None: before the judged part, or after the master stopped), and whether
+    the machine moved it (``stall_moved``)."""
+    eighth = 12 * TICK_FRAMES
+    master_heard = sorted(master_ticks(events).values(), key=lambda tick: tick.cycle_time)
+    errors_ms, moved = [], []
+    for note in note_ons(events):
+        number = round(note.frame / eighth)
+        if note.rolling and number * 12 >= SETTLE_BEATS * 24:
+            errors_ms.append((note.frame - number * eighth) / RATE * 1e3)
+        else:
+            errors_ms.append(None)
+        moved.append(stall_moved(note, sends, master_heard))
+    return errors_ms, moved
+
+
+def enough_to_judge(errors_ms: list[float | None], moved: list[bool]) -> bool:
+    """Notes no stall moved: at least MIN_JUDGED, and a quarter of the timed ones."""
+    timed = sum(e is not None for e in errors_ms)
+    judged = sum(e is not None and not m for e, m in zip(errors_ms, moved, strict=True))
+    return judged >= max(MIN_JUDGED, timed // 4)
+
+
 @contextlib.contextmanager
 def _machine(noise: str):
     if noise == "quiet":
@@ -158,13 +194,22 @@ def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, transport_dump, tmp_p
         wire_clock_master(env, "cadenza-dump")
         transport(env, "locate 0")
         transport(env, "play")  # the master starts after Cadenza is up, as in the issue
-        heard = wait_for(lambda: len(note_ons(read_transport_dump(dump))) >= NOTES, timeout=40)
+        seen = [0]
+
+        def listened_enough() -> bool:
+            events = read_transport_dump(dump)
+            count = len(note_ons(events))
+            if count < NOTES or count == seen[0]:
+                return False
+            seen[0] = count
+            return count >= MAX_NOTES or enough_to_judge(*judge(events, note_sends(daemon)))
+
+        heard = wait_for(listened_enough, timeout=70)
         transport(env, "stop")
         lost, bunched = stats.lost, stats.bunched
         kinds = (sorted({m.type for _, m in daemon.heard}), daemon.engine.stats()["predictions"],
                  stats.count, stats.period, stats.lost, stats.bunched, stats.reseeds)
-        sends = [(due, sent) for due, sent, m in daemon.scheduler.recent
-                 if m.type == "note_on" and m.velocity > 0]
+        sends = note_sends(daemon)
         ports = jack_ports(env)
     events = read_transport_dump(dump)
     assert heard, (f"only {len(note_ons(events))} notes heard; Cadenza heard {kinds}; "
@@ -192,16 +237,7 @@ def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, transport_dump, tmp_p
         assert ticks[-1][1] > 0.005 or lost > 0, timeline
     # Each note against the master's eighth on the transport, from the second
     # beat after Start while the transport rolled.
-    eighth = 12 * TICK_FRAMES
-    master_heard = sorted(master.values(), key=lambda tick: tick.cycle_time)
-    errors_ms, moved = [], []
-    for note in note_ons(events):
-        number = round(note.frame / eighth)
-        if note.rolling and number * 12 >= SETTLE_BEATS * 24:
-            errors_ms.append((note.frame - number * eighth) / RATE * 1e3)
-        else:
-            errors_ms.append(None)  # before the judged part, or after the master stopped
-        moved.append(stall_moved(note, sends, master_heard))
+    errors_ms, moved = judge(events, sends)
     judged = [abs(e) for e, m in zip(errors_ms, moved, strict=True) if e is not None and not m]
     excused = [round(e, 1) for e, m in zip(errors_ms, moved, strict=True) if e is not None and m]
     if lost or bunched or excused:
@@ -217,8 +253,7 @@ def test_answers_land_on_jack_midi_clocks_eighths(rt_jack, transport_dump, tmp_p
     # were moved on their way.
     timed = sum(e is not None for e in errors_ms)
     assert timed >= NOTES - 2 * SETTLE_BEATS - 4
-    assert len(judged) >= max(MIN_JUDGED, timed // 4) and max(judged) < bound, \
-        (errors_ms, moved, timeline)
+    assert enough_to_judge(errors_ms, moved) and max(judged) < bound, (errors_ms, moved, timeline)
     # Typically: within a JACK period (1.33 ms) and the scheduler's own lateness.
     late_ms = [(sent - due) * 1e3 for due, sent in sends]
     assert float(np.median(judged)) <= 1.5 + max(0.0, float(np.median(late_ms))), (errors_ms, late_ms)
