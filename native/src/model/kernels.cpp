@@ -153,9 +153,13 @@ CADENZA_AVX512 void accumulate_avx512(const Panels& m, const float* const* v, fl
   if (p < m.panels) panels_avx512<kRows, 1>(m, p, v, y);
 }
 
-// Read once: the CPU has AVX-512 and the system saves its registers
-// (__builtin_cpu_supports checks both).
-const bool kHaveAvx512 = __builtin_cpu_supports("avx512f");
+// Read once, at load: the CPU has AVX-512 and the system saves its
+// registers (__builtin_cpu_supports checks both).  This runs as a static
+// initializer, which may come before libgcc's own: hence the explicit init.
+const bool kHaveAvx512 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") != 0;
+}();
 #else
 const bool kHaveAvx512 = false;
 #endif
